@@ -1,0 +1,39 @@
+"""Install with `pip install -e ".[test]"` (see README.md)."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "style_transfer" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="style-transfer",
+    version=VERSION,
+    description="Neural style transfer (Gatys et al. 2015) with TensorFlow/Keras: CLI, Python API, TensorBoard",
+    long_description=(HERE / "README.md").read_text(encoding="utf8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["style_transfer", "style_transfer.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16",  # 2.16 is the first release that ships Keras 3
+        "tensorboard>=2.16",  # tensorflow 2.21 no longer pulls it in; we log to it and read its events
+        "h5py>=3.0",  # reads the official VGG19 weights file
+        "numpy>=1.23",
+        "pillow>=9.1",
+        "absl-py>=1.0",
+        "matplotlib>=3.5",
+    ],
+    extras_require={
+        "test": ["pytest>=7"],
+        "gpu": ["tensorflow[and-cuda]>=2.16"],
+    },
+    entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Multimedia :: Graphics",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

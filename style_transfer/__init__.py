@@ -1,0 +1,35 @@
+"""Neural style transfer (Gatys et al. 2015) with TensorFlow and Keras.
+
+    from style_transfer import stylize, StyleConfig
+    result = stylize("photo.jpg", "painting.jpg", steps=200)
+    result.save("out.png")
+
+Importing the package loads nothing heavy: TensorFlow is imported on first use of `stylize` and friends.
+"""
+
+__version__ = "0.1.0"
+
+# Public name -> the module that defines it, loaded on first access (PEP 562) so that importing the package,
+# or running its CLI with bad flags, does not pay TensorFlow's start-up time.
+_EXPORTS = {
+    "stylize": "style_transfer.api",
+    "StylizeResult": "style_transfer.api",
+    "build_extractor": "style_transfer.api",
+    "StyleConfig": "style_transfer.config",
+    "PRESETS": "style_transfer.config",
+    "DEFAULT": "style_transfer.config",
+    "TUTORIAL": "style_transfer.config",
+    "ConfigError": "style_transfer.errors",
+    "ImageError": "style_transfer.errors",
+    "WeightsError": "style_transfer.errors",
+    "StyleTransferError": "style_transfer.errors",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'style_transfer' has no attribute {name!r}")

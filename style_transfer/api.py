@@ -1,0 +1,111 @@
+"""`stylize`: the one place that wires loading, features, the objective, the optimiser and monitoring together.
+
+The CLI (run.py) and the notebook are thin shells around it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from style_transfer import callbacks as callbacks_lib
+from style_transfer import image_io, preprocessing
+from style_transfer.config import DEFAULT, StyleConfig
+from style_transfer.features import FeatureExtractor
+from style_transfer.optimize import Callback, StyleOptimizer
+
+
+@dataclasses.dataclass
+class StylizeResult:
+    """What `stylize` returns.
+
+    image: float32 [1, H, W, 3] in [0, 1]. losses: each loss term's value at every step (the image before
+    that step's update), e.g. losses["total"][0] is the starting loss. seconds: wall time of the steps.
+    run_dir: the TensorBoard run directory, if `config.logdir` was set.
+    """
+
+    image: np.ndarray
+    losses: dict[str, list[float]]
+    config: StyleConfig
+    seconds: float
+    run_dir: Path | None = None
+
+    def to_pil(self) -> Image.Image:
+        return image_io.to_pil(self.image)
+
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Writes the image atomically (PNG text chunks record the config); returns the path."""
+        return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config))
+
+
+def build_extractor(config: StyleConfig) -> FeatureExtractor:
+    """The VGG19 feature extractor for `config`'s layers and weights (reusable across `stylize` calls)."""
+    return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights)
+
+
+def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tensor]:
+    """Content and style as float32 [1, H, W, 3] in [0, 1], each resized to longest side `config.max_dim`.
+
+    `content` and `style` may be paths, PIL images or arrays (see image_io.load_image).
+    """
+    images = []
+    for source in (content, style):
+        image = image_io.load_image(source, jpeg_dct=config.jpeg_dct)
+        images.append(preprocessing.resize_to_max_dim(image, config.max_dim, antialias=config.antialias))
+    return images[0], images[1]
+
+
+def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Sequence[Callback] = (),
+            extractor: FeatureExtractor | None = None, run_name: str | None = None,
+            **overrides) -> StylizeResult:
+    """Paints `content` in the manner of `style` (Gatys et al. 2015) and returns a StylizeResult.
+
+    content, style: file paths, PIL images, or arrays ([H, W, 3] uint8 or float in [0, 1], or
+        [1, H, W, 3]).
+    config: a StyleConfig (default: `DEFAULT`); keyword `overrides` replace its fields, e.g.
+        `stylize(a, b, steps=100, max_dim=256)`.
+    callbacks: extra optimize.Callback objects (e.g. callbacks.ProgressBar(steps)).
+    extractor: a FeatureExtractor from `build_extractor(config)` to reuse VGG19 across calls.
+    run_name: the TensorBoard run directory's name under `config.logdir` (default: time stamp).
+    Raises ConfigError, ImageError or WeightsError (all ValueErrors) for bad inputs.
+    """
+    config = (config or DEFAULT).replace(**overrides) if overrides else (config or DEFAULT)
+    content_image, style_image = load_inputs(content, style, config)
+    init_image = preprocessing.initial_image(config.init, content_image, style_image, seed=config.seed)
+    extractor = extractor or build_extractor(config)
+    optimizer = StyleOptimizer(extractor, content_image, style_image, init_image, config)
+    history = callbacks_lib.History()
+    all_callbacks: list[Callback] = [history, *callbacks]
+    run_dir = None
+    if config.logdir:
+        run_dir = new_run_dir(config.logdir, run_name)
+        all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.steps, log_every=config.log_every,
+                                                       save_every=config.save_every))
+    image = optimizer.run(config.steps, all_callbacks)
+    return StylizeResult(image=image.numpy(), losses=history.losses, config=config, seconds=history.seconds,
+                         run_dir=run_dir)
+
+
+def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
+    """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then -2, -3..."""
+    name = name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, number = Path(logdir) / name, 1
+    while candidate.exists():
+        number += 1
+        candidate = Path(logdir) / f"{name}-{number}"
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def png_metadata(config: StyleConfig) -> dict[str, str]:
+    """Text chunks for a saved PNG: the software and the full config, so a result records how it was made."""
+    from style_transfer import __version__
+
+    return {"Software": f"style_transfer {__version__}", "style_transfer:config": json.dumps(config.to_flat_dict())}

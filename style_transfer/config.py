@@ -1,0 +1,219 @@
+"""Every default of a style-transfer run, in one frozen dataclass, plus the named presets.
+
+`StyleConfig` is the single source of defaults: `run.py` generates one absl flag per field (help text from
+the field's metadata), the API takes an instance, and the notebook edits one. Construction validates every
+field, so an invalid config cannot exist; `ConfigError.field` names the field (which is also the flag).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any, Mapping
+
+from style_transfer.errors import ConfigError
+
+# The layers of keras.applications.VGG19(include_top=False), by their Keras names, input to output.
+VGG19_LAYERS = (
+    "block1_conv1", "block1_conv2", "block1_pool",
+    "block2_conv1", "block2_conv2", "block2_pool",
+    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4", "block3_pool",
+    "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block4_pool",
+    "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
+)  # fmt: skip
+
+INIT_CHOICES = ("content", "noise", "style")
+JPEG_DCT_CHOICES = ("accurate", "fast")
+_RANDOM_WEIGHTS = re.compile(r"random(:\d+)?")
+
+
+def _field(default: Any, help: str, choices: tuple[str, ...] | None = None):
+    """A dataclass field whose metadata carries the CLI help (and choices, for enum flags)."""
+    metadata = {"help": help, "choices": choices}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_layer_weights(spec: Any, field: str) -> dict[str, float]:
+    """Normalises a layer specification to `{keras_layer_name: weight}`.
+
+    Accepts a dict, a sequence of names, or a string `"block1_conv1:1,block2_conv1:0.5"` where a bare name
+    means weight 1. Raises ConfigError naming `field` for unknown layers, bad weights or an empty spec.
+    """
+    if isinstance(spec, str):
+        items = []
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                raise ConfigError(field, f"malformed layer list {spec!r}: empty entry")
+            name, sep, weight = part.partition(":")
+            try:
+                items.append((name.strip(), float(weight) if sep else 1.0))
+            except ValueError:
+                raise ConfigError(field, f"malformed weight {weight!r} for layer {name!r}") from None
+    elif isinstance(spec, Mapping):
+        items = list(spec.items())
+    else:
+        items = [(name, 1.0) for name in spec]
+    layers: dict[str, float] = {}
+    for name, weight in items:
+        if name not in VGG19_LAYERS:
+            raise ConfigError(field, f"unknown VGG19 layer {name!r}; known layers: {', '.join(VGG19_LAYERS)}")
+        if name in layers:
+            raise ConfigError(field, f"layer {name!r} is listed twice")
+        weight = float(weight)
+        if not math.isfinite(weight) or weight < 0:
+            raise ConfigError(field, f"weight of {name!r} must be a finite number >= 0, got {weight}")
+        layers[name] = weight
+    if not layers:
+        raise ConfigError(field, "at least one layer is required")
+    if sum(layers.values()) <= 0:
+        raise ConfigError(field, "the layer weights must not all be zero")
+    return layers
+
+
+def format_layer_weights(layers: Mapping[str, float]) -> str:
+    """The inverse of `parse_layer_weights` for strings: `"block1_conv1:1,block2_conv1:0.5"`."""
+    return ",".join(f"{name}:{weight:g}" for name, weight in layers.items())
+
+
+@dataclasses.dataclass(frozen=True)
+class StyleConfig:
+    """Everything that decides a stylised image, and how a run is monitored.
+
+    Defaults are the TensorFlow tutorial's hyper-parameters (see `TUTORIAL`), with two departures that only
+    affect how input files become pixels: accurate JPEG decoding and antialiased resizing.
+    """
+
+    # Image sizes.
+    max_dim: int = _field(512, "Longest side of the output image in pixels; the style image is resized to the "
+                          "same longest side.")
+    antialias: bool = _field(True, "Antialias when resizing inputs (the tutorial does not, which aliases "
+                             "large photographs).")
+    jpeg_dct: str = _field("accurate", "JPEG decoding: 'accurate' (Pillow, integer slow DCT) or 'fast' "
+                           "(TensorFlow's default integer fast DCT, which the tutorial's tf.image.decode_image "
+                           "uses).", JPEG_DCT_CHOICES)
+    # The objective.
+    content_layers: dict = _field({"block5_conv2": 1.0}, "Content layers as NAME or NAME:WEIGHT, "
+                                  "comma-separated (Keras VGG19 layer names).")
+    style_layers: dict = _field(
+        {name: 1.0 for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")},
+        "Style layers as NAME or NAME:WEIGHT, comma-separated; weights are normalised to sum to 1.")
+    content_weight: float = _field(1e4, "Weight of the content loss (mean squared error of feature maps).")
+    style_weight: float = _field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
+                                 "averaged over locations).")
+    tv_weight: float = _field(30.0, "Weight of the total-variation loss (tf.image.total_variation).")
+    # The optimiser.
+    steps: int = _field(1000, "Number of Adam steps.")
+    learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
+    beta_1: float = _field(0.99, "Adam beta_1.")
+    beta_2: float = _field(0.999, "Adam beta_2.")
+    epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
+    init: str = _field("content", "Starting image: the content image, uniform noise, or the style image "
+                       "resized to the content's size.", INIT_CHOICES)
+    seed: int = _field(0, "Seed of the noise initialisation.")
+    weights: str = _field("imagenet", "VGG19 weights: 'imagenet' (Keras' verified download and cache), a "
+                          "local .h5 file (the official notop file or a Keras .weights.h5), or 'random' / "
+                          "'random:SEED' (He-scaled random weights, for tests and benchmarks only).")
+    # Monitoring.
+    logdir: str = _field("", "Write TensorBoard logs to a new run directory under this directory "
+                         "(empty: no logs).")
+    log_every: int = _field(1, "Write the loss scalars every this many steps.")
+    save_every: int = _field(0, "Every this many steps save the current image (to TensorBoard and, from the "
+                             "CLI, as a PNG beside the output); 0 never.")
+
+    def __post_init__(self):
+        # Frozen: normalised values are written with object.__setattr__.
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "float":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise ConfigError(field.name, f"must be a finite number, got {value!r}")
+                object.__setattr__(self, field.name, float(value))
+            elif field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(field.name, f"must be an integer, got {value!r}")
+            elif field.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(field.name, f"must be true or false, got {value!r}")
+            elif field.type == "str" and not isinstance(value, str):
+                raise ConfigError(field.name, f"must be a string, got {value!r}")
+            choices = field.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(field.name, f"must be one of {', '.join(choices)}; got {value!r}")
+        _check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG19 pools four times before block5), "
+               f"got {self.max_dim}")
+        _check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        _check(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
+        for name in ("beta_1", "beta_2"):
+            _check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
+        _check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
+        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        _check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
+        _check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
+        _check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
+
+    @property
+    def random_weights_seed(self) -> int | None:
+        """The seed if `weights` asks for random weights ('random' means seed 0), else None."""
+        if not _RANDOM_WEIGHTS.fullmatch(self.weights):
+            return None
+        return int(self.weights.partition(":")[2] or 0)
+
+    def replace(self, **changes) -> "StyleConfig":
+        """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
+        names = {field.name for field in dataclasses.fields(self)}
+        for name in changes:
+            if name not in names:
+                raise ConfigError(name, "no such setting")
+        return dataclasses.replace(self, **changes)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Field values as bool/int/float/str (layer dicts formatted), for logs, hparams and PNG metadata."""
+        flat = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            flat[field.name] = format_layer_weights(value) if isinstance(value, dict) else value
+        return flat
+
+
+def _check(condition: bool, field: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(field, message)
+
+
+DEFAULT = StyleConfig()
+
+# The published TensorFlow tutorial "Neural style transfer" (tensorflow.org/tutorials/generative/style_transfer),
+# every value spelled out so a change of the defaults can never move it. Its results match the tutorial's
+# code step for step given the same weights and input files (tests/test_tutorial.py checks this).
+TUTORIAL = StyleConfig(
+    max_dim=512,
+    antialias=False,
+    jpeg_dct="fast",
+    content_layers={"block5_conv2": 1.0},
+    style_layers={name: 1.0 for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                                         "block5_conv1")},
+    content_weight=1e4,
+    style_weight=1e-2,
+    tv_weight=30.0,
+    steps=1000,
+    learning_rate=0.02,
+    beta_1=0.99,
+    beta_2=0.999,
+    epsilon=0.1,
+    init="content",
+)
+
+PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "tutorial": TUTORIAL}
+
+
+def preset(name: str) -> StyleConfig:
+    """The named preset; ConfigError (field `preset`) for an unknown name."""
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

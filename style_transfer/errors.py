@@ -1,0 +1,26 @@
+"""The package's error types.
+
+Library code raises these (never prints or exits); `run.py` turns them into one line on stderr and an exit
+code. Each subclasses `ValueError` or `OSError` as well so generic callers can still catch them.
+"""
+
+
+class StyleTransferError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ConfigError(StyleTransferError, ValueError):
+    """A configuration value is invalid. `field` names the offending config field (== CLI flag)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ImageError(StyleTransferError, ValueError):
+    """An input image cannot be used, or an output image cannot be written."""
+
+
+class WeightsError(StyleTransferError, ValueError):
+    """VGG19 weights cannot be obtained or do not fit the network."""

@@ -1,0 +1,175 @@
+"""The frozen VGG19 feature extractor: [1, H, W, 3] RGB in [0, 1] -> {keras_layer_name: activation}.
+
+VGG's Caffe-style preprocessing (RGB->BGR, ImageNet mean subtracted, 0-255 scale) happens here and nowhere
+else. Only the layers up to the deepest one asked for are built into the model, so nothing past it is
+computed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import h5py
+import keras
+import numpy as np
+import tensorflow as tf
+
+from style_transfer.config import VGG19_LAYERS
+from style_transfer.errors import WeightsError
+
+# The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
+# verified by Keras against its hash and cached under $KERAS_HOME/models (default ~/.keras/models).
+IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+                      + IMAGENET_NOTOP_FILE)
+CONV_LAYERS = tuple(name for name in VGG19_LAYERS if "_conv" in name)
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras caches downloaded weights: $KERAS_HOME/models, else ~/.keras/models.
+
+    Mirrors Keras' own rule (keras.src.backend.config) without importing its private module.
+    """
+    home = os.environ.get("KERAS_HOME")
+    if not home:
+        base = os.path.expanduser("~")
+        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
+    return Path(home) / "models"
+
+
+def build_vgg19(weights: str) -> keras.Model:
+    """VGG19 without its classifier, any input size, frozen, with the weights `weights` names.
+
+    `weights`: "imagenet" (Keras' verified download and cache), "random" or "random:SEED" (He-normal
+    kernels with std sqrt(2 / fan_in) and zero biases, seeded), or the path of a local .h5 file in the
+    official notop layout or a Keras `.weights.h5` saved from VGG19(include_top=False). Raises WeightsError.
+    """
+    if weights == "imagenet":
+        model = _imagenet_vgg19()
+    else:
+        model = keras.applications.VGG19(include_top=False, weights=None)
+        if weights == "random" or weights.startswith("random:"):
+            seed = weights.partition(":")[2] or "0"
+            if not seed.isdigit():
+                raise WeightsError(f"--weights {weights}: the seed after 'random:' must be an integer")
+            _set_random_weights(model, int(seed))
+        else:
+            load_weights_file(model, Path(weights))
+    model.trainable = False
+    return model
+
+
+def _imagenet_vgg19() -> keras.Model:
+    try:
+        return keras.applications.VGG19(include_top=False, weights="imagenet")
+    except Exception as error:  # Keras raises a bare Exception for a failed download
+        cached = keras_cache_dir() / IMAGENET_NOTOP_FILE
+        # Keras' message is "URL fetch failure on <url>: <code> -- <reason>"; the reason is what matters.
+        reason = _one_line(error).rpartition(" -- ")[2]
+        raise WeightsError(
+            f"could not download the VGG19 ImageNet weights from {IMAGENET_NOTOP_URL} ({reason}). Keras "
+            f"caches that file at {cached}: put a copy there (or set KERAS_HOME), or pass --weights PATH "
+            f"to a local copy (--weights random runs without it, for testing only)") from None
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _set_random_weights(model: keras.Model, seed: int) -> None:
+    # He-normal (std sqrt(2 / fan_in)) keeps activations at the scale of trained VGG19 through the ReLUs;
+    # Keras' default Glorot-uniform shrinks them layer by layer until the TV term dominates and every
+    # result is a blur. NumPy's generator keeps the weights identical across TensorFlow versions.
+    rng = np.random.default_rng(seed)
+    for name in CONV_LAYERS:
+        layer = model.get_layer(name)
+        kernel_shape = tuple(layer.kernel.shape)
+        fan_in = int(np.prod(kernel_shape[:-1]))
+        kernel = rng.standard_normal(kernel_shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+        layer.set_weights([kernel, np.zeros(kernel_shape[-1], np.float32)])
+
+
+def load_weights_file(model: keras.Model, path: Path) -> None:
+    """Loads a local weights file into a notop VGG19 `model`; WeightsError if it is absent or does not fit."""
+    if not path.is_file():
+        raise WeightsError(f"--weights {path}: no such file (use 'imagenet', 'random' or a .h5 file)")
+    try:
+        with h5py.File(path, "r") as weights_file:
+            legacy = "layer_names" in weights_file.attrs
+            if legacy:
+                _load_legacy_h5(model, weights_file, path)
+            elif "layers" not in weights_file or "vars" not in weights_file:
+                raise WeightsError(f"--weights {path}: an HDF5 file, but neither the official VGG19 layout "
+                                   "nor a Keras .weights.h5")
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as error:  # h5py: not HDF5, truncated, odd structure
+        raise WeightsError(f"--weights {path}: not a readable VGG19 weights file ({_one_line(error)})") from None
+    if not legacy:
+        _load_keras_weights_h5(model, path)
+
+
+def _load_legacy_h5(model: keras.Model, weights_file: h5py.File, path: Path) -> None:
+    # The Keras 2 layout of the official file: root attribute `layer_names`, one group per layer whose
+    # attribute `weight_names` lists its arrays in order (kernel, bias). Read by layer name, so the file
+    # with the classifier (include_top=True) works too; the layout is frozen, so reading it is safe.
+    names = {_decode(name) for name in weights_file.attrs["layer_names"]}
+    for layer_name in CONV_LAYERS:
+        if layer_name not in names:
+            raise WeightsError(f"--weights {path}: layer {layer_name} is missing from the file")
+        group = weights_file[layer_name]
+        arrays = [np.asarray(group[_decode(name)]) for name in group.attrs["weight_names"]]
+        layer = model.get_layer(layer_name)
+        expected = [tuple(variable.shape) for variable in layer.weights]
+        found = [array.shape for array in arrays]
+        if found != expected:
+            raise WeightsError(f"--weights {path}: layer {layer_name} has weights of shapes {found}, "
+                               f"VGG19 needs {expected}")
+        layer.set_weights(arrays)
+
+
+def _decode(name) -> str:
+    return name.decode("utf8") if isinstance(name, bytes) else str(name)
+
+
+def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
+    # Keras 3's own format, read by Keras: its group names follow layer classes (conv2d_7), not layer names.
+    # Keras insists on the .weights.h5 suffix, so a file named otherwise is read through a link that has it.
+    with tempfile.TemporaryDirectory() as directory:
+        if not path.name.endswith(".weights.h5"):
+            link = Path(directory) / "vgg19.weights.h5"
+            os.symlink(path.resolve(), link)
+            path_for_keras = link
+        else:
+            path_for_keras = path
+        try:
+            model.load_weights(path_for_keras)
+        except Exception as error:  # Keras raises ValueError, KeyError or OSError depending on the mismatch
+            raise WeightsError(f"--weights {path}: does not fit VGG19(include_top=False): "
+                               f"{_one_line(error)}") from None
+
+
+class FeatureExtractor:
+    """Maps [1, H, W, 3] float32 RGB in [0, 1] to {layer_name: [1, h, w, c] activations} of VGG19.
+
+    The model is cut at the deepest requested layer: Keras builds only the part of the graph the outputs
+    need, so layers past it are neither built nor run.
+    """
+
+    def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None):
+        self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
+        unknown = [name for name in self.layer_names if name not in VGG19_LAYERS]
+        if unknown:
+            raise ValueError(f"unknown VGG19 layers {unknown}")
+        vgg = vgg if vgg is not None else build_vgg19(weights)
+        outputs = {name: vgg.get_layer(name).output for name in self.layer_names}
+        self.model = keras.Model(vgg.input, outputs, name="vgg19_features")
+        self.model.trainable = False
+
+    def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
+        # VGG19 was trained on Caffe-style inputs: BGR, 0-255, ImageNet mean subtracted.
+        preprocessed = keras.applications.vgg19.preprocess_input(image * 255.0)
+        return self.model(preprocessed, training=False)

@@ -1,0 +1,199 @@
+"""The only module that reads or writes image files.
+
+Everything leaves here as float32 RGB in [0, 1] with shape [1, H, W, 3], and everything written comes in
+that way. Decoding is Pillow's, except that `jpeg_dct="fast"` decodes JPEG as TensorFlow's
+`tf.image.decode_image` does by default (integer fast DCT), so the tutorial preset sees the tutorial's pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+
+from style_transfer.errors import ImageError
+
+# Output formats by file extension (lower case). Anything else is refused before any work starts.
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
+# Transparent pixels are composited over white, the colour a transparent picture shows on a page.
+ALPHA_BACKGROUND = (255, 255, 255)
+# EXIF orientation tag value -> the transposition that shows the picture upright.
+_EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                   4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                   6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
+_EXIF_ORIENTATION = 0x0112
+
+ImageSource = Any  # a path (str or os.PathLike), a PIL image, or an array in the pixel contract
+
+
+def load_image(source: ImageSource, *, jpeg_dct: str = "accurate") -> np.ndarray:
+    """Loads a picture as float32 RGB in [0, 1], shape [1, H, W, 3].
+
+    `source` may be a file path, a PIL image, or an array shaped [H, W], [H, W, C] or [1, H, W, C] with
+    C in {1, 3, 4}, either uint8 or float in [0, 1]. EXIF orientation is applied, alpha is composited over
+    white, grey and palette images become RGB. Raises ImageError naming the file and the reason.
+    """
+    if isinstance(source, Image.Image):
+        return _pil_to_array(source)
+    if isinstance(source, (str, os.PathLike)):
+        return _load_file(Path(source), jpeg_dct)
+    return _array_to_contract(np.asarray(source), "array")
+
+
+def _load_file(path: Path, jpeg_dct: str) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now, so truncated files fail here and not later
+            if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                return _decode_jpeg_like_tensorflow(path, image)
+            return _pil_to_array(image)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a directory, not an image") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: refused, {error}") from None
+    except OSError as error:
+        raise ImageError(f"{path}: cannot decode image ({error})") from None
+
+
+def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:
+    import tensorflow as tf  # only this path needs it; keeps plain image I/O light
+
+    pixels = tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_FAST").numpy()
+    decoded = Image.fromarray(pixels)
+    orientation = image.getexif().get(_EXIF_ORIENTATION)
+    if orientation in _EXIF_TRANSPOSE:
+        decoded = decoded.transpose(_EXIF_TRANSPOSE[orientation])
+    return _pil_to_array(decoded)
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: keep the precision instead of Pillow's clipping conversion to 8 bits.
+        grey = np.asarray(image, dtype=np.float32) / np.float32(65535)
+        return _array_to_contract(np.clip(grey, 0, 1), "image")
+    has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
+        image = Image.alpha_composite(background, rgba)
+    return _array_to_contract(np.asarray(image.convert("RGB")), "image")
+
+
+def _array_to_contract(array: np.ndarray, what: str) -> np.ndarray:
+    if array.ndim == 4:
+        if array.shape[0] != 1:
+            raise ImageError(f"{what}: expected one image, got a batch of {array.shape[0]}")
+        array = array[0]
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4) or min(array.shape[:2]) < 1:
+        raise ImageError(f"{what}: expected shape [H, W], [H, W, C] or [1, H, W, C] with C in 1, 3, 4; "
+                         f"got {list(array.shape)}")
+    if array.dtype == np.uint8:
+        # Multiply by a float32 1/255, exactly as tf.image.convert_image_dtype does.
+        array = array.astype(np.float32) * np.float32(1.0 / 255.0)
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
+            raise ImageError(f"{what}: float pixels must be finite and in [0, 1]; got range "
+                             f"[{np.nanmin(array):g}, {np.nanmax(array):g}]")
+    else:
+        raise ImageError(f"{what}: pixels must be uint8 or float in [0, 1], got {array.dtype}")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    elif array.shape[-1] == 4:
+        alpha = array[..., 3:]
+        background = np.asarray(ALPHA_BACKGROUND, np.float32) / 255
+        array = array[..., :3] * alpha + background * (1 - alpha)
+    return np.ascontiguousarray(array[None])
+
+
+def to_uint8(image: Any) -> np.ndarray:
+    """[1, H, W, 3] (or [H, W, 3]) float in [0, 1] -> [H, W, 3] uint8, rounding to nearest.
+
+    The tutorial truncates (`np.array(x * 255, dtype=np.uint8)`); rounding is unbiased and is what is saved.
+    """
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 4:
+        array = array[0]
+    return np.clip(np.rint(array * 255), 0, 255).astype(np.uint8)
+
+
+def to_pil(image: Any) -> Image.Image:
+    """A PIL RGB image of a [1, H, W, 3] float image in [0, 1]."""
+    return Image.fromarray(to_uint8(image), "RGB")
+
+
+def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuses, before any work, an output that could not or should not be written.
+
+    Raises ImageError for an unknown extension, an existing file without `overwrite`, or a directory.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use one of "
+                         f"{', '.join(sorted(OUTPUT_FORMATS))}")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise ImageError(f"{path}: already exists (pass --overwrite to replace it)")
+    return path
+
+
+def _current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,
+               metadata: Mapping[str, str] | None = None) -> Path:
+    """Writes a [1, H, W, 3] float image in [0, 1] atomically; returns the path written.
+
+    The picture is written to a temporary file in the target directory (created if missing) and then moved
+    into place, so a reader never sees half a file and an interrupted write leaves nothing behind. Without
+    `overwrite` an existing file is never replaced, even if it appears while writing. `metadata` goes into
+    PNG text chunks.
+    """
+    path = check_output_path(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_options: dict[str, Any] = {}
+    if OUTPUT_FORMATS[path.suffix.lower()] == "PNG" and metadata:
+        info = PngImagePlugin.PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(key, value)
+        save_options["pnginfo"] = info
+    elif OUTPUT_FORMATS[path.suffix.lower()] == "JPEG":
+        save_options["quality"] = 95
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            to_pil(image).save(stream, format=OUTPUT_FORMATS[path.suffix.lower()], **save_options)
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if the name exists: no race with another writer
+            except FileExistsError:
+                raise ImageError(f"{path}: already exists (pass --overwrite to replace it)") from None
+            except OSError:  # file systems without hard links
+                if path.exists():
+                    raise ImageError(f"{path}: already exists (pass --overwrite to replace it)") from None
+                os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path

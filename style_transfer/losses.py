@@ -1,0 +1,63 @@
+"""The objective: pure tensor functions of features and targets, no state and no globals.
+
+Shapes: features are [1, h, w, c] float32 activations; Gram matrices [1, c, c]; images [1, H, W, 3] in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import tensorflow as tf
+
+
+def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+    """[B, h, w, c] -> [B, c, c]: channel correlations averaged over the h*w locations (as the tutorial).
+
+    Gatys et al. sum over locations instead; averaging makes the style weight independent of image size.
+    """
+    gram = tf.linalg.einsum("bijc,bijd->bcd", features, features)
+    shape = tf.shape(features)
+    locations = tf.cast(shape[1] * shape[2], features.dtype)
+    return gram / locations
+
+
+def weighted_mse(outputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor],
+                 layer_weights: Mapping[str, float], weight: float) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """`weight` * sum_l w_l * mean((outputs_l - targets_l)^2) / sum_l w_l, and each layer's share of it.
+
+    With equal layer weights this is the tutorial's `add_n(means) * weight / num_layers`, computed in that
+    order so its float results are reproduced.
+    """
+    scale = weight / sum(layer_weights.values())
+    means = {name: tf.reduce_mean(tf.square(outputs[name] - targets[name])) for name in layer_weights}
+    loss = tf.add_n([means[name] if w == 1.0 else means[name] * w for name, w in layer_weights.items()]) * scale
+    per_layer = {name: means[name] * (w * scale) for name, w in layer_weights.items()}
+    return loss, per_layer
+
+
+def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
+    """Sum of absolute differences between neighbouring pixels (tf.image.total_variation), as a scalar."""
+    return tf.reduce_sum(tf.image.total_variation(image))
+
+
+def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
+               content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
+               content_layers: Mapping[str, float], style_layers: Mapping[str, float],
+               content_weight: float, style_weight: float, tv_weight: float,
+               ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """The weighted objective of Gatys et al. with the tutorial's normalisations.
+
+    `features` holds the image's activations for every content and style layer; `style_targets` are Gram
+    matrices. Returns (total, terms) where terms has "total", "content", "style", "tv" and one entry per
+    layer ("style/block1_conv1", "content/block5_conv2": that layer's weighted share). `terms` is exactly
+    what gets logged.
+    """
+    grams = {name: gram_matrix(features[name]) for name in style_layers}
+    style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight)
+    content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight)
+    tv = tv_weight * total_variation_loss(image)
+    total = style + content + tv  # the tutorial's order of summation
+    terms = {"total": total, "content": content, "style": style, "tv": tv}
+    terms.update({f"style/{name}": value for name, value in style_per_layer.items()})
+    terms.update({f"content/{name}": value for name, value in content_per_layer.items()})
+    return total, terms

@@ -1,0 +1,82 @@
+"""The optimisation: targets computed once, a compiled Adam step on a `tf.Variable` image, and the loop.
+
+No file I/O and no printing here: every step's result goes to callbacks (see callbacks.py).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import keras
+import tensorflow as tf
+
+from style_transfer import losses
+from style_transfer.config import StyleConfig
+from style_transfer.features import FeatureExtractor
+
+
+class Callback:
+    """Receives the optimisation's progress. Images are [1, H, W, 3] float32 in [0, 1]."""
+
+    def on_start(self, image: tf.Variable, config: StyleConfig) -> None:
+        """Before the first step; `image` is the initial image."""
+
+    def on_step(self, step: int, image: tf.Variable, terms: Mapping[str, float]) -> None:
+        """After step `step` (1-based). `terms` are the losses of the image *before* this step's update
+        (as the tutorial reports them); `image` is the image after it."""
+
+    def on_end(self, image: tf.Variable) -> None:
+        """After the last step, with the final image."""
+
+
+class StyleOptimizer:
+    """One content/style pair: its fixed targets, the image variable, Adam and the compiled step.
+
+    `content_image`, `style_image` and `init_image` are float32 [1, H, W, 3] in [0, 1]; `init_image` must
+    have the content image's shape. The step is traced once per image shape.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, content_image: tf.Tensor, style_image: tf.Tensor,
+                 init_image: tf.Tensor, config: StyleConfig):
+        if tuple(init_image.shape) != tuple(content_image.shape):
+            raise ValueError(f"init image shape {tuple(init_image.shape)} differs from the content image's "
+                             f"{tuple(content_image.shape)}")
+        self.config = config
+        self.extractor = extractor
+        # The targets never change, so they are computed once here, not in every step.
+        content_features = extractor(content_image)
+        style_features = extractor(style_image)
+        self.content_targets = {name: content_features[name] for name in config.content_layers}
+        self.style_targets = {name: losses.gram_matrix(style_features[name]) for name in config.style_layers}
+        self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
+                                               beta_2=config.beta_2, epsilon=config.epsilon)
+        self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
+        self.step = tf.function(self._step)
+
+    def _step(self) -> dict[str, tf.Tensor]:
+        config = self.config
+        with tf.GradientTape() as tape:
+            features = self.extractor(self.image)
+            loss, terms = losses.total_loss(
+                features, self.image, content_targets=self.content_targets, style_targets=self.style_targets,
+                content_layers=config.content_layers, style_layers=config.style_layers,
+                content_weight=config.content_weight, style_weight=config.style_weight,
+                tv_weight=config.tv_weight)
+        gradient = tape.gradient(loss, self.image)
+        self.optimizer.apply_gradients([(gradient, self.image)])
+        # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
+        self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
+        return terms
+
+    def run(self, steps: int, callbacks: Sequence[Callback] = ()) -> tf.Tensor:
+        """Runs `steps` steps, handing each step's losses to `callbacks`; returns the final image."""
+        for callback in callbacks:
+            callback.on_start(self.image, self.config)
+        for step in range(1, steps + 1):
+            terms = {name: float(value) for name, value in self.step().items()}
+            for callback in callbacks:
+                callback.on_step(step, self.image, terms)
+        for callback in callbacks:
+            callback.on_end(self.image)
+        return tf.convert_to_tensor(self.image)
