@@ -58,7 +58,7 @@ def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tens
     images = []
     for source in (content, style):
         image = image_io.load_image(source, jpeg_dct=config.jpeg_dct)
-        images.append(preprocessing.resize_to_max_dim(image, config.max_dim, antialias=config.antialias))
+        images.append(preprocessing.resize_to_max_dim(image, config.max_dim, method=config.resize))
     return images[0], images[1]
 
 

@@ -24,6 +24,7 @@ VGG19_LAYERS = (
 )  # fmt: skip
 
 INIT_CHOICES = ("content", "noise", "style")
+RESIZE_CHOICES = ("antialias", "tutorial")
 JPEG_DCT_CHOICES = ("accurate", "fast")
 _RANDOM_WEIGHTS = re.compile(r"random(:\d+)?")
 
@@ -84,14 +85,17 @@ class StyleConfig:
     """Everything that decides a stylised image, and how a run is monitored.
 
     Defaults are the TensorFlow tutorial's hyper-parameters (see `TUTORIAL`), with two departures that only
-    affect how input files become pixels: accurate JPEG decoding and antialiased resizing.
+    affect how input files become pixels: accurate JPEG decoding and antialiased resizing
+    to exactly `max_dim`.
     """
 
     # Image sizes.
     max_dim: int = _field(512, "Longest side of the output image in pixels; the style image is resized to the "
                           "same longest side.")
-    antialias: bool = _field(True, "Antialias when resizing inputs (the tutorial does not, which aliases "
-                             "large photographs).")
+    resize: str = _field("antialias", "How inputs are resized to max_dim: 'antialias' (antialiased bilinear, "
+                         "longest side exactly max_dim) or 'tutorial' (the tutorial's plain bilinear, which "
+                         "aliases large photographs, and its float32-truncated size, which can come out a pixel "
+                         "short).", RESIZE_CHOICES)
     jpeg_dct: str = _field("accurate", "JPEG decoding: 'accurate' (Pillow, integer slow DCT) or 'fast' "
                            "(TensorFlow's default integer fast DCT, which the tutorial's tf.image.decode_image "
                            "uses).", JPEG_DCT_CHOICES)
@@ -193,7 +197,7 @@ DEFAULT = StyleConfig()
 # code step for step given the same weights and input files (tests/test_tutorial.py checks this).
 TUTORIAL = StyleConfig(
     max_dim=512,
-    antialias=False,
+    resize="tutorial",
     jpeg_dct="fast",
     content_layers={"block5_conv2": 1.0},
     style_layers={name: 1.0 for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",

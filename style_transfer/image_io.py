@@ -106,9 +106,10 @@ def _array_to_contract(array: np.ndarray, what: str) -> np.ndarray:
         array = array.astype(np.float32) * np.float32(1.0 / 255.0)
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
-        if not np.all(np.isfinite(array)) or array.min() < 0 or array.max() > 1:
-            raise ImageError(f"{what}: float pixels must be finite and in [0, 1]; got range "
-                             f"[{np.nanmin(array):g}, {np.nanmax(array):g}]")
+        if not np.all(np.isfinite(array)):
+            raise ImageError(f"{what}: float pixels must be finite")
+        if array.min() < 0 or array.max() > 1:
+            raise ImageError(f"{what}: float pixels must be in [0, 1]; got range [{array.min():g}, {array.max():g}]")
     else:
         raise ImageError(f"{what}: pixels must be uint8 or float in [0, 1], got {array.dtype}")
     if array.shape[-1] == 1:

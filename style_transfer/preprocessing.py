@@ -9,15 +9,20 @@ import numpy as np
 import tensorflow as tf
 
 
-def target_size(height: int, width: int, max_dim: int) -> tuple[int, int]:
-    """(height, width) with the longest side scaled to `max_dim`, aspect ratio kept.
+def target_size(height: int, width: int, max_dim: int, *, tutorial: bool = False) -> tuple[int, int]:
+    """(height, width) with the longest side scaled to `max_dim` and the aspect ratio kept (>= 1 pixel).
 
-    Computed as the tutorial does (float32 scale, then truncation to int) so its sizes are reproduced
-    exactly; never below 1 pixel.
+    `tutorial=True` computes it as the tutorial does, float32 scale then truncation, which reproduces its
+    sizes exactly but can leave the longest side at max_dim - 1 (979 * (1000 / 979) = 999.99994 -> 999).
+    Otherwise the longest side is exactly `max_dim` and the other is rounded.
     """
-    shape = np.array([height, width], np.float32)
-    scale = np.float32(max_dim) / shape.max()
-    new_height, new_width = (shape * scale).astype(np.int32)
+    if tutorial:
+        shape = np.array([height, width], np.float32)
+        new_height, new_width = (shape * (np.float32(max_dim) / shape.max())).astype(np.int32)
+    else:
+        scale = max_dim / max(height, width)
+        new_height = max_dim if height >= width else round(height * scale)
+        new_width = max_dim if width > height else round(width * scale)
     return max(int(new_height), 1), max(int(new_width), 1)
 
 
@@ -30,10 +35,15 @@ def resize(image, size: tuple[int, int], *, antialias: bool) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 1.0) if antialias else resized
 
 
-def resize_to_max_dim(image, max_dim: int, *, antialias: bool) -> tf.Tensor:
-    """Resizes a [1, H, W, 3] image so its longest side is `max_dim` (up or down, as the tutorial)."""
+def resize_to_max_dim(image, max_dim: int, *, method: str = "antialias") -> tf.Tensor:
+    """Resizes a [1, H, W, 3] image so its longest side is `max_dim`, up or down (as the tutorial).
+
+    method: "antialias" (antialiased bilinear, exact size) or "tutorial" (plain bilinear, tutorial's size).
+    """
     height, width = image.shape[1:3]
-    return resize(image, target_size(height, width, max_dim), antialias=antialias)
+    tutorial = method == "tutorial"
+    size = target_size(height, width, max_dim, tutorial=tutorial)
+    return resize(image, size, antialias=not tutorial)
 
 
 def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *, seed: int) -> tf.Tensor:

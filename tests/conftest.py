@@ -1,0 +1,103 @@
+"""Shared fixtures: real pictures from ../shared/images, seeded random VGG19 weights, weights files.
+
+No network and no ImageNet weights: VGG19 gets He-scaled random weights (see features.build_vgg19), and the
+weights files the tests load are written here, in the layouts users have.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parents[1]
+# Real photographs and paintings live beside the repository (see ../shared/images/SOURCES.md), never in it.
+IMAGES = Path(os.environ.get("STYLE_TRANSFER_TEST_IMAGES", REPO.parent / "shared" / "images"))
+
+
+def _image(relative: str) -> Path:
+    path = IMAGES / relative
+    if not path.is_file():
+        pytest.skip(f"test picture {path} not found (set STYLE_TRANSFER_TEST_IMAGES to ../shared/images)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def content_path() -> Path:
+    return _image("content/tubingen.jpg")
+
+
+@pytest.fixture(scope="session")
+def style_path() -> Path:
+    return _image("style/starry_night.jpg")
+
+
+@pytest.fixture(scope="session")
+def grey_style_path() -> Path:
+    return _image("style/escher_sphere.jpg")
+
+
+@pytest.fixture(scope="session")
+def random_vgg():
+    """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
+    from style_transfer.features import build_vgg19
+
+    return build_vgg19("random")
+
+
+def write_official_layout(model, path: Path, *, extra_layers: dict | None = None) -> Path:
+    """Writes `model`'s conv weights in the layout of vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.
+
+    That file is Keras 2's HDF5 format: root attribute `layer_names` (every layer, weightless ones too),
+    one group per layer whose attribute `weight_names` lists its datasets in order (kernel, bias).
+    `extra_layers` ({name: [arrays]}) adds layers such as the classifier of the include_top file.
+    """
+    with h5py.File(path, "w") as weights_file:
+        layer_names = [layer.name for layer in model.layers] + list(extra_layers or {})
+        weights_file.attrs["layer_names"] = [name.encode() for name in layer_names]
+        weights_file.attrs["backend"] = b"tensorflow"
+        for layer in model.layers:
+            arrays = [np.asarray(w) for w in layer.get_weights()]
+            _write_layer(weights_file, layer.name, arrays)
+        for name, arrays in (extra_layers or {}).items():
+            _write_layer(weights_file, name, arrays)
+    return path
+
+
+def _write_layer(weights_file, name: str, arrays) -> None:
+    group = weights_file.create_group(name)
+    names = [f"{name}_W_1:0", f"{name}_b_1:0"][: len(arrays)]
+    group.attrs["weight_names"] = [n.encode() for n in names]
+    for weight_name, array in zip(names, arrays):
+        group.create_dataset(weight_name, data=array)
+
+
+@pytest.fixture(scope="session")
+def weights_file(random_vgg, tmp_path_factory) -> Path:
+    """The session's random VGG19 weights as a file in the official notop layout."""
+    return write_official_layout(random_vgg, tmp_path_factory.mktemp("weights") / "vgg19_notop.h5")
+
+
+@pytest.fixture
+def cli(monkeypatch, tmp_path):
+    """Runs the CLI in-process in a fresh working directory; returns the exit status."""
+    from style_transfer import run
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str) -> int:
+        run.FLAGS.unparse_flags()
+        try:
+            remaining = run._parse_flags(["style-transfer", *args])
+            return run._main_with_errors(remaining)
+        except SystemExit as exit_:
+            return exit_.code
+        finally:
+            run.FLAGS.unparse_flags()
+
+    return invoke

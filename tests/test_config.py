@@ -1,0 +1,95 @@
+import dataclasses
+import math
+
+import pytest
+
+from style_transfer import config as config_lib
+from style_transfer.config import StyleConfig
+from style_transfer.errors import ConfigError
+
+TUTORIAL_STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+
+
+def test_tutorial_preset_is_the_published_tutorial():
+    tutorial = config_lib.preset("tutorial")
+    assert tutorial.content_layers == {"block5_conv2": 1.0}
+    assert list(tutorial.style_layers) == TUTORIAL_STYLE_LAYERS
+    assert set(tutorial.style_layers.values()) == {1.0}
+    assert (tutorial.style_weight, tutorial.content_weight, tutorial.tv_weight) == (1e-2, 1e4, 30)
+    assert (tutorial.learning_rate, tutorial.beta_1, tutorial.beta_2, tutorial.epsilon) == (0.02, 0.99, 0.999, 0.1)
+    assert (tutorial.init, tutorial.max_dim, tutorial.steps) == ("content", 512, 1000)
+    assert (tutorial.resize, tutorial.jpeg_dct) == ("tutorial", "fast")
+
+
+def test_defaults_depart_from_the_tutorial_only_in_how_files_become_pixels():
+    default, tutorial = config_lib.preset("default"), config_lib.preset("tutorial")
+    differing = {f.name for f in dataclasses.fields(StyleConfig) if getattr(default, f.name) != getattr(tutorial, f.name)}
+    assert differing == {"resize", "jpeg_dct"}
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("block5_conv2", {"block5_conv2": 1.0}),
+    ("block1_conv1:1, block2_conv1:0.5", {"block1_conv1": 1.0, "block2_conv1": 0.5}),
+    (["block3_conv1", "block4_conv1"], {"block3_conv1": 1.0, "block4_conv1": 1.0}),
+    ({"block4_conv2": 2}, {"block4_conv2": 2.0}),
+])
+def test_layer_specs_normalise_to_name_weight_dicts(spec, expected):
+    assert StyleConfig(style_layers=spec).style_layers == expected
+    assert config_lib.parse_layer_weights(config_lib.format_layer_weights(expected), "x") == expected
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("block9_conv1", "unknown VGG19 layer 'block9_conv1'"),
+    ("block1_conv1:abc", "malformed weight 'abc'"),
+    ("block1_conv1,,block2_conv1", "empty entry"),
+    ("block1_conv1,block1_conv1", "listed twice"),
+    ("block1_conv1:-1", "must be a finite number >= 0"),
+    ("block1_conv1:0", "must not all be zero"),
+    ("block1_conv1:nan", "must be a finite number >= 0"),
+    ([], "at least one layer"),
+])
+def test_bad_layer_specs_name_the_field(spec, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        StyleConfig(content_layers=spec)
+    assert raised.value.field == "content_layers"
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"steps": -1}, "steps"), ({"steps": 1.5}, "steps"), ({"max_dim": 8}, "max_dim"),
+    ({"max_dim": 0}, "max_dim"), ({"learning_rate": 0}, "learning_rate"), ({"beta_1": 1.0}, "beta_1"),
+    ({"epsilon": 0}, "epsilon"), ({"content_weight": -1}, "content_weight"),
+    ({"style_weight": math.nan}, "style_weight"), ({"tv_weight": math.inf}, "tv_weight"),
+    ({"init": "photo"}, "init"), ({"jpeg_dct": "slow"}, "jpeg_dct"), ({"log_every": 0}, "log_every"),
+    ({"save_every": -2}, "save_every"), ({"seed": -1}, "seed"), ({"resize": "nearest"}, "resize"),
+    ({"weights": ""}, "weights"), ({"colour": 1}, "colour"),
+])
+def test_invalid_values_are_refused_naming_the_field(changes, field):
+    with pytest.raises(ConfigError) as raised:
+        config_lib.DEFAULT.replace(**changes)
+    assert raised.value.field == field
+    assert str(raised.value).startswith(f"{field}: ")
+
+
+def test_numbers_are_stored_as_floats_and_the_config_is_frozen():
+    config = StyleConfig(style_weight=1, tv_weight=0)
+    assert isinstance(config.style_weight, float) and isinstance(config.tv_weight, float)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.steps = 3
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="unknown preset 'fast'; known presets: default, tutorial"):
+        config_lib.preset("fast")
+
+
+@pytest.mark.parametrize("weights, seed", [("random", 0), ("random:7", 7), ("imagenet", None),
+                                           ("random.h5", None), ("my/random:1.h5", None)])
+def test_random_weights_seed(weights, seed):
+    assert StyleConfig(weights=weights).random_weights_seed == seed
+
+
+def test_flat_dict_holds_only_scalars_and_round_trips_layers():
+    flat = config_lib.DEFAULT.to_flat_dict()
+    assert set(flat) == {f.name for f in dataclasses.fields(StyleConfig)}
+    assert all(isinstance(value, (bool, int, float, str)) for value in flat.values())
+    assert StyleConfig(style_layers=flat["style_layers"]).style_layers == config_lib.DEFAULT.style_layers

@@ -1,0 +1,172 @@
+import json
+import os
+import stat
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_transfer import image_io
+from style_transfer.errors import ImageError
+
+RNG = np.random.default_rng(0)
+
+
+def uint8_picture(height=12, width=20):
+    return RNG.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def assert_contract(image, height, width):
+    assert image.shape == (1, height, width, 3) and image.dtype == np.float32
+    assert 0 <= image.min() and image.max() <= 1
+
+
+def test_paths_pil_images_and_arrays_load_to_the_same_pixels(tmp_path):
+    pixels = uint8_picture()
+    Image.fromarray(pixels).save(tmp_path / "p.png")
+    loaded = [image_io.load_image(tmp_path / "p.png"), image_io.load_image(str(tmp_path / "p.png")),
+              image_io.load_image(Image.fromarray(pixels)), image_io.load_image(pixels),
+              image_io.load_image(pixels[None]), image_io.load_image(pixels.astype(np.float32) / 255)]
+    for image in loaded:
+        assert_contract(image, 12, 20)
+        np.testing.assert_allclose(image, loaded[0], atol=1e-7)
+    np.testing.assert_array_equal(image_io.to_uint8(loaded[0]), pixels)
+
+
+def test_uint8_scaling_is_tensorflows_convert_image_dtype(content_path):
+    import tensorflow as tf
+
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, -1)
+    np.testing.assert_array_equal(image_io.load_image(pixels)[0],
+                                  tf.image.convert_image_dtype(pixels, tf.float32).numpy())
+
+
+def test_grey_pictures_become_rgb_with_equal_channels(grey_style_path):
+    image = image_io.load_image(grey_style_path)
+    assert Image.open(grey_style_path).mode == "L"
+    assert_contract(image, *Image.open(grey_style_path).size[::-1])
+    np.testing.assert_array_equal(image[..., 0], image[..., 1])
+    np.testing.assert_array_equal(image[..., 0], image[..., 2])
+
+
+def test_alpha_is_composited_over_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 255  # red
+    rgba[:2, :, 3] = 255  # top half opaque, bottom half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    for source in (tmp_path / "a.png", rgba):
+        image = image_io.load_image(source)[0]
+        np.testing.assert_array_equal(image[0, 0], [1, 0, 0])
+        np.testing.assert_array_equal(image[3, 0], [1, 1, 1])
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # A smooth picture: JPEG keeps it within a few levels, while any wrong orientation is far off.
+    rows, columns = np.mgrid[0:10, 0:30]
+    pixels = np.stack([rows * 25, columns * 8, 255 - columns * 8], -1).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: viewers rotate 90 degrees clockwise
+    Image.fromarray(pixels).save(tmp_path / "rotated.jpg", exif=exif, quality=100)
+    for jpeg_dct in ("accurate", "fast"):
+        image = image_io.load_image(tmp_path / "rotated.jpg", jpeg_dct=jpeg_dct)
+        assert image.shape == (1, 30, 10, 3)
+        upright = np.rot90(pixels, k=-1)
+        assert np.abs(image_io.to_uint8(image).astype(int) - upright).mean() < 4
+
+
+def test_fast_dct_reproduces_tensorflows_jpeg_decoding_and_accurate_differs(content_path):
+    import tensorflow as tf
+
+    tutorial_pixels = tf.image.convert_image_dtype(
+        tf.image.decode_image(tf.io.read_file(str(content_path)), channels=3), tf.float32).numpy()
+    fast = image_io.load_image(content_path, jpeg_dct="fast")[0]
+    accurate = image_io.load_image(content_path, jpeg_dct="accurate")[0]
+    np.testing.assert_array_equal(fast, tutorial_pixels)
+    assert np.abs(accurate - tutorial_pixels).max() > 0  # the two decoders really differ on this JPEG
+    np.testing.assert_array_equal(image_io.to_uint8(accurate), np.asarray(Image.open(content_path).convert("RGB")))
+
+
+def test_sixteen_bit_grey_keeps_its_precision(tmp_path):
+    ramp = np.linspace(0, 65535, 64, dtype=np.uint16).reshape(8, 8)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    image = image_io.load_image(tmp_path / "deep.png")
+    np.testing.assert_allclose(image[0, ..., 0], ramp / 65535, atol=1e-6)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.jpg", "no such file"),
+    (lambda d: d, "is a directory"),
+    (lambda d: (d / "notes.jpg").write_text("not a picture") and d / "notes.jpg", "not an image"),
+    (lambda d: (d / "empty.png").write_bytes(b"") or d / "empty.png", "not an image"),
+])
+def test_unusable_files_raise_one_line_naming_the_file(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(ImageError, match=message) as raised:
+        image_io.load_image(path)
+    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path, content_path):
+    data = content_path.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageError, match="cut.jpg: cannot decode image"):
+        image_io.load_image(tmp_path / "cut.jpg")
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.full((4, 4, 3), 1.5, np.float32), r"in \[0, 1\]"),
+    (np.full((4, 4, 3), np.nan, np.float32), "finite"),
+    (np.zeros((2, 4, 4, 3), np.uint8), "batch of 2"),
+    (np.zeros((4, 4, 2), np.uint8), "expected shape"),
+    (np.zeros((4, 4, 3), np.int64), "uint8 or float"),
+])
+def test_arrays_outside_the_pixel_contract_are_refused(array, message):
+    with pytest.raises(ImageError, match=message):
+        image_io.load_image(array)
+
+
+def test_save_rounds_to_nearest_and_round_trips(tmp_path):
+    image = np.array([[[[0.0, 0.5, 1.0], [0.2, 0.8, 0.999]]]], np.float32)
+    path = image_io.save_image(image, tmp_path / "out.png")
+    np.testing.assert_array_equal(np.asarray(Image.open(path)), [[[0, 128, 255], [51, 204, 255]]])
+    np.testing.assert_allclose(image_io.load_image(path), image, atol=0.5 / 255 + 1e-7)
+
+
+def test_save_is_atomic_creates_directories_and_never_overwrites_silently(tmp_path):
+    first, second = np.zeros((1, 4, 4, 3), np.float32), np.ones((1, 4, 4, 3), np.float32)
+    path = image_io.save_image(first, tmp_path / "new" / "dir" / "out.png")
+    with pytest.raises(ImageError, match="already exists"):
+        image_io.save_image(second, path)
+    assert np.asarray(Image.open(path)).max() == 0  # untouched
+    image_io.save_image(second, path, overwrite=True)
+    assert np.asarray(Image.open(path)).min() == 255
+    assert os.listdir(path.parent) == ["out.png"]  # no temporary files left behind
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = image_io.save_image(np.zeros((1, 2, 2, 3), np.float32), tmp_path / "out.png")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("name", ["out.gif", "out", "out.PNG.txt"])
+def test_unknown_output_extensions_are_refused_before_writing(tmp_path, name):
+    with pytest.raises(ImageError, match="unknown output extension"):
+        image_io.save_image(np.zeros((1, 2, 2, 3), np.float32), tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("name, format_", [("a.jpg", "JPEG"), ("a.JPEG", "JPEG"), ("a.webp", "WEBP"),
+                                           ("a.bmp", "BMP"), ("a.tif", "TIFF"), ("a.png", "PNG")])
+def test_output_format_follows_the_extension(tmp_path, name, format_):
+    path = image_io.save_image(np.full((1, 8, 8, 3), 0.5, np.float32), tmp_path / name)
+    assert Image.open(path).format == format_
+
+
+def test_png_metadata_is_written(tmp_path):
+    path = image_io.save_image(np.zeros((1, 2, 2, 3), np.float32), tmp_path / "m.png",
+                               metadata={"style_transfer:config": json.dumps({"steps": 3})})
+    assert json.loads(Image.open(path).text["style_transfer:config"]) == {"steps": 3}

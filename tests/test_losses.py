@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from style_transfer import losses
+
+RNG = np.random.default_rng(0)
+
+
+def features(*shape):
+    return tf.constant(RNG.standard_normal(shape).astype(np.float32))
+
+
+def test_gram_matrix_matches_numpy_and_is_symmetric_positive_semidefinite():
+    activations = features(1, 5, 7, 4)
+    gram = losses.gram_matrix(activations).numpy()
+    flat = activations.numpy().reshape(35, 4).astype(np.float64)
+    np.testing.assert_allclose(gram[0], flat.T @ flat / 35, rtol=1e-5)
+    np.testing.assert_array_equal(gram[0], gram[0].T)
+    assert np.linalg.eigvalsh(gram[0].astype(np.float64)).min() > -1e-5
+
+
+def test_gram_matrix_ignores_where_features_are_and_averages_over_locations():
+    activations = features(1, 6, 6, 3)
+    shuffled = tf.reshape(tf.random.shuffle(tf.reshape(activations, [36, 3]), seed=1), [1, 6, 6, 3])
+    np.testing.assert_allclose(losses.gram_matrix(shuffled), losses.gram_matrix(activations), rtol=1e-5)
+    tiled = tf.tile(activations, [1, 2, 3, 1])  # six copies: a sum would grow six-fold, a mean does not
+    np.testing.assert_allclose(losses.gram_matrix(tiled), losses.gram_matrix(activations), rtol=1e-5)
+
+
+def test_weighted_mse_is_zero_on_identical_inputs_and_matches_a_reference():
+    outputs = {"a": features(1, 4, 4, 2), "b": features(1, 2, 2, 3)}
+    targets = {"a": features(1, 4, 4, 2), "b": features(1, 2, 2, 3)}
+    layer_weights = {"a": 1.0, "b": 3.0}
+    zero, zero_parts = losses.weighted_mse(outputs, outputs, layer_weights, weight=5.0)
+    assert float(zero) == 0 and all(float(v) == 0 for v in zero_parts.values())
+    loss, parts = losses.weighted_mse(outputs, targets, layer_weights, weight=5.0)
+    means = {k: np.mean((outputs[k].numpy() - targets[k].numpy()) ** 2) for k in outputs}
+    expected = 5.0 * (1 * means["a"] + 3 * means["b"]) / 4
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+    np.testing.assert_allclose(sum(float(v) for v in parts.values()), float(loss), rtol=1e-5)
+
+
+def test_total_variation_is_zero_on_a_constant_image_and_sums_absolute_neighbour_differences():
+    assert float(losses.total_variation_loss(tf.fill([1, 9, 7, 3], 0.3))) == 0
+    image = RNG.random((1, 9, 7, 3)).astype(np.float32)
+    expected = np.abs(np.diff(image, axis=1)).sum() + np.abs(np.diff(image, axis=2)).sum()
+    np.testing.assert_allclose(float(losses.total_variation_loss(tf.constant(image))), expected, rtol=1e-5)
+
+
+def objective(image, features_, content_targets, style_targets, **weights):
+    kwargs = dict(content_layers={"c": 1.0}, style_layers={"s1": 1.0, "s2": 1.0},
+                  content_weight=1e4, style_weight=1e-2, tv_weight=30.0)
+    kwargs.update(weights)
+    return losses.total_loss(features_, image, content_targets=content_targets, style_targets=style_targets,
+                             **kwargs)
+
+
+@pytest.fixture
+def problem():
+    image = tf.constant(RNG.random((1, 8, 8, 3)).astype(np.float32))
+    feats = {"c": features(1, 2, 2, 4), "s1": features(1, 8, 8, 3), "s2": features(1, 4, 4, 5)}
+    content_targets = {"c": features(1, 2, 2, 4)}
+    style_targets = {name: losses.gram_matrix(features(*feats[name].shape)) for name in ("s1", "s2")}
+    return image, feats, content_targets, style_targets
+
+
+def test_total_loss_terms_add_up_and_are_what_gets_logged(problem):
+    total, terms = objective(*problem)
+    assert set(terms) == {"total", "content", "style", "tv", "style/s1", "style/s2", "content/c"}
+    np.testing.assert_allclose(float(total), float(terms["content"] + terms["style"] + terms["tv"]), rtol=1e-6)
+    np.testing.assert_allclose(float(terms["style"]), float(terms["style/s1"] + terms["style/s2"]), rtol=1e-5)
+    assert float(terms["total"]) == float(total)
+
+
+def test_each_weight_scales_only_its_own_term(problem):
+    _, base = objective(*problem)
+    _, scaled = objective(*problem, content_weight=2e4, style_weight=3e-2, tv_weight=0.0)
+    np.testing.assert_allclose(float(scaled["content"]), 2 * float(base["content"]), rtol=1e-6)
+    np.testing.assert_allclose(float(scaled["style"]), 3 * float(base["style"]), rtol=1e-6)
+    assert float(scaled["tv"]) == 0
+
+
+def test_content_loss_vanishes_when_features_equal_their_targets(problem):
+    image, feats, _, style_targets = problem
+    _, terms = objective(image, feats, {"c": feats["c"]}, style_targets)
+    assert float(terms["content"]) == 0 and float(terms["style"]) > 0

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from style_transfer import image_io, preprocessing
+
+
+def tutorial_size(height, width, max_dim):
+    # The tutorial's load_img, verbatim in its arithmetic.
+    shape = tf.cast(tf.constant([height, width]), tf.float32)
+    scale = max_dim / max(shape)
+    return tuple(tf.cast(shape * scale, tf.int32).numpy())
+
+
+SIZES = [(768, 1024), (734, 979), (400, 760), (1475, 960), (197, 197), (1331, 1054), (3, 1000), (5000, 7)]
+
+
+@pytest.mark.parametrize("height, width", SIZES)
+@pytest.mark.parametrize("max_dim", [16, 64, 511, 512, 1000])
+def test_tutorial_sizes_are_reproduced_exactly(height, width, max_dim):
+    expected = tuple(max(int(v), 1) for v in tutorial_size(height, width, max_dim))
+    assert preprocessing.target_size(height, width, max_dim, tutorial=True) == expected
+
+
+@pytest.mark.parametrize("height, width", SIZES)
+@pytest.mark.parametrize("max_dim", [16, 64, 511, 512, 1000])
+def test_default_sizes_hit_max_dim_exactly_and_keep_the_aspect_ratio(height, width, max_dim):
+    new_height, new_width = preprocessing.target_size(height, width, max_dim)
+    assert max(new_height, new_width) == max_dim and min(new_height, new_width) >= 1
+    short, long_ = sorted((height, width))
+    assert abs(min(new_height, new_width) - short * max_dim / long_) <= 0.5 or min(new_height, new_width) == 1
+
+
+def test_the_tutorials_truncation_can_lose_a_pixel_which_the_default_does_not():
+    assert preprocessing.target_size(734, 979, 1000, tutorial=True) == (749, 999)
+    assert preprocessing.target_size(734, 979, 1000) == (750, 1000)
+
+
+def test_plain_resize_is_tf_image_resize_and_antialiased_resize_stays_in_range(content_path):
+    image = image_io.load_image(content_path)
+    plain = preprocessing.resize_to_max_dim(image, 64, method="tutorial")
+    np.testing.assert_array_equal(plain, tf.image.resize(image, (48, 64)))
+    smooth = preprocessing.resize_to_max_dim(image, 64, method="antialias")
+    assert smooth.shape == (1, 48, 64, 3)
+    assert 0 <= float(tf.reduce_min(smooth)) and float(tf.reduce_max(smooth)) <= 1
+    # Antialiasing averages over the ~16 source pixels per output pixel; plain bilinear samples 4 of them,
+    # so its result keeps more of the photograph's fine texture (aliasing) as high-frequency energy.
+    assert float(tf.image.total_variation(plain)[0]) > float(tf.image.total_variation(smooth)[0])
+
+
+def test_initial_images():
+    content = tf.constant(np.random.default_rng(0).random((1, 6, 8, 3), np.float32))
+    style = tf.zeros((1, 12, 9, 3))
+    np.testing.assert_array_equal(preprocessing.initial_image("content", content, style, seed=0), content)
+    assert preprocessing.initial_image("style", content, style, seed=0).shape == content.shape
+    noise = preprocessing.initial_image("noise", content, style, seed=1).numpy()
+    assert noise.shape == content.shape and 0 <= noise.min() and noise.max() < 1 and noise.std() > 0.2
+    np.testing.assert_array_equal(noise, preprocessing.initial_image("noise", content, style, seed=1))
+    assert not np.array_equal(noise, preprocessing.initial_image("noise", content, style, seed=2))
