@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -146,7 +147,11 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
         else:
             path_for_keras = path
         try:
-            model.load_weights(path_for_keras)
+            # On a partial mismatch Keras only warns and leaves layers at their random initialisation,
+            # which would silently ruin every result; such a warning is an error here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                model.load_weights(path_for_keras)
         except Exception as error:  # Keras raises ValueError, KeyError or OSError depending on the mismatch
             raise WeightsError(f"--weights {path}: does not fit VGG19(include_top=False): "
                                f"{_one_line(error)}") from None

@@ -101,3 +101,10 @@ def cli(monkeypatch, tmp_path):
             run.FLAGS.unparse_flags()
 
     return invoke
+
+
+def pytest_configure(config):
+    # Keras' TensorFlow backend calls np.array(x) on tensors; NumPy 2 warns about TensorFlow's __array__.
+    # Not ours to fix, and it drowns real warnings.
+    config.addinivalue_line("filterwarnings",
+                            "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from style_transfer import image_io, losses, preprocessing
+from style_transfer.config import TUTORIAL
+from style_transfer.features import FeatureExtractor
+from style_transfer.optimize import Callback, StyleOptimizer
+
+CONFIG = TUTORIAL.replace(max_dim=48, steps=12)
+
+
+@pytest.fixture(scope="module")
+def extractor(random_vgg):
+    return FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg)
+
+
+@pytest.fixture(scope="module")
+def pair(content_path, style_path):
+    return [preprocessing.resize_to_max_dim(image_io.load_image(path), 48) for path in (content_path, style_path)]
+
+
+def make(extractor, pair, config=CONFIG, init="content"):
+    content, style = pair
+    return StyleOptimizer(extractor, content, style, preprocessing.initial_image(init, content, style, seed=3),
+                          config)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def on_start(self, image, config):
+        self.events.append(("start", None))
+
+    def on_step(self, step, image, terms):
+        self.events.append((step, dict(terms)))
+
+    def on_end(self, image):
+        self.events.append(("end", None))
+
+
+def test_many_steps_on_one_shape_trace_the_step_once(extractor, pair):
+    optimizer = make(extractor, pair)
+    optimizer.run(5)
+    optimizer.run(4)
+    assert optimizer.step.experimental_get_tracing_count() == 1
+
+
+def test_targets_are_computed_once_not_per_step(extractor, pair):
+    calls = []
+
+    def counting(image):
+        calls.append(image.shape)
+        return extractor(image)
+
+    optimizer = make(counting, pair)
+    assert len(calls) == 2  # content targets, style targets
+    optimizer.run(6)
+    assert len(calls) == 3  # plus one trace of the step; the six steps run the traced graph
+    style_features = extractor(pair[1])
+    for name, target in optimizer.style_targets.items():
+        np.testing.assert_allclose(target, losses.gram_matrix(style_features[name]), rtol=1e-6)
+
+
+def test_callbacks_see_every_step_in_order_with_every_term(extractor, pair):
+    recorder = Recorder()
+    make(extractor, pair).run(3, [recorder])
+    assert [event for event, _ in recorder.events] == ["start", 1, 2, 3, "end"]
+    terms = recorder.events[1][1]
+    assert {"total", "content", "style", "tv", "style/block1_conv1", "content/block5_conv2"} <= set(terms)
+    assert terms["content"] == 0  # starts from the content image: nothing to lose yet
+
+
+def test_the_objective_falls(extractor, pair):
+    recorder = Recorder()
+    make(extractor, pair, init="noise").run(CONFIG.steps, [recorder])
+    totals = [terms["total"] for step, terms in recorder.events if isinstance(step, int)]
+    assert totals[-1] < 0.7 * totals[0]
+    assert totals[-1] < min(totals[:3])
+
+
+def test_pixels_stay_in_range_even_with_a_huge_learning_rate(extractor, pair):
+    optimizer = make(extractor, pair, CONFIG.replace(learning_rate=50.0))
+    image = optimizer.run(3).numpy()
+    assert image.min() == 0 and image.max() == 1  # pushed hard, clipped back
+
+
+def test_same_inputs_give_bit_identical_results(extractor, pair):
+    first = make(extractor, pair, init="noise").run(4).numpy()
+    second = make(extractor, pair, init="noise").run(4).numpy()
+    np.testing.assert_array_equal(first, second)
+
+
+def test_zero_steps_return_the_initial_image(extractor, pair):
+    np.testing.assert_array_equal(make(extractor, pair).run(0), pair[0])
+
+
+def test_init_must_match_the_content_shape(extractor, pair):
+    with pytest.raises(ValueError, match="differs from the content image"):
+        StyleOptimizer(extractor, pair[0], pair[1], tf.zeros([1, 8, 8, 3]), CONFIG)
