@@ -146,7 +146,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def usage() -> str:
+    """The --help text: what the command does and every flag it defines, with defaults."""
+    return f"{__doc__.strip()}\n\nFlags:\n{FLAGS.module_help(sys.modules[__name__])}\n"
+
+
 def _parse_flags(argv: list[str]) -> list[str]:
+    # absl's --help lists the flags of the __main__ module, which under the console script is pip's
+    # wrapper (so nothing), and exits with status 1: this command's help is printed here instead.
+    if any(arg in ("-h", "--help", "--helpshort", "-?") for arg in argv[1:]):
+        print(usage(), end="")
+        sys.exit(0)
     # absl's own handler prints two lines per error; one line naming the flag is the contract here.
     try:
         return FLAGS(argv)

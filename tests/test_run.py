@@ -1,0 +1,195 @@
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_transfer import config as config_lib
+from style_transfer import run
+
+STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
+
+
+@pytest.fixture
+def base_args(content_path, style_path, weights_file):
+    return ["--content", str(content_path), "--style", str(style_path), "--weights", str(weights_file),
+            "--max_dim", "48"]
+
+
+def read_events(logdir: Path):
+    """{tag: [(step, value array)]} from the run directory's event file, via TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    (run_dir,) = [path for path in logdir.iterdir() if path.is_dir()]
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return {tag: [(event.step, make_ndarray(event.tensor_proto)) for event in accumulator.Tensors(tag)]
+            for tag in accumulator.Tags()["tensors"]}
+
+
+def png_config(path: Path) -> dict:
+    return json.loads(Image.open(path).text["style_transfer:config"])
+
+
+def test_every_config_field_is_a_flag_with_the_same_default():
+    for field in dataclasses.fields(config_lib.StyleConfig):
+        default = getattr(config_lib.DEFAULT, field.name)
+        if isinstance(default, dict):
+            default = config_lib.format_layer_weights(default)
+        assert run.FLAGS[field.name].default == default, field.name
+        assert run.FLAGS[field.name].help.startswith(field.metadata["help"])
+
+
+def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args, capsys, tmp_path):
+    assert cli(*base_args, "--steps", "4", "--logdir", "tb", "--save_every", "2") == 0
+    out = capsys.readouterr().out
+    output = tmp_path / "tubingen_starry_night.png"
+    assert f"Wrote {output.name} (48x36, 4 steps" in out and "tensorboard --logdir tb" in out
+    image = Image.open(output)
+    assert (image.format, image.size, image.mode) == ("PNG", (48, 36), "RGB")
+    assert sorted(os.listdir(tmp_path / "tubingen_starry_night_steps")) == ["step_000002.png", "step_000004.png"]
+
+    events = read_events(tmp_path / "tb")
+    scalars = {tag: {step: float(value) for step, value in values} for tag, values in events.items()
+               if tag.startswith("loss/")}
+    expected_tags = {"loss/total", "loss/content", "loss/style", "loss/tv", "loss/content/block5_conv2",
+                     *(f"loss/style/{name}" for name in STYLE_LAYERS)}
+    assert set(scalars) == expected_tags
+    assert all(list(values) == [1, 2, 3, 4] for values in scalars.values())
+    for step in range(1, 5):
+        parts = scalars["loss/content"][step] + scalars["loss/style"][step] + scalars["loss/tv"][step]
+        assert scalars["loss/total"][step] == pytest.approx(parts, rel=1e-5)
+        assert scalars["loss/style"][step] == pytest.approx(
+            sum(scalars[f"loss/style/{name}"][step] for name in STYLE_LAYERS), rel=1e-5)
+    assert scalars["loss/content"][1] == 0 < scalars["loss/content"][4]  # starts at the content image
+    assert [step for step, _ in events["image"]] == [0, 2, 4]
+    config_text = events["config"][0][1].item().decode()
+    assert "| max_dim | `48` |" in config_text and "| steps | `4` |" in config_text
+    assert "_hparams_/session_start_info" in events  # the hparams dashboard's record of this run
+
+
+def test_log_every_thins_the_scalars_but_keeps_the_last_step(cli, base_args, tmp_path):
+    assert cli(*base_args, "--steps", "7", "--log_every", "3", "--logdir", "tb") == 0
+    events = read_events(tmp_path / "tb")
+    assert [step for step, _ in events["loss/total"]] == [3, 6, 7]
+    assert [step for step, _ in events["image"]] == [0, 7]
+
+
+def test_preset_then_explicit_flags_override_it(cli, base_args, tmp_path):
+    assert cli(*base_args, "--preset", "tutorial", "--steps", "2", "--output", "t.png") == 0
+    recorded = png_config(tmp_path / "t.png")
+    assert (recorded["jpeg_dct"], recorded["resize"], recorded["steps"], recorded["max_dim"]) == ("fast", "tutorial", 2, 48)
+    assert cli(*base_args, "--steps", "2", "--output", "d.png", "--style_layers", "block1_conv1:2,block3_conv1") == 0
+    recorded = png_config(tmp_path / "d.png")
+    assert (recorded["jpeg_dct"], recorded["style_layers"]) == ("accurate", "block1_conv1:2,block3_conv1:1")
+
+
+def test_outputs_are_never_silently_overwritten(cli, base_args, tmp_path, capsys):
+    assert cli(*base_args, "--steps", "0") == 0
+    assert cli(*base_args, "--steps", "0") == 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["tubingen_starry_night.png", "tubingen_starry_night_2.png"]
+    (tmp_path / "mine.png").write_bytes(b"precious")
+    capsys.readouterr()
+    assert cli(*base_args, "--steps", "1", "--output", "mine.png") == 1
+    assert "mine.png: already exists (pass --overwrite to replace it)" in capsys.readouterr().err
+    assert (tmp_path / "mine.png").read_bytes() == b"precious"
+    assert cli(*base_args, "--steps", "1", "--output", "mine.png", "--overwrite") == 0
+    assert Image.open(tmp_path / "mine.png").size == (48, 36)
+
+
+def test_a_fixed_seed_gives_the_same_picture_and_another_seed_another(cli, base_args, tmp_path):
+    for name, seed in (("a.png", "5"), ("b.png", "5"), ("c.png", "6")):
+        assert cli(*base_args, "--steps", "3", "--init", "noise", "--seed", seed, "--output", name) == 0
+    a, b, c = (np.asarray(Image.open(tmp_path / name)) for name in ("a.png", "b.png", "c.png"))
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a.astype(int) - c).mean() > 10
+
+
+@pytest.mark.parametrize("extra, status, message", [
+    (["--steps", "-1"], 2, "--steps: must be >= 0, got -1"),
+    (["--steps", "ten"], 2, "flag --steps=ten"),
+    (["--max_dim", "0"], 2, "--max_dim: must be at least 16"),
+    (["--preset", "fast"], 2, "--preset: unknown preset 'fast'; known presets: default, tutorial"),
+    (["--init", "photo"], 2, "--init: must be one of content, noise, style"),
+    (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: unknown VGG19 layer 'block6_conv1'"),
+    (["--content_layers", "block5_conv2:x"], 2, "--content_layers: malformed weight 'x'"),
+    (["--output", "out.gif"], 1, "out.gif: unknown output extension '.gif'"),
+    (["--weights", "missing.h5"], 1, "--weights missing.h5: no such file"),
+    (["--colour", "red"], 2, "Unknown command line flag 'colour'"),
+    (["stray"], 2, "unexpected argument 'stray'"),
+])
+def test_bad_flags_give_one_line_naming_the_flag(cli, base_args, capsys, tmp_path, extra, status, message):
+    assert cli(*base_args, *extra) == status
+    err = capsys.readouterr().err
+    assert err.startswith("style-transfer: error: ") and message in err, err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.gif"))
+
+
+@pytest.mark.parametrize("missing", ["--content", "--style"])
+def test_content_and_style_are_required(cli, base_args, capsys, missing):
+    args = list(base_args)
+    index = args.index(missing)
+    del args[index:index + 2]
+    assert cli(*args) == 2
+    assert f"{missing} is required" in capsys.readouterr().err
+
+
+def test_unreadable_input_names_the_file(cli, base_args, capsys, tmp_path):
+    (tmp_path / "notes.jpg").write_text("hello")
+    args = list(base_args)
+    args[args.index("--content") + 1] = "notes.jpg"
+    assert cli(*args) == 1
+    assert capsys.readouterr().err == "style-transfer: error: notes.jpg: not an image Pillow can read\n"
+
+
+# Real processes: what a user's terminal shows (no TensorFlow banner, no traceback), the console script,
+# and the offline ImageNet path, which needs a fresh process for its own KERAS_HOME.
+
+
+def run_process(args, tmp_path, **env):
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    environment.update(env)
+    return subprocess.run(args, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def test_a_process_with_a_missing_input_prints_exactly_one_line(tmp_path, style_path):
+    finished = run_process([sys.executable, "-m", "style_transfer.run", "--content", "nope.jpg", "--style",
+                            str(style_path), "--weights", "random"], tmp_path)
+    assert finished.returncode == 1
+    assert finished.stderr == "style-transfer: error: nope.jpg: no such file\n"
+    assert finished.stdout == "" and not list(tmp_path.iterdir())
+
+
+def test_offline_imagenet_says_which_file_where_keras_caches_it_and_how_to_do_without(tmp_path, content_path,
+                                                                                       style_path):
+    # An unreachable proxy makes the download fail at once whether or not this machine has a network.
+    proxy = "http://127.0.0.1:9"
+    finished = run_process(
+        [sys.executable, "-m", "style_transfer", "--content", str(content_path), "--style", str(style_path),
+         "--max_dim", "32", "--steps", "1"], tmp_path, KERAS_HOME=str(tmp_path / "keras"),
+        https_proxy=proxy, HTTPS_PROXY=proxy, no_proxy="", NO_PROXY="")
+    assert finished.returncode == 1
+    error_lines = finished.stderr.splitlines()
+    assert len(error_lines) == 1 and "Traceback" not in finished.stderr, finished.stderr
+    line = error_lines[0]
+    cached = tmp_path / "keras" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert line.startswith("style-transfer: error: could not download the VGG19 ImageNet weights")
+    assert f"Keras caches that file at {cached}" in line and "--weights PATH" in line
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_console_script_runs_the_same_main(tmp_path):
+    script = Path(sys.executable).with_name("style-transfer")
+    assert script.exists(), "pip install -e . installs the style-transfer console script"
+    finished = run_process([str(script), "--help"], tmp_path)
+    assert finished.returncode == 0, finished
+    assert finished.stdout.startswith("Neural style transfer (Gatys et al. 2015) from the command line.")
+    for flag in ("--content", "--style", "--output", "--preset", "--style_layers", "--tv_weight", "--logdir"):
+        assert flag in finished.stdout
