@@ -124,23 +124,21 @@ def main(argv: list[str]) -> int:
     _import_tensorflow_quietly()
     from style_transfer import api, callbacks
 
-    content_image, style_image = api.load_inputs(FLAGS.content, FLAGS.style, config)
-    extractor = api.build_extractor(config)
-
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.steps:
         extra_callbacks.append(callbacks.ProgressBar(config.steps))
     if config.save_every:
         steps_dir = output.with_name(f"{output.stem}_steps")
         extra_callbacks.append(callbacks.ImageSaver(steps_dir, config.save_every))
-        print(f"Saving every {config.save_every} steps to {steps_dir}/")
     run_name = f"{Path(FLAGS.content).stem}_{Path(FLAGS.style).stem}"
-    result = api.stylize(content_image, style_image, config, callbacks=extra_callbacks, extractor=extractor,
-                         run_name=run_name)
+    # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
+    result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name)
     written = result.save(output, overwrite=FLAGS.overwrite)
     height, width = result.image.shape[1:3]
     rate = f", {config.steps / result.seconds:.2f} steps/s" if config.steps and result.seconds > 0 else ""
     print(f"Wrote {written} ({width}x{height}, {config.steps} steps in {result.seconds:.1f} s{rate})")
+    if config.save_every and config.steps >= config.save_every:
+        print(f"Every {config.save_every} steps' image in {steps_dir}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
     return 0
