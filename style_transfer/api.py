@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +18,8 @@ from PIL import Image
 
 from style_transfer import callbacks as callbacks_lib
 from style_transfer import image_io, preprocessing
-from style_transfer.config import DEFAULT, StyleConfig
+from style_transfer.config import DEFAULT, VGG19_LAYERS, StyleConfig
+from style_transfer.errors import ConfigError, ImageError, OutputError
 from style_transfer.features import FeatureExtractor
 from style_transfer.optimize import Callback, StyleOptimizer
 
@@ -27,7 +29,8 @@ class StylizeResult:
     """What `stylize` returns.
 
     image: float32 [1, H, W, 3] in [0, 1]. losses: each loss term's value at every step (the image before
-    that step's update), e.g. losses["total"][0] is the starting loss. seconds: wall time of the steps.
+    that step's update), e.g. losses["total"][0] is the starting loss; empty when steps is 0.
+    seconds: wall time of the steps.
     run_dir: the TensorBoard run directory, if `config.logdir` was set.
     """
 
@@ -53,13 +56,44 @@ def build_extractor(config: StyleConfig) -> FeatureExtractor:
 def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tensor]:
     """Content and style as float32 [1, H, W, 3] in [0, 1], each resized to longest side `config.max_dim`.
 
-    `content` and `style` may be paths, PIL images or arrays (see image_io.load_image).
+    `content` and `style` may be paths, PIL images or arrays (see image_io.load_image). Raises ImageError
+    if a picture is unreadable, or so small or so elongated after resizing that the deepest VGG19 layer
+    used would have no pixels left.
     """
+    minimum = smallest_side(config)
     images = []
-    for source in (content, style):
+    for role, source in (("content", content), ("style", style)):
         image = image_io.load_image(source, jpeg_dct=config.jpeg_dct)
-        images.append(preprocessing.resize_to_max_dim(image, config.max_dim, method=config.resize))
+        resized = preprocessing.resize_to_max_dim(image, config.max_dim, method=config.resize)
+        height, width = resized.shape[1:3]
+        if min(height, width) < minimum:
+            name = source if isinstance(source, (str, Path)) else f"the {role} image"
+            aspect = max(image.shape[1:3]) / min(image.shape[1:3])
+            raise ImageError(
+                f"{name}: {width}x{height} at max_dim {config.max_dim} is too small for the layers used, which "
+                f"need at least {minimum} px on the short side; use a max_dim of at least "
+                f"{math.ceil(minimum * aspect)} for this picture")
+        images.append(resized)
     return images[0], images[1]
+
+
+def smallest_side(config: StyleConfig) -> int:
+    """Fewest pixels on an image's short side for the deepest layer in `config` to keep at least one."""
+    used = {*config.content_layers, *config.style_layers}
+    deepest = max(VGG19_LAYERS.index(name) for name in used)
+    # Every 2x2 max-pool up to and including the deepest layer halves the side.
+    return 2 ** sum(1 for name in VGG19_LAYERS[: deepest + 1] if name.endswith("_pool"))
+
+
+def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
+    """ConfigError unless `extractor` computes every layer `config` uses, from the weights it names."""
+    missing = [name for name in (*config.content_layers, *config.style_layers) if name not in extractor.layer_names]
+    if missing:
+        raise ConfigError("extractor", f"does not compute layers {', '.join(missing)}; build it with "
+                          "build_extractor(config)")
+    if extractor.weights is not None and extractor.weights != config.weights:
+        raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
+                          f"{extractor.weights!r}")
 
 
 def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Sequence[Callback] = (),
@@ -72,14 +106,18 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     config: a StyleConfig (default: `DEFAULT`); keyword `overrides` replace its fields, e.g.
         `stylize(a, b, steps=100, max_dim=256)`.
     callbacks: extra optimize.Callback objects (e.g. callbacks.ProgressBar(steps)).
-    extractor: a FeatureExtractor from `build_extractor(config)` to reuse VGG19 across calls.
+    extractor: a FeatureExtractor from `build_extractor(config)` to reuse VGG19 across calls (checked
+        against the config: same weights, every layer present).
     run_name: the TensorBoard run directory's name under `config.logdir` (default: time stamp).
-    Raises ConfigError, ImageError or WeightsError (all ValueErrors) for bad inputs.
+    Raises ConfigError, ImageError, WeightsError or OutputError (all ValueErrors) for bad inputs.
     """
     config = (config or DEFAULT).replace(**overrides) if overrides else (config or DEFAULT)
     content_image, style_image = load_inputs(content, style, config)
     init_image = preprocessing.initial_image(config.init, content_image, style_image, seed=config.seed)
-    extractor = extractor or build_extractor(config)
+    if extractor is None:
+        extractor = build_extractor(config)
+    else:
+        check_extractor(extractor, config)
     optimizer = StyleOptimizer(extractor, content_image, style_image, init_image, config)
     history = callbacks_lib.History()
     all_callbacks: list[Callback] = [history, *callbacks]
@@ -96,12 +134,16 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
     """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then -2, -3..."""
     name = name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    candidate, number = Path(logdir) / name, 1
-    while candidate.exists():
-        number += 1
-        candidate = Path(logdir) / f"{name}-{number}"
-    candidate.mkdir(parents=True)
-    return candidate
+    number = 1
+    while True:
+        candidate = Path(logdir) / (name if number == 1 else f"{name}-{number}")
+        try:
+            candidate.mkdir(parents=True)  # fails if it exists, so two runs never share a directory
+            return candidate
+        except FileExistsError:
+            number += 1
+        except OSError as error:
+            raise OutputError(f"log directory {logdir}: cannot create {candidate} ({error.strerror or error})") from None
 
 
 def png_metadata(config: StyleConfig) -> dict[str, str]:

@@ -84,14 +84,15 @@ class TensorBoard(Callback):
 
 
 class ImageSaver(Callback):
-    """Saves the image every `save_every` steps as `directory/step_000100.png`."""
+    """Saves the image every `save_every` steps as `directory/step_000100.png`; an existing file is an
+    error (OutputExistsError) unless `overwrite`."""
 
-    def __init__(self, directory: str | Path, save_every: int):
-        self.directory, self.save_every = Path(directory), save_every
+    def __init__(self, directory: str | Path, save_every: int, *, overwrite: bool = False):
+        self.directory, self.save_every, self.overwrite = Path(directory), save_every, overwrite
 
     def on_step(self, step, image, terms):
         if step % self.save_every == 0:
-            image_io.save_image(image.numpy(), self.directory / f"step_{step:06d}.png", overwrite=True)
+            image_io.save_image(image.numpy(), self.directory / f"step_{step:06d}.png", overwrite=self.overwrite)
 
 
 def config_markdown(config: StyleConfig) -> str:

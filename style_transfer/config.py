@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
+import numbers
+import os
+import types
 from typing import Any, Mapping
 
 from style_transfer.errors import ConfigError
@@ -26,7 +28,6 @@ VGG19_LAYERS = (
 INIT_CHOICES = ("content", "noise", "style")
 RESIZE_CHOICES = ("antialias", "tutorial")
 JPEG_DCT_CHOICES = ("accurate", "fast")
-_RANDOM_WEIGHTS = re.compile(r"random(:\d+)?")
 
 
 def _field(default: Any, help: str, choices: tuple[str, ...] | None = None):
@@ -37,8 +38,8 @@ def _field(default: Any, help: str, choices: tuple[str, ...] | None = None):
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def parse_layer_weights(spec: Any, field: str) -> dict[str, float]:
-    """Normalises a layer specification to `{keras_layer_name: weight}`.
+def parse_layer_weights(spec: Any, field: str) -> Mapping[str, float]:
+    """Normalises a layer specification to a read-only `{keras_layer_name: weight}`.
 
     Accepts a dict, a sequence of names, or a string `"block1_conv1:1,block2_conv1:0.5"` where a bare name
     means weight 1. Raises ConfigError naming `field` for unknown layers, bad weights or an empty spec.
@@ -72,7 +73,8 @@ def parse_layer_weights(spec: Any, field: str) -> dict[str, float]:
         raise ConfigError(field, "at least one layer is required")
     if sum(layers.values()) <= 0:
         raise ConfigError(field, "the layer weights must not all be zero")
-    return layers
+    # Read-only, so a config cannot be changed behind its validation (or the defaults for everyone).
+    return types.MappingProxyType(layers)
 
 
 def format_layer_weights(layers: Mapping[str, float]) -> str:
@@ -134,16 +136,23 @@ class StyleConfig:
             object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            # NumPy scalars (from sweeps) and paths are ordinary inputs; they are stored as plain Python values.
             if field.type == "float":
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                     raise ConfigError(field.name, f"must be a finite number, got {value!r}")
                 object.__setattr__(self, field.name, float(value))
-            elif field.type == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(field.name, f"must be an integer, got {value!r}")
+            elif field.type == "int":
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                    raise ConfigError(field.name, f"must be an integer, got {value!r}")
+                object.__setattr__(self, field.name, int(value))
             elif field.type == "bool" and not isinstance(value, bool):
                 raise ConfigError(field.name, f"must be true or false, got {value!r}")
-            elif field.type == "str" and not isinstance(value, str):
-                raise ConfigError(field.name, f"must be a string, got {value!r}")
+            elif field.type == "str":
+                if isinstance(value, os.PathLike):
+                    value = os.fspath(value)
+                    object.__setattr__(self, field.name, value)
+                if not isinstance(value, str):
+                    raise ConfigError(field.name, f"must be a string, got {value!r}")
             choices = field.metadata.get("choices")
             if choices and value not in choices:
                 raise ConfigError(field.name, f"must be one of {', '.join(choices)}; got {value!r}")
@@ -158,15 +167,10 @@ class StyleConfig:
         _check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
         _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         _check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
+        _check(not self.weights.startswith("random:") or self.weights[len("random:"):].isdigit(), "weights",
+               f"the seed after 'random:' must be a non-negative integer, got {self.weights!r}")
         _check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
         _check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
-
-    @property
-    def random_weights_seed(self) -> int | None:
-        """The seed if `weights` asks for random weights ('random' means seed 0), else None."""
-        if not _RANDOM_WEIGHTS.fullmatch(self.weights):
-            return None
-        return int(self.weights.partition(":")[2] or 0)
 
     def replace(self, **changes) -> "StyleConfig":
         """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
@@ -181,7 +185,7 @@ class StyleConfig:
         flat = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            flat[field.name] = format_layer_weights(value) if isinstance(value, dict) else value
+            flat[field.name] = format_layer_weights(value) if isinstance(value, Mapping) else value
         return flat
 
 

@@ -24,3 +24,11 @@ class ImageError(StyleTransferError, ValueError):
 
 class WeightsError(StyleTransferError, ValueError):
     """VGG19 weights cannot be obtained or do not fit the network."""
+
+
+class OutputExistsError(ImageError):
+    """An output file already exists and overwriting was not allowed."""
+
+
+class OutputError(StyleTransferError, ValueError):
+    """An output directory (logs, intermediate images) cannot be created or written."""

@@ -55,7 +55,7 @@ def build_vgg19(weights: str) -> keras.Model:
         if weights == "random" or weights.startswith("random:"):
             seed = weights.partition(":")[2] or "0"
             if not seed.isdigit():
-                raise WeightsError(f"--weights {weights}: the seed after 'random:' must be an integer")
+                raise WeightsError(f"weights {weights!r}: the seed after 'random:' must be an integer")
             _set_random_weights(model, int(seed))
         else:
             load_weights_file(model, Path(weights))
@@ -72,8 +72,8 @@ def _imagenet_vgg19() -> keras.Model:
         reason = _one_line(error).rpartition(" -- ")[2]
         raise WeightsError(
             f"could not download the VGG19 ImageNet weights from {IMAGENET_NOTOP_URL} ({reason}). Keras "
-            f"caches that file at {cached}: put a copy there (or set KERAS_HOME), or pass --weights PATH "
-            f"to a local copy (--weights random runs without it, for testing only)") from None
+            f"caches that file at {cached}: put a copy there (or set KERAS_HOME), or give the path of a local "
+            f"copy as the weights (--weights PATH); --weights random runs without it, for testing only") from None
 
 
 def _one_line(error: BaseException) -> str:
@@ -95,20 +95,22 @@ def _set_random_weights(model: keras.Model, seed: int) -> None:
 
 def load_weights_file(model: keras.Model, path: Path) -> None:
     """Loads a local weights file into a notop VGG19 `model`; WeightsError if it is absent or does not fit."""
+    if not path.exists():
+        raise WeightsError(f"weights file {path}: no such file (weights are 'imagenet', 'random' or a .h5 file)")
     if not path.is_file():
-        raise WeightsError(f"--weights {path}: no such file (use 'imagenet', 'random' or a .h5 file)")
+        raise WeightsError(f"weights file {path}: not a file")
     try:
         with h5py.File(path, "r") as weights_file:
             legacy = "layer_names" in weights_file.attrs
             if legacy:
                 _load_legacy_h5(model, weights_file, path)
             elif "layers" not in weights_file or "vars" not in weights_file:
-                raise WeightsError(f"--weights {path}: an HDF5 file, but neither the official VGG19 layout "
+                raise WeightsError(f"weights file {path}: an HDF5 file, but neither the official VGG19 layout "
                                    "nor a Keras .weights.h5")
     except WeightsError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as error:  # h5py: not HDF5, truncated, odd structure
-        raise WeightsError(f"--weights {path}: not a readable VGG19 weights file ({_one_line(error)})") from None
+        raise WeightsError(f"weights file {path}: not a readable VGG19 weights file ({_one_line(error)})") from None
     if not legacy:
         _load_keras_weights_h5(model, path)
 
@@ -120,14 +122,14 @@ def _load_legacy_h5(model: keras.Model, weights_file: h5py.File, path: Path) -> 
     names = {_decode(name) for name in weights_file.attrs["layer_names"]}
     for layer_name in CONV_LAYERS:
         if layer_name not in names:
-            raise WeightsError(f"--weights {path}: layer {layer_name} is missing from the file")
+            raise WeightsError(f"weights file {path}: layer {layer_name} is missing from the file")
         group = weights_file[layer_name]
         arrays = [np.asarray(group[_decode(name)]) for name in group.attrs["weight_names"]]
         layer = model.get_layer(layer_name)
         expected = [tuple(variable.shape) for variable in layer.weights]
         found = [array.shape for array in arrays]
         if found != expected:
-            raise WeightsError(f"--weights {path}: layer {layer_name} has weights of shapes {found}, "
+            raise WeightsError(f"weights file {path}: layer {layer_name} has weights of shapes {found}, "
                                f"VGG19 needs {expected}")
         layer.set_weights(arrays)
 
@@ -153,7 +155,7 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
                 warnings.simplefilter("error", UserWarning)
                 model.load_weights(path_for_keras)
         except Exception as error:  # Keras raises ValueError, KeyError or OSError depending on the mismatch
-            raise WeightsError(f"--weights {path}: does not fit VGG19(include_top=False): "
+            raise WeightsError(f"weights file {path}: does not fit VGG19(include_top=False): "
                                f"{_one_line(error)}") from None
 
 
@@ -165,7 +167,9 @@ class FeatureExtractor:
     """
 
     def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None):
+        """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown)."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
+        self.weights = weights if vgg is None else None
         unknown = [name for name in self.layer_names if name not in VGG19_LAYERS]
         if unknown:
             raise ValueError(f"unknown VGG19 layers {unknown}")

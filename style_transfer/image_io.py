@@ -3,6 +3,7 @@
 Everything leaves here as float32 RGB in [0, 1] with shape [1, H, W, 3], and everything written comes in
 that way. Decoding is Pillow's, except that `jpeg_dct="fast"` decodes JPEG as TensorFlow's
 `tf.image.decode_image` does by default (integer fast DCT), so the tutorial preset sees the tutorial's pixels.
+One departure in both modes: EXIF orientation is applied (the tutorial shows phone photos sideways).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from style_transfer.errors import ImageError
+from style_transfer.errors import ImageError, OutputError, OutputExistsError
 
 # Output formats by file extension (lower case). Anything else is refused before any work starts.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
@@ -79,10 +80,17 @@ def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grey: keep the precision instead of Pillow's clipping conversion to 8 bits.
-        grey = np.asarray(image, dtype=np.float32) / np.float32(65535)
-        return _array_to_contract(np.clip(grey, 0, 1), "image")
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit, 32-bit integer or float grey: keep the precision instead of Pillow's clipping conversion
+        # to 8 bits. The scale follows the values: "I" and "F" images carry no bit depth of their own.
+        grey = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16") or grey.max() > 255:
+            scale = 65535.0
+        elif image.mode == "F" and grey.max() <= 1.0:
+            scale = 1.0
+        else:
+            scale = 255.0
+        return _array_to_contract(np.clip(grey / scale, 0, 1).astype(np.float32), "image")
     has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info
     if has_alpha:
         rgba = image.convert("RGBA")
@@ -140,7 +148,8 @@ def to_pil(image: Any) -> Image.Image:
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Refuses, before any work, an output that could not or should not be written.
 
-    Raises ImageError for an unknown extension, an existing file without `overwrite`, or a directory.
+    Raises ImageError for an unknown extension, a directory or an unwritable location, and
+    OutputExistsError for an existing file without `overwrite`.
     """
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_FORMATS:
@@ -149,8 +158,25 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     if path.is_dir():
         raise ImageError(f"{path}: is a directory")
     if path.exists() and not overwrite:
-        raise ImageError(f"{path}: already exists (pass --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: already exists; not overwriting it")
+    try:
+        check_writable_directory(path.parent)
+    except OutputError as error:
+        raise ImageError(f"{path}: cannot be written: {error}") from None
     return path
+
+
+def check_writable_directory(directory: str | os.PathLike) -> Path:
+    """Checks that `directory` exists and is writable, or can be created; OutputError if not."""
+    directory = Path(directory)
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"{existing} is not writable")
+    return directory
 
 
 def _current_umask() -> int:
@@ -169,6 +195,13 @@ def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,
     PNG text chunks.
     """
     path = check_output_path(path, overwrite=overwrite)
+    try:
+        return _write_atomically(image, path, overwrite, metadata)
+    except OSError as error:  # a full disk, a directory removed meanwhile, ...
+        raise ImageError(f"{path}: cannot be written ({error.strerror or error})") from None
+
+
+def _write_atomically(image: Any, path: Path, overwrite: bool, metadata: Mapping[str, str] | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_options: dict[str, Any] = {}
     if OUTPUT_FORMATS[path.suffix.lower()] == "PNG" and metadata:
@@ -189,10 +222,10 @@ def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,
             try:
                 os.link(temporary, path)  # fails if the name exists: no race with another writer
             except FileExistsError:
-                raise ImageError(f"{path}: already exists (pass --overwrite to replace it)") from None
+                raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
             except OSError:  # file systems without hard links
                 if path.exists():
-                    raise ImageError(f"{path}: already exists (pass --overwrite to replace it)") from None
+                    raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
                 os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

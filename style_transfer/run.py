@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 from style_transfer import config as config_lib  # noqa: E402
-from style_transfer.errors import ConfigError, StyleTransferError  # noqa: E402
+from style_transfer.errors import ConfigError, OutputExistsError, StyleTransferError  # noqa: E402
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
@@ -97,13 +97,59 @@ def config_from_flags() -> config_lib.StyleConfig:
 
 
 def default_output(content: str, style: str) -> Path:
-    """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken."""
+    """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
+    picture or by its intermediate-image directory)."""
     stem = f"{Path(content).stem}_{Path(style).stem}"
-    candidate, number = Path(f"{stem}.png"), 1
-    while candidate.exists():
+    number = 1
+    while True:
+        candidate = Path(f"{stem}.png" if number == 1 else f"{stem}_{number}.png")
+        if not candidate.exists() and not steps_directory(candidate).exists():
+            return candidate
         number += 1
-        candidate = Path(f"{stem}_{number}.png")
-    return candidate
+
+
+def steps_directory(output: Path) -> Path:
+    """Where --save_every puts its pictures: <output stem>_steps/ beside the output."""
+    return output.with_name(f"{output.stem}_steps")
+
+
+def check_outputs(config: config_lib.StyleConfig) -> Path:
+    """The output path, after checking everything the run will write (UsageError if it cannot)."""
+    from style_transfer import image_io
+    from style_transfer.errors import ImageError, OutputError
+
+    try:
+        if FLAGS.output:
+            output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
+        else:
+            output = image_io.check_output_path(default_output(FLAGS.content, FLAGS.style))
+        if config.save_every:
+            steps_dir = steps_directory(output)
+            if steps_dir.is_dir() and any(steps_dir.iterdir()) and not FLAGS.overwrite:
+                raise UsageError(f"{steps_dir}: already holds pictures; pass --overwrite to replace them or "
+                                 "choose another --output")
+            image_io.check_writable_directory(steps_dir)
+        if config.logdir:
+            image_io.check_writable_directory(config.logdir)
+    except OutputExistsError as error:
+        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
+    except OutputError as error:
+        raise UsageError(f"cannot write outputs: {error}") from None
+    except ImageError as error:
+        raise UsageError(str(error)) from None
+    return output
+
+
+def save_result(result, output: Path) -> Path:
+    """Saves the result; a default name taken meanwhile (say by a parallel run) gives way to the next free one."""
+    if FLAGS.output:
+        return result.save(output, overwrite=FLAGS.overwrite)
+    for _ in range(100):
+        try:
+            return result.save(output)
+        except OutputExistsError:
+            output = default_output(FLAGS.content, FLAGS.style)
+    return result.save(output)
 
 
 def main(argv: list[str]) -> int:
@@ -115,12 +161,7 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
 
     # Everything that can be checked is checked before VGG19 is built or a step is run.
-    from style_transfer import image_io
-
-    if FLAGS.output:
-        output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
-    else:
-        output = default_output(FLAGS.content, FLAGS.style)
+    output = check_outputs(config)
     _import_tensorflow_quietly()
     from style_transfer import api, callbacks
 
@@ -128,17 +169,17 @@ def main(argv: list[str]) -> int:
     if FLAGS.progress and sys.stdout.isatty() and config.steps:
         extra_callbacks.append(callbacks.ProgressBar(config.steps))
     if config.save_every:
-        steps_dir = output.with_name(f"{output.stem}_steps")
-        extra_callbacks.append(callbacks.ImageSaver(steps_dir, config.save_every))
+        extra_callbacks.append(callbacks.ImageSaver(steps_directory(output), config.save_every,
+                                                    overwrite=FLAGS.overwrite))
     run_name = f"{Path(FLAGS.content).stem}_{Path(FLAGS.style).stem}"
     # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
     result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name)
-    written = result.save(output, overwrite=FLAGS.overwrite)
+    written = save_result(result, output)
     height, width = result.image.shape[1:3]
     rate = f", {config.steps / result.seconds:.2f} steps/s" if config.steps and result.seconds > 0 else ""
     print(f"Wrote {written} ({width}x{height}, {config.steps} steps in {result.seconds:.1f} s{rate})")
     if config.save_every and config.steps >= config.save_every:
-        print(f"Every {config.save_every} steps' image in {steps_dir}/")
+        print(f"Every {config.save_every} steps' image in {steps_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
     return 0
@@ -172,6 +213,8 @@ def _main_with_errors(argv: list[str]) -> int:
         return main(argv)
     except ConfigError as error:
         _fail(f"--{error.field}: {error.message}", 2)
+    except OutputExistsError as error:
+        _fail(f"{error} (pass --overwrite to replace it)", 1)
     except UsageError as error:
         _fail(str(error), 2)
     except StyleTransferError as error:

@@ -82,10 +82,29 @@ def test_unknown_preset_lists_the_known_ones():
         config_lib.preset("fast")
 
 
-@pytest.mark.parametrize("weights, seed", [("random", 0), ("random:7", 7), ("imagenet", None),
-                                           ("random.h5", None), ("my/random:1.h5", None)])
-def test_random_weights_seed(weights, seed):
-    assert StyleConfig(weights=weights).random_weights_seed == seed
+@pytest.mark.parametrize("weights", ["random", "random:7", "imagenet", "random.h5", "my/random:1.h5"])
+def test_weights_accept_the_three_kinds(weights):
+    assert StyleConfig(weights=weights).weights == weights
+
+
+def test_a_random_seed_that_is_not_a_number_is_refused():
+    with pytest.raises(ConfigError, match="seed after 'random:' must be a non-negative integer"):
+        StyleConfig(weights="random:abc")
+
+
+def test_layer_weights_are_read_only_so_validation_cannot_be_bypassed():
+    config = StyleConfig()
+    with pytest.raises(TypeError):
+        config.style_layers["block1_conv1"] = -5.0
+    assert config_lib.DEFAULT.style_layers["block1_conv1"] == 1.0
+
+
+def test_numpy_scalars_and_paths_are_accepted_as_plain_values(tmp_path):
+    import numpy as np
+
+    config = StyleConfig(steps=np.int64(5), learning_rate=np.float32(0.5), logdir=tmp_path, weights=tmp_path / "w.h5")
+    assert (config.steps, config.learning_rate) == (5, 0.5) and type(config.steps) is int
+    assert config.logdir == str(tmp_path) and config.weights == str(tmp_path / "w.h5")
 
 
 def test_flat_dict_holds_only_scalars_and_round_trips_layers():

@@ -122,13 +122,16 @@ def test_a_keras_weights_file_for_another_network_is_refused(tmp_path, other):
 
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
+    ("directory", "not a file"),
     (b"", "not a readable VGG19 weights file"),
     (os.urandom(4096), "not a readable VGG19 weights file"),
     ("hdf5-other", "neither the official VGG19 layout nor a Keras .weights.h5"),
 ])
 def test_unusable_weights_files_give_one_clear_error(tmp_path, content, message):
     path = tmp_path / "vgg.h5"
-    if content == "hdf5-other":
+    if content == "directory":
+        path.mkdir()
+    elif content == "hdf5-other":
         import h5py
 
         with h5py.File(path, "w") as weights_file:

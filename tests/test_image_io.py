@@ -170,3 +170,20 @@ def test_png_metadata_is_written(tmp_path):
     path = image_io.save_image(np.zeros((1, 2, 2, 3), np.float32), tmp_path / "m.png",
                                metadata={"style_transfer:config": json.dumps({"steps": 3})})
     assert json.loads(Image.open(path).text["style_transfer:config"]) == {"steps": 3}
+
+
+@pytest.mark.parametrize("mode, values, expected", [
+    ("I", np.full((4, 4), 200, np.int32), 200 / 255),  # 32-bit integer holding 8-bit values
+    ("I", np.full((4, 4), 40000, np.int32), 40000 / 65535),  # ... holding 16-bit values
+    ("F", np.full((4, 4), 0.25, np.float32), 0.25),  # float in [0, 1]
+    ("F", np.full((4, 4), 128.0, np.float32), 128 / 255),  # float in [0, 255]
+])
+def test_integer_and_float_grey_modes_keep_their_brightness(mode, values, expected):
+    image = image_io.load_image(Image.fromarray(values, mode))
+    np.testing.assert_allclose(image, expected, rtol=1e-6)
+
+
+def test_an_output_under_a_file_is_refused_before_writing(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ImageError, match="cannot be written: .*afile is not a directory"):
+        image_io.check_output_path(tmp_path / "afile" / "out.png")

@@ -50,9 +50,12 @@ def test_plain_resize_is_tf_image_resize_and_antialiased_resize_stays_in_range(c
 
 def test_initial_images():
     content = tf.constant(np.random.default_rng(0).random((1, 6, 8, 3), np.float32))
-    style = tf.zeros((1, 12, 9, 3))
+    rows = np.linspace(0, 1, 12, dtype=np.float32)[:, None, None] * np.ones((12, 9, 3), np.float32)
+    style = tf.constant(rows[None])  # dark at the top, bright at the bottom
     np.testing.assert_array_equal(preprocessing.initial_image("content", content, style, seed=0), content)
-    assert preprocessing.initial_image("style", content, style, seed=0).shape == content.shape
+    from_style = preprocessing.initial_image("style", content, style, seed=0).numpy()
+    assert from_style.shape == content.shape
+    assert from_style[0, 0].mean() < 0.15 and from_style[0, -1].mean() > 0.85  # the style, resized
     noise = preprocessing.initial_image("noise", content, style, seed=1).numpy()
     assert noise.shape == content.shape and 0 <= noise.min() and noise.max() < 1 and noise.std() > 0.2
     np.testing.assert_array_equal(noise, preprocessing.initial_image("noise", content, style, seed=1))

@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def png_config(path: Path) -> dict:
 def test_every_config_field_is_a_flag_with_the_same_default():
     for field in dataclasses.fields(config_lib.StyleConfig):
         default = getattr(config_lib.DEFAULT, field.name)
-        if isinstance(default, dict):
+        if isinstance(default, Mapping):
             default = config_lib.format_layer_weights(default)
         assert run.FLAGS[field.name].default == default, field.name
         assert run.FLAGS[field.name].help.startswith(field.metadata["help"])
@@ -96,8 +97,8 @@ def test_outputs_are_never_silently_overwritten(cli, base_args, tmp_path, capsys
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["tubingen_starry_night.png", "tubingen_starry_night_2.png"]
     (tmp_path / "mine.png").write_bytes(b"precious")
     capsys.readouterr()
-    assert cli(*base_args, "--steps", "1", "--output", "mine.png") == 1
-    assert "mine.png: already exists (pass --overwrite to replace it)" in capsys.readouterr().err
+    assert cli(*base_args, "--steps", "1", "--output", "mine.png") == 2
+    assert "mine.png: already exists; not overwriting it (pass --overwrite to replace it)" in capsys.readouterr().err
     assert (tmp_path / "mine.png").read_bytes() == b"precious"
     assert cli(*base_args, "--steps", "1", "--output", "mine.png", "--overwrite") == 0
     assert Image.open(tmp_path / "mine.png").size == (48, 36)
@@ -119,17 +120,38 @@ def test_a_fixed_seed_gives_the_same_picture_and_another_seed_another(cli, base_
     (["--init", "photo"], 2, "--init: must be one of content, noise, style"),
     (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: unknown VGG19 layer 'block6_conv1'"),
     (["--content_layers", "block5_conv2:x"], 2, "--content_layers: malformed weight 'x'"),
-    (["--output", "out.gif"], 1, "out.gif: unknown output extension '.gif'"),
-    (["--weights", "missing.h5"], 1, "--weights missing.h5: no such file"),
+    (["--output", "out.gif"], 2, "out.gif: unknown output extension '.gif'"),
+    (["--output", "notes.txt/out.png"], 2, "notes.txt/out.png: cannot be written: notes.txt is not a directory"),
+    (["--logdir", "notes.txt"], 2, "cannot write outputs: notes.txt is not a directory"),
+    (["--weights", "random:abc"], 2, "--weights: the seed after 'random:' must be a non-negative integer"),
+    (["--weights", "missing.h5"], 1, "weights file missing.h5: no such file"),
+    (["--max_dim", "16"], 1, "16x12 at max_dim 16 is too small for the layers used, which need at least 16 px"),
     (["--colour", "red"], 2, "Unknown command line flag 'colour'"),
     (["stray"], 2, "unexpected argument 'stray'"),
 ])
 def test_bad_flags_give_one_line_naming_the_flag(cli, base_args, capsys, tmp_path, extra, status, message):
+    (tmp_path / "notes.txt").write_text("not a directory")
     assert cli(*base_args, *extra) == status
     err = capsys.readouterr().err
     assert err.startswith("style-transfer: error: ") and message in err, err
     assert err.count("\n") == 1
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.gif"))
+
+
+def test_intermediate_pictures_are_not_overwritten_either(cli, base_args, capsys, tmp_path):
+    steps_dir = tmp_path / "mine_steps"
+    steps_dir.mkdir()
+    (steps_dir / "step_000002.png").write_bytes(b"precious")
+    assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png") == 2
+    assert "mine_steps: already holds pictures; pass --overwrite" in capsys.readouterr().err
+    assert (steps_dir / "step_000002.png").read_bytes() == b"precious" and not (tmp_path / "mine.png").exists()
+    # A default name steps around both a taken picture and a taken steps directory.
+    (tmp_path / "tubingen_starry_night_steps").mkdir()
+    assert cli(*base_args, "--steps", "2", "--save_every", "2") == 0
+    assert (tmp_path / "tubingen_starry_night_2.png").exists()
+    assert (tmp_path / "tubingen_starry_night_2_steps" / "step_000002.png").exists()
+    assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png", "--overwrite") == 0
+    assert Image.open(steps_dir / "step_000002.png").size == (48, 36)
 
 
 @pytest.mark.parametrize("missing", ["--content", "--style"])
@@ -185,7 +207,7 @@ def test_offline_imagenet_says_which_file_where_keras_caches_it_and_how_to_do_wi
     assert not list(tmp_path.glob("*.png"))
 
 
-def test_console_script_runs_the_same_main(tmp_path):
+def test_console_script_runs_the_same_main(tmp_path, content_path, style_path, weights_file):
     script = Path(sys.executable).with_name("style-transfer")
     assert script.exists(), "pip install -e . installs the style-transfer console script"
     finished = run_process([str(script), "--help"], tmp_path)
@@ -193,3 +215,8 @@ def test_console_script_runs_the_same_main(tmp_path):
     assert finished.stdout.startswith("Neural style transfer (Gatys et al. 2015) from the command line.")
     for flag in ("--content", "--style", "--output", "--preset", "--style_layers", "--tv_weight", "--logdir"):
         assert flag in finished.stdout
+    finished = run_process([str(script), "--content", str(content_path), "--style", str(style_path), "--weights",
+                            str(weights_file), "--max_dim", "32", "--steps", "2", "--output", "out.jpg"], tmp_path)
+    assert finished.returncode == 0 and finished.stderr == "", finished.stderr
+    assert finished.stdout.startswith("Wrote out.jpg (32x24, 2 steps")
+    assert Image.open(tmp_path / "out.jpg").format == "JPEG"
