@@ -17,7 +17,7 @@ import tensorflow as tf
 from PIL import Image
 
 from style_transfer import callbacks as callbacks_lib
-from style_transfer import image_io, preprocessing
+from style_transfer import figures, image_io, preprocessing
 from style_transfer.config import DEFAULT, VGG19_LAYERS, StyleConfig
 from style_transfer.errors import ConfigError, ImageError, OutputError
 from style_transfer.features import FeatureExtractor
@@ -32,6 +32,7 @@ class StylizeResult:
     that step's update), e.g. losses["total"][0] is the starting loss; empty when steps is 0.
     seconds: wall time of the steps.
     run_dir: the TensorBoard run directory, if `config.logdir` was set.
+    content_image, style_image: the inputs as the optimisation saw them (resized), [1, h, w, 3].
     """
 
     image: np.ndarray
@@ -39,6 +40,8 @@ class StylizeResult:
     config: StyleConfig
     seconds: float
     run_dir: Path | None = None
+    content_image: np.ndarray | None = None
+    style_image: np.ndarray | None = None
 
     def to_pil(self) -> Image.Image:
         return image_io.to_pil(self.image)
@@ -46,6 +49,23 @@ class StylizeResult:
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Writes the image atomically (PNG text chunks record the config); returns the path."""
         return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config))
+
+    def summary_figure(self, title: str = ""):
+        """A matplotlib Figure: content | style | result over the loss terms per step (log scale)."""
+        return figures.summary_figure(self.content_image, self.style_image, self.image, self.losses,
+                                      title=title or self.describe())
+
+    def save_summary(self, path, *, overwrite: bool = False, title: str = "") -> Path:
+        """Writes the summary figure as an image, atomically; returns the path."""
+        rendered = figures.figure_to_image(self.summary_figure(title))
+        return image_io.save_image(rendered, path, overwrite=overwrite, metadata=png_metadata(self.config))
+
+    def describe(self) -> str:
+        """One line on how the result was made: steps, size, time, weights, preset-relevant settings."""
+        height, width = self.image.shape[1:3]
+        return (f"{self.config.steps} steps, {width}x{height}, {self.seconds:.1f} s, weights {self.config.weights}, "
+                f"content {self.config.content_weight:g} / style {self.config.style_weight:g} / "
+                f"tv {self.config.tv_weight:g}")
 
 
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
@@ -128,7 +148,7 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
                                                        save_every=config.save_every))
     image = optimizer.run(config.steps, all_callbacks)
     return StylizeResult(image=image.numpy(), losses=history.losses, config=config, seconds=history.seconds,
-                         run_dir=run_dir)
+                         run_dir=run_dir, content_image=content_image.numpy(), style_image=style_image.numpy())
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:

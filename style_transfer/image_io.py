@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
@@ -177,6 +177,42 @@ def check_writable_directory(directory: str | os.PathLike) -> Path:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"{existing} is not writable")
     return directory
+
+
+ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
+
+
+def save_animation(frames: Sequence[Any], path: str | os.PathLike, *, frame_ms: int = 100,
+                   last_frame_ms: int = 1500, overwrite: bool = False) -> Path:
+    """Writes [1, H, W, 3] float frames as an animated GIF or WebP, atomically; returns the path.
+
+    Frames of other sizes (say the full-size starting picture) are resized to the last frame's size, the
+    result's. The last frame is held for `last_frame_ms`, so a looping animation pauses on the result.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATION_FORMATS:
+        raise ImageError(f"{path}: unknown animation extension {path.suffix!r}; use .gif or .webp")
+    if not frames:
+        raise ImageError(f"{path}: no frames to animate")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists; not overwriting it")
+    pictures = [to_pil(frame) for frame in frames]
+    size = pictures[-1].size
+    pictures = [picture.resize(size, Image.Resampling.LANCZOS) if picture.size != size else picture
+                for picture in pictures]
+    durations = [frame_ms] * (len(pictures) - 1) + [last_frame_ms]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pictures[0].save(stream, format=ANIMATION_FORMATS[path.suffix.lower()], save_all=True,
+                             append_images=pictures[1:], duration=durations, loop=0)
+        os.chmod(temporary, 0o666 & ~_current_umask())
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
 
 
 def _current_umask() -> int:

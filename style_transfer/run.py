@@ -36,6 +36,8 @@ flags.DEFINE_bool("overwrite", False, "Replace --output if it exists (otherwise 
 flags.DEFINE_string("preset", "default", f"Named settings: {', '.join(config_lib.PRESETS)} ('tutorial' "
                     "reproduces the TensorFlow tutorial exactly). Flags given explicitly override the preset.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (only when stdout is a terminal).")
+flags.DEFINE_bool("summary", True, "Also write <output>_summary.png: content | style | result over the loss "
+                  "curves.")
 
 
 def _define_config_flags() -> None:
@@ -103,7 +105,7 @@ def default_output(content: str, style: str) -> Path:
     number = 1
     while True:
         candidate = Path(f"{stem}.png" if number == 1 else f"{stem}_{number}.png")
-        if not candidate.exists() and not steps_directory(candidate).exists():
+        if not any(path.exists() for path in (candidate, steps_directory(candidate), summary_path(candidate))):
             return candidate
         number += 1
 
@@ -111,6 +113,11 @@ def default_output(content: str, style: str) -> Path:
 def steps_directory(output: Path) -> Path:
     """Where --save_every puts its pictures: <output stem>_steps/ beside the output."""
     return output.with_name(f"{output.stem}_steps")
+
+
+def summary_path(output: Path) -> Path:
+    """Where --summary puts its figure: <output stem>_summary.png beside the output."""
+    return output.with_name(f"{output.stem}_summary.png")
 
 
 def check_outputs(config: config_lib.StyleConfig) -> Path:
@@ -123,6 +130,8 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
             output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
         else:
             output = image_io.check_output_path(default_output(FLAGS.content, FLAGS.style))
+        if FLAGS.summary:
+            image_io.check_output_path(summary_path(output), overwrite=FLAGS.overwrite)
         if config.save_every:
             steps_dir = steps_directory(output)
             if steps_dir.is_dir() and any(steps_dir.iterdir()) and not FLAGS.overwrite:
@@ -175,9 +184,15 @@ def main(argv: list[str]) -> int:
     # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
     result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name)
     written = save_result(result, output)
+    summary = None
+    if FLAGS.summary:
+        title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
+        summary = result.save_summary(summary_path(written), overwrite=FLAGS.overwrite, title=title)
     height, width = result.image.shape[1:3]
     rate = f", {config.steps / result.seconds:.2f} steps/s" if config.steps and result.seconds > 0 else ""
     print(f"Wrote {written} ({width}x{height}, {config.steps} steps in {result.seconds:.1f} s{rate})")
+    if summary:
+        print(f"Summary figure in {summary}")
     if config.save_every and config.steps >= config.save_every:
         print(f"Every {config.save_every} steps' image in {steps_directory(output)}/")
     if result.run_dir:
