@@ -27,7 +27,8 @@ setup(
         "matplotlib>=3.5",
     ],
     extras_require={
-        "test": ["pytest>=7"],
+        # nbclient, nbformat and ipykernel execute the notebook in the tests.
+        "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
     entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main"]},

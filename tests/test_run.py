@@ -75,6 +75,21 @@ def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args,
     assert "_hparams_/session_start_info" in events  # the hparams dashboard's record of this run
 
 
+def test_a_summary_figure_is_written_beside_the_output_unless_switched_off(cli, base_args, capsys, tmp_path):
+    assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 0
+    summary = tmp_path / "out" / "pic_summary.png"
+    assert f"Summary figure in {Path('out') / 'pic_summary.png'}" in capsys.readouterr().out
+    figure = Image.open(summary)
+    assert figure.size == (1200, 750) and np.asarray(figure).std() > 20
+    assert '"steps": 3' in figure.text["style_transfer:config"]
+    assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 2  # neither file is overwritten
+    (tmp_path / "out" / "pic.png").unlink()
+    assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 2  # the summary alone still counts
+    assert "pic_summary.png: already exists" in capsys.readouterr().err
+    assert cli(*base_args, "--steps", "0", "--output", "bare.png", "--nosummary") == 0
+    assert not (tmp_path / "bare_summary.png").exists()
+
+
 def test_log_every_thins_the_scalars_but_keeps_the_last_step(cli, base_args, tmp_path):
     assert cli(*base_args, "--steps", "7", "--log_every", "3", "--logdir", "tb") == 0
     events = read_events(tmp_path / "tb")
@@ -92,8 +107,8 @@ def test_preset_then_explicit_flags_override_it(cli, base_args, tmp_path):
 
 
 def test_outputs_are_never_silently_overwritten(cli, base_args, tmp_path, capsys):
-    assert cli(*base_args, "--steps", "0") == 0
-    assert cli(*base_args, "--steps", "0") == 0
+    assert cli(*base_args, "--steps", "0", "--nosummary") == 0
+    assert cli(*base_args, "--steps", "0", "--nosummary") == 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["tubingen_starry_night.png", "tubingen_starry_night_2.png"]
     (tmp_path / "mine.png").write_bytes(b"precious")
     capsys.readouterr()

@@ -1,0 +1,46 @@
+"""The scripts in scripts/ do what their docstrings say."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_committed_assets_are_exactly_what_make_assets_draws(tmp_path, monkeypatch):
+    make_assets = load("make_assets")
+    monkeypatch.setattr(sys, "argv", ["make_assets.py", "--out", str(tmp_path)])
+    make_assets.main()
+    for relative in make_assets.PICTURES:
+        drawn = np.asarray(Image.open(tmp_path / relative))
+        committed = np.asarray(Image.open(make_assets.ASSETS / relative))
+        np.testing.assert_array_equal(drawn, committed, err_msg=relative)
+        assert drawn.std() > 20  # a real picture, not a flat fill
+
+
+def test_make_animation_turns_saved_steps_into_a_gif(tmp_path, capsys):
+    from style_transfer import image_io
+
+    for step in (10, 20, 30):
+        image_io.save_image(np.full((1, 6, 8, 3), step / 30, np.float32), tmp_path / "steps" / f"step_{step:06d}.png")
+    image_io.save_image(np.zeros((1, 30, 40, 3), np.float32), tmp_path / "content.png")
+    make_animation = load("make_animation")
+    assert make_animation.main([str(tmp_path / "steps"), "--content", str(tmp_path / "content.png"),
+                                "--output", str(tmp_path / "run.gif")]) == 0
+    assert "Wrote" in capsys.readouterr().out
+    animation = Image.open(tmp_path / "run.gif")
+    assert (animation.size, animation.n_frames) == ((8, 6), 4)
+    assert make_animation.main([str(tmp_path / "steps"), "--output", str(tmp_path / "run.gif")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert make_animation.main([str(tmp_path / "nothing"), "--output", str(tmp_path / "x.gif")]) == 1
+    assert "no step_*.png pictures" in capsys.readouterr().err
