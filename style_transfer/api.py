@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import json
 import math
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -17,7 +18,7 @@ import tensorflow as tf
 from PIL import Image
 
 from style_transfer import callbacks as callbacks_lib
-from style_transfer import figures, image_io, preprocessing
+from style_transfer import checkpoints, figures, image_io, preprocessing
 from style_transfer.config import DEFAULT, VGG19_LAYERS, StyleConfig
 from style_transfer.errors import ConfigError, ImageError, OutputError
 from style_transfer.features import FeatureExtractor
@@ -30,7 +31,7 @@ class StylizeResult:
 
     image: float32 [1, H, W, 3] in [0, 1]. losses: each loss term's value at every step (the image before
     that step's update), e.g. losses["total"][0] is the starting loss; empty when steps is 0.
-    seconds: wall time of the steps.
+    seconds: wall time of the steps run by this call (steps_run of them; steps_done counts resumed ones too).
     run_dir: the TensorBoard run directory, if `config.logdir` was set.
     content_image, style_image: the inputs as the optimisation saw them (resized), [1, h, w, 3].
     """
@@ -42,6 +43,18 @@ class StylizeResult:
     run_dir: Path | None = None
     content_image: np.ndarray | None = None
     style_image: np.ndarray | None = None
+    steps_done: int = 0
+    steps_run: int = 0
+    optimizer: StyleOptimizer | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the run stopped (on request) before `config.steps`."""
+        return self.steps_done < self.config.steps
+
+    def save_checkpoint(self, directory) -> Path:
+        """Writes a checkpoint to resume from with `stylize(..., resume=directory)`; returns the directory."""
+        return checkpoints.save(self.optimizer, directory, self.losses)
 
     def to_pil(self) -> Image.Image:
         return image_io.to_pil(self.image)
@@ -83,7 +96,7 @@ def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tens
     minimum = smallest_side(config)
     images = []
     for role, source in (("content", content), ("style", style)):
-        image = image_io.load_image(source, jpeg_dct=config.jpeg_dct)
+        image = image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=int(config.max_megapixels * 1e6))
         resized = preprocessing.resize_to_max_dim(image, config.max_dim, method=config.resize)
         height, width = resized.shape[1:3]
         if min(height, width) < minimum:
@@ -118,6 +131,7 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
 
 def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Sequence[Callback] = (),
             extractor: FeatureExtractor | None = None, run_name: str | None = None,
+            stop: threading.Event | None = None, resume: str | Path | None = None,
             **overrides) -> StylizeResult:
     """Paints `content` in the manner of `style` (Gatys et al. 2015) and returns a StylizeResult.
 
@@ -129,7 +143,12 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     extractor: a FeatureExtractor from `build_extractor(config)` to reuse VGG19 across calls (checked
         against the config: same weights, every layer present).
     run_name: the TensorBoard run directory's name under `config.logdir` (default: time stamp).
-    Raises ConfigError, ImageError, WeightsError or OutputError (all ValueErrors) for bad inputs.
+    stop: an Event; once set, the run ends after the current step (`result.interrupted` tells), e.g. to
+        save a checkpoint with `result.save_checkpoint(directory)`.
+    resume: a checkpoint directory to continue from; the config must match the checkpoint's except for
+        steps and monitoring settings (ResumeError otherwise).
+    Raises ConfigError, ImageError, WeightsError, OutputError or ResumeError (all ValueErrors) for bad
+    inputs, and NumericalError if the optimisation diverges (its `image` is the last finite one).
     """
     config = (config or DEFAULT).replace(**overrides) if overrides else (config or DEFAULT)
     content_image, style_image = load_inputs(content, style, config)
@@ -140,15 +159,20 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
         check_extractor(extractor, config)
     optimizer = StyleOptimizer(extractor, content_image, style_image, init_image, config)
     history = callbacks_lib.History()
+    if resume is not None:
+        history.losses = checkpoints.restore(optimizer, resume)
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
     if config.logdir:
         run_dir = new_run_dir(config.logdir, run_name)
         all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.steps, log_every=config.log_every,
                                                        save_every=config.save_every))
-    image = optimizer.run(config.steps, all_callbacks)
+    resumed_at = optimizer.steps_done
+    image = optimizer.run(config.steps, all_callbacks, stop=stop)
     return StylizeResult(image=image.numpy(), losses=history.losses, config=config, seconds=history.seconds,
-                         run_dir=run_dir, content_image=content_image.numpy(), style_image=style_image.numpy())
+                         run_dir=run_dir, content_image=content_image.numpy(), style_image=style_image.numpy(),
+                         steps_done=optimizer.steps_done, steps_run=optimizer.steps_done - resumed_at,
+                         optimizer=optimizer)
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:

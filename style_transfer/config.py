@@ -98,6 +98,8 @@ class StyleConfig:
                          "longest side exactly max_dim) or 'tutorial' (the tutorial's plain bilinear, which "
                          "aliases large photographs, and its float32-truncated size, which can come out a pixel "
                          "short).", RESIZE_CHOICES)
+    max_megapixels: float = _field(100.0, "Refuse input pictures whose header claims more megapixels than "
+                                   "this, before decoding them (decompression bombs).")
     jpeg_dct: str = _field("accurate", "JPEG decoding: 'accurate' (Pillow, integer slow DCT) or 'fast' "
                            "(TensorFlow's default integer fast DCT, which the tutorial's tf.image.decode_image "
                            "uses).", JPEG_DCT_CHOICES)
@@ -159,6 +161,7 @@ class StyleConfig:
         _check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG19 pools four times before block5), "
                f"got {self.max_dim}")
         _check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        _check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         _check(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")

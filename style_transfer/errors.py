@@ -32,3 +32,16 @@ class OutputExistsError(ImageError):
 
 class OutputError(StyleTransferError, ValueError):
     """An output directory (logs, intermediate images) cannot be created or written."""
+
+
+class NumericalError(StyleTransferError, ArithmeticError):
+    """The loss or the image stopped being finite. `step` is where; `image` the last finite image."""
+
+    def __init__(self, message: str, step: int, image=None):
+        super().__init__(message)
+        self.step = step
+        self.image = image
+
+
+class ResumeError(StyleTransferError, ValueError):
+    """A checkpoint cannot be resumed: missing, unreadable, or made with other settings."""

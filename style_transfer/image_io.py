@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -32,23 +33,41 @@ _EXIF_ORIENTATION = 0x0112
 ImageSource = Any  # a path (str or os.PathLike), a PIL image, or an array in the pixel contract
 
 
-def load_image(source: ImageSource, *, jpeg_dct: str = "accurate") -> np.ndarray:
+def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: int | None = None) -> np.ndarray:
     """Loads a picture as float32 RGB in [0, 1], shape [1, H, W, 3].
 
     `source` may be a file path, a PIL image, or an array shaped [H, W], [H, W, C] or [1, H, W, C] with
     C in {1, 3, 4}, either uint8 or float in [0, 1]. EXIF orientation is applied, alpha is composited over
-    white, grey and palette images become RGB. Raises ImageError naming the file and the reason.
+    white, grey and palette images become RGB; animations give their first frame. A file whose header claims
+    more than `max_pixels` pixels is refused before it is decoded. Raises ImageError naming the file and the
+    reason.
     """
     if isinstance(source, Image.Image):
+        _check_pixels(source.size, max_pixels, "image")
         return _pil_to_array(source)
     if isinstance(source, (str, os.PathLike)):
-        return _load_file(Path(source), jpeg_dct)
-    return _array_to_contract(np.asarray(source), "array")
+        return _load_file(Path(source), jpeg_dct, max_pixels)
+    array = np.asarray(source)
+    if array.ndim >= 2:
+        _check_pixels(array.shape[-2:] if array.ndim == 2 else array.shape[-3:-1], max_pixels, "array")
+    return _array_to_contract(array, "array")
 
 
-def _load_file(path: Path, jpeg_dct: str) -> np.ndarray:
+def _check_pixels(size, max_pixels: int | None, what) -> None:
+    pixels = int(size[0]) * int(size[1])
+    if max_pixels is not None and pixels > max_pixels:
+        raise ImageError(f"{what}: {size[0]}x{size[1]} is {pixels / 1e6:.1f} megapixels, more than the limit of "
+                         f"{max_pixels / 1e6:g} (raise max_megapixels to allow it)")
+
+
+def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)  # reads the header only
+        with image:
+            _check_pixels(image.size, max_pixels, path)
             image.load()  # decode now, so truncated files fail here and not later
             if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L"):
                 return _decode_jpeg_like_tensorflow(path, image)

@@ -5,6 +5,7 @@ No file I/O and no printing here: every step's result goes to callbacks (see cal
 
 from __future__ import annotations
 
+import threading
 from typing import Mapping, Sequence
 
 import keras
@@ -12,6 +13,7 @@ import tensorflow as tf
 
 from style_transfer import losses
 from style_transfer.config import StyleConfig
+from style_transfer.errors import NumericalError
 from style_transfer.features import FeatureExtractor
 
 
@@ -49,13 +51,25 @@ class StyleOptimizer:
         self.content_targets = {name: content_features[name] for name in config.content_layers}
         self.style_targets = {name: losses.gram_matrix(style_features[name]) for name in config.style_layers}
         self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
+        # The image before the current step, put back if the step makes anything non-finite.
+        self.last_finite = tf.Variable(init_image, dtype=tf.float32, name="last_finite_image", trainable=False)
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                                beta_2=config.beta_2, epsilon=config.epsilon)
         self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
         self.step = tf.function(self._step)
 
-    def _step(self) -> dict[str, tf.Tensor]:
+    @property
+    def steps_done(self) -> int:
+        """Steps applied so far (Adam's iteration count, so it survives a checkpoint)."""
+        return int(self.optimizer.iterations.numpy())
+
+    def checkpoint(self) -> tf.train.Checkpoint:
+        """What a checkpoint holds: the image and every Adam variable (iteration count, moments)."""
+        return tf.train.Checkpoint(image=self.image, adam=list(self.optimizer.variables))
+
+    def _step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         config = self.config
+        self.last_finite.assign(self.image)
         with tf.GradientTape() as tape:
             features = self.extractor(self.image)
             loss, terms = losses.total_loss(
@@ -67,16 +81,32 @@ class StyleOptimizer:
         self.optimizer.apply_gradients([(gradient, self.image)])
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
         self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
-        return terms
+        finite = tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(self.image))
+        if not finite:  # a NaN survives clipping; keep the last good image instead
+            self.image.assign(self.last_finite)
+        return terms, finite
 
-    def run(self, steps: int, callbacks: Sequence[Callback] = ()) -> tf.Tensor:
-        """Runs `steps` steps, handing each step's losses to `callbacks`; returns the final image."""
+    def run(self, steps: int, callbacks: Sequence[Callback] = (), *,
+            stop: threading.Event | None = None) -> tf.Tensor:
+        """Runs up to step `steps` (continuing after `steps_done`), handing each step's losses to `callbacks`.
+
+        Returns the image. Stops early, after a whole step, once `stop` is set. Raises NumericalError if the
+        loss or the image becomes non-finite; the image is then the last finite one (also on the error).
+        """
         for callback in callbacks:
             callback.on_start(self.image, self.config)
-        for step in range(1, steps + 1):
-            terms = {name: float(value) for name, value in self.step().items()}
+        for step in range(self.steps_done + 1, steps + 1):
+            terms, finite = self.step()
+            if not finite:
+                raise NumericalError(
+                    f"the loss or the image became non-finite (NaN or infinity) at step {step}; the learning "
+                    f"rate ({self.config.learning_rate:g}) or a loss weight is probably far too large",
+                    step=step, image=self.image.numpy())
+            terms = {name: float(value) for name, value in terms.items()}
             for callback in callbacks:
                 callback.on_step(step, self.image, terms)
+            if stop is not None and stop.is_set():
+                break
         for callback in callbacks:
             callback.on_end(self.image)
         return tf.convert_to_tensor(self.image)

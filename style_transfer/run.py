@@ -13,8 +13,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 # TensorFlow's C++ log lines (missing CUDA on a CPU machine, ...) are noise on a terminal; set before it loads.
@@ -23,7 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 from style_transfer import config as config_lib  # noqa: E402
-from style_transfer.errors import ConfigError, OutputExistsError, StyleTransferError  # noqa: E402
+from style_transfer.errors import (ConfigError, NumericalError, OutputExistsError,  # noqa: E402
+                                   StyleTransferError)
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
@@ -36,6 +41,8 @@ flags.DEFINE_bool("overwrite", False, "Replace --output if it exists (otherwise 
 flags.DEFINE_string("preset", "default", f"Named settings: {', '.join(config_lib.PRESETS)} ('tutorial' "
                     "reproduces the TensorFlow tutorial exactly). Flags given explicitly override the preset.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (only when stdout is a terminal).")
+flags.DEFINE_bool("resume", False, "Continue the interrupted run of --output (its checkpoint is in "
+                  "<output>_run/checkpoint) instead of starting over; the settings must be the same.")
 flags.DEFINE_bool("summary", True, "Also write <output>_summary.png: content | style | result over the loss "
                   "curves.")
 
@@ -100,19 +107,40 @@ def config_from_flags() -> config_lib.StyleConfig:
 
 def default_output(content: str, style: str) -> Path:
     """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
-    picture or by its intermediate-image directory)."""
-    stem = f"{Path(content).stem}_{Path(style).stem}"
-    number = 1
-    while True:
-        candidate = Path(f"{stem}.png" if number == 1 else f"{stem}_{number}.png")
-        if not any(path.exists() for path in (candidate, steps_directory(candidate), summary_path(candidate))):
+    picture, its run directory or its summary figure)."""
+    for candidate in _default_names(content, style):
+        if not any(path.exists() for path in (candidate, run_directory(candidate), summary_path(candidate))):
             return candidate
+
+
+def _default_names(content: str, style: str):
+    stem = f"{Path(content).stem}_{Path(style).stem}"
+    yield Path(f"{stem}.png")
+    number = 2
+    while True:
+        yield Path(f"{stem}_{number}.png")
         number += 1
 
 
-def steps_directory(output: Path) -> Path:
-    """Where --save_every puts its pictures: <output stem>_steps/ beside the output."""
-    return output.with_name(f"{output.stem}_steps")
+def resumable_output(content: str, style: str) -> Path:
+    """The first default name with an interrupted run to resume (a checkpoint and no picture yet)."""
+    from style_transfer import checkpoints
+
+    for number, candidate in enumerate(_default_names(content, style)):
+        if checkpoints.exists(checkpoint_directory(candidate)) and not candidate.exists():
+            return candidate
+        if number > 1000:
+            raise UsageError(f"--resume: no interrupted run of {Path(content).stem}_{Path(style).stem} here; "
+                             "pass the --output of the run to resume")
+
+
+def run_directory(output: Path) -> Path:
+    """Where a run keeps its intermediate pictures and its checkpoint: <output stem>_run/ beside it."""
+    return output.with_name(f"{output.stem}_run")
+
+
+def checkpoint_directory(output: Path) -> Path:
+    return run_directory(output) / "checkpoint"
 
 
 def summary_path(output: Path) -> Path:
@@ -122,22 +150,30 @@ def summary_path(output: Path) -> Path:
 
 def check_outputs(config: config_lib.StyleConfig) -> Path:
     """The output path, after checking everything the run will write (UsageError if it cannot)."""
-    from style_transfer import image_io
+    from style_transfer import checkpoints, image_io
     from style_transfer.errors import ImageError, OutputError
 
     try:
         if FLAGS.output:
             output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
+        elif FLAGS.resume:
+            output = image_io.check_output_path(resumable_output(FLAGS.content, FLAGS.style))
         else:
             output = image_io.check_output_path(default_output(FLAGS.content, FLAGS.style))
         if FLAGS.summary:
             image_io.check_output_path(summary_path(output), overwrite=FLAGS.overwrite)
-        if config.save_every:
-            steps_dir = steps_directory(output)
-            if steps_dir.is_dir() and any(steps_dir.iterdir()) and not FLAGS.overwrite:
-                raise UsageError(f"{steps_dir}: already holds pictures; pass --overwrite to replace them or "
-                                 "choose another --output")
-            image_io.check_writable_directory(steps_dir)
+        run_dir = run_directory(output)
+        has_checkpoint = checkpoints.exists(checkpoint_directory(output))
+        if FLAGS.resume and not has_checkpoint:
+            raise UsageError(f"--resume: {checkpoint_directory(output)} holds no checkpoint to continue")
+        if has_checkpoint and not (FLAGS.resume or FLAGS.overwrite):
+            raise UsageError(f"{run_dir}: holds an interrupted run; pass --resume to continue it or "
+                             "--overwrite to start over")
+        if (config.save_every and not FLAGS.resume and not FLAGS.overwrite and run_dir.is_dir()
+                and any(run_dir.glob("step_*.png"))):
+            raise UsageError(f"{run_dir}: already holds pictures; pass --overwrite to replace them or "
+                             "choose another --output")
+        image_io.check_writable_directory(run_dir)
         if config.logdir:
             image_io.check_writable_directory(config.logdir)
     except OutputExistsError as error:
@@ -147,6 +183,44 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
     except ImageError as error:
         raise UsageError(str(error)) from None
     return output
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM ask the run to stop after its current step (a second one quits at
+    once); `received` is the first signal's number."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for number in self.SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        if self.stop.is_set():  # asked twice: give up without saving
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+        self.received = number
+        self.stop.set()
+        print(f"\n{PROGRAM}: {signal.Signals(number).name} received: stopping after this step to save a "
+              "checkpoint (send it again to quit at once)", file=sys.stderr, flush=True)
+
+
+def resume_command(output: Path) -> str:
+    """The command line that continues this run."""
+    arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume")]
+    if not FLAGS.output:
+        arguments += ["--output", str(output)]
+    return shlex.join([PROGRAM, *arguments, "--resume"])
 
 
 def save_result(result, output: Path) -> Path:
@@ -170,34 +244,65 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
 
     # Everything that can be checked is checked before VGG19 is built or a step is run.
+    _import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     output = check_outputs(config)
-    _import_tensorflow_quietly()
-    from style_transfer import api, callbacks
+    from style_transfer import api, callbacks, image_io
 
+    run_dir, checkpoint_dir = run_directory(output), checkpoint_directory(output)
+    if FLAGS.overwrite and not FLAGS.resume and checkpoint_dir.exists():
+        shutil.rmtree(checkpoint_dir)  # starting over: the old run's checkpoint must not be resumed later
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.steps:
         extra_callbacks.append(callbacks.ProgressBar(config.steps))
     if config.save_every:
-        extra_callbacks.append(callbacks.ImageSaver(steps_directory(output), config.save_every,
-                                                    overwrite=FLAGS.overwrite))
+        extra_callbacks.append(callbacks.ImageSaver(run_dir, config.save_every,
+                                                    overwrite=FLAGS.overwrite or FLAGS.resume))
     run_name = f"{Path(FLAGS.content).stem}_{Path(FLAGS.style).stem}"
-    # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
-    result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name)
+    with StopOnSignal() as stopper:
+        try:
+            # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
+            result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name,
+                                 stop=stopper.stop, resume=checkpoint_dir if FLAGS.resume else None)
+        except NumericalError as error:
+            kept = image_io.save_image(error.image, run_dir / f"last_finite_step_{error.step - 1:06d}.png",
+                                       overwrite=True)
+            raise NumericalError(f"{error}. The last finite image is in {kept}", error.step) from None
+    if result.interrupted:
+        return report_interruption(result, output, stopper.received)
     written = save_result(result, output)
+    if checkpoint_dir.exists():  # the run is complete: nothing is left to resume
+        shutil.rmtree(checkpoint_dir)
+    if run_dir.is_dir() and not any(run_dir.iterdir()):
+        run_dir.rmdir()
     summary = None
     if FLAGS.summary:
         title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
         summary = result.save_summary(summary_path(written), overwrite=FLAGS.overwrite, title=title)
     height, width = result.image.shape[1:3]
-    rate = f", {config.steps / result.seconds:.2f} steps/s" if config.steps and result.seconds > 0 else ""
-    print(f"Wrote {written} ({width}x{height}, {config.steps} steps in {result.seconds:.1f} s{rate})")
+    rate = f", {result.steps_run / result.seconds:.2f} steps/s" if result.steps_run and result.seconds > 0 else ""
+    resumed = f" ({result.steps_run} after resuming)" if FLAGS.resume else ""
+    print(f"Wrote {written} ({width}x{height}, {config.steps} steps{resumed} in {result.seconds:.1f} s{rate})")
     if summary:
         print(f"Summary figure in {summary}")
     if config.save_every and config.steps >= config.save_every:
-        print(f"Every {config.save_every} steps' image in {steps_directory(output)}/")
+        print(f"Every {config.save_every} steps' image in {run_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
     return 0
+
+
+def report_interruption(result, output: Path, signal_number: int | None) -> int:
+    """Saves the current image and a checkpoint of an interrupted run, says how to resume; the exit status."""
+    from style_transfer import image_io
+
+    run_dir = run_directory(output)
+    picture = image_io.save_image(result.image, run_dir / f"step_{result.steps_done:06d}.png", overwrite=True)
+    result.save_checkpoint(checkpoint_directory(output))
+    name = signal.Signals(signal_number).name if signal_number else "stop"
+    print(f"{PROGRAM}: {name}: stopped after step {result.steps_done} of {result.config.steps}. The current image "
+          f"is {picture}, the checkpoint {checkpoint_directory(output)}. Resume with: {resume_command(output)}",
+          file=sys.stderr)
+    return 128 + signal_number if signal_number else 1
 
 
 def usage() -> str:

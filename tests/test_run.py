@@ -54,7 +54,7 @@ def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args,
     assert f"Wrote {output.name} (48x36, 4 steps" in out and "tensorboard --logdir tb" in out
     image = Image.open(output)
     assert (image.format, image.size, image.mode) == ("PNG", (48, 36), "RGB")
-    assert sorted(os.listdir(tmp_path / "tubingen_starry_night_steps")) == ["step_000002.png", "step_000004.png"]
+    assert sorted(os.listdir(tmp_path / "tubingen_starry_night_run")) == ["step_000002.png", "step_000004.png"]
 
     events = read_events(tmp_path / "tb")
     scalars = {tag: {step: float(value) for step, value in values} for tag, values in events.items()
@@ -154,17 +154,17 @@ def test_bad_flags_give_one_line_naming_the_flag(cli, base_args, capsys, tmp_pat
 
 
 def test_intermediate_pictures_are_not_overwritten_either(cli, base_args, capsys, tmp_path):
-    steps_dir = tmp_path / "mine_steps"
+    steps_dir = tmp_path / "mine_run"
     steps_dir.mkdir()
     (steps_dir / "step_000002.png").write_bytes(b"precious")
     assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png") == 2
-    assert "mine_steps: already holds pictures; pass --overwrite" in capsys.readouterr().err
+    assert "mine_run: already holds pictures; pass --overwrite" in capsys.readouterr().err
     assert (steps_dir / "step_000002.png").read_bytes() == b"precious" and not (tmp_path / "mine.png").exists()
     # A default name steps around both a taken picture and a taken steps directory.
-    (tmp_path / "tubingen_starry_night_steps").mkdir()
+    (tmp_path / "tubingen_starry_night_run").mkdir()
     assert cli(*base_args, "--steps", "2", "--save_every", "2") == 0
     assert (tmp_path / "tubingen_starry_night_2.png").exists()
-    assert (tmp_path / "tubingen_starry_night_2_steps" / "step_000002.png").exists()
+    assert (tmp_path / "tubingen_starry_night_2_run" / "step_000002.png").exists()
     assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png", "--overwrite") == 0
     assert Image.open(steps_dir / "step_000002.png").size == (48, 36)
 

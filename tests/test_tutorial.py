@@ -44,7 +44,9 @@ def test_one_step_from_the_same_state_gives_the_tutorials_next_state(content, st
             our_variable.assign(tutorial_variable)
         before = tutorial.image.numpy()
         tutorial_loss = tutorial.run(1)[0]
-        our_loss = float(ours.step()["total"])
+        terms, finite = ours.step()
+        our_loss = float(terms["total"])
+        assert bool(finite)
         np.testing.assert_allclose(our_loss, tutorial_loss, rtol=1e-6)
         difference = np.abs(ours.image.numpy() - tutorial.image.numpy())
         movement = np.abs(tutorial.image.numpy() - before)

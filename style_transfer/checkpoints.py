@@ -1,0 +1,78 @@
+"""Saving and resuming an optimisation: the image, Adam's state, the step and the loss history.
+
+A checkpoint directory holds a `tf.train.Checkpoint` (managed by `tf.train.CheckpointManager`, the latest
+one kept) and `state.json` with the step, the config and the losses so far. Resuming with the same settings
+continues exactly where the run stopped: on the CPU, an interrupted and resumed run ends with the same
+image, bit for bit, as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import tensorflow as tf
+
+from style_transfer.config import StyleConfig
+from style_transfer.errors import ResumeError
+from style_transfer.optimize import StyleOptimizer
+
+STATE_FILE = "state.json"
+# Settings that may change between an interrupted run and its resumption: how long it runs and how it is
+# watched. Everything else decides the image and must match.
+RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every")
+
+
+def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, list[float]]) -> Path:
+    """Writes a checkpoint of `optimizer` and the loss history into `directory`; returns the directory."""
+    directory = Path(directory)
+    manager = tf.train.CheckpointManager(optimizer.checkpoint(), str(directory), max_to_keep=1)
+    manager.save(checkpoint_number=optimizer.steps_done)
+    state = {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(), "losses": dict(losses)}
+    handle, temporary = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=directory)
+    with os.fdopen(handle, "w") as stream:
+        json.dump(state, stream)
+    os.replace(temporary, directory / STATE_FILE)  # the state appears whole or not at all
+    return directory
+
+
+def exists(directory: str | Path) -> bool:
+    """Whether `directory` holds a checkpoint this module wrote."""
+    return (Path(directory) / STATE_FILE).is_file()
+
+
+def restore(optimizer: StyleOptimizer, directory: str | Path) -> dict[str, list[float]]:
+    """Loads the checkpoint in `directory` into `optimizer`; returns the loss history up to it.
+
+    Raises ResumeError if there is no readable checkpoint, or it was made with settings (other than
+    RESUMABLE_CHANGES) that differ from `optimizer.config`.
+    """
+    directory = Path(directory)
+    try:
+        state = json.loads((directory / STATE_FILE).read_text())
+        saved_config = state["config"]
+    except FileNotFoundError:
+        raise ResumeError(f"{directory}: no checkpoint to resume from") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ResumeError(f"{directory}: unreadable checkpoint state ({error})") from None
+    differences = _differences(saved_config, optimizer.config)
+    if differences:
+        raise ResumeError(f"{directory}: the checkpoint was made with other settings ({'; '.join(differences)}); "
+                          "resume with the same settings, or start over")
+    latest = tf.train.latest_checkpoint(str(directory))
+    if latest is None:
+        raise ResumeError(f"{directory}: {STATE_FILE} is there but the checkpoint files are not")
+    try:
+        optimizer.checkpoint().restore(latest).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as error:
+        raise ResumeError(f"{directory}: cannot restore the checkpoint ({' '.join(str(error).split())[:300]})") from None
+    return {name: list(values) for name, values in state.get("losses", {}).items()}
+
+
+def _differences(saved: Mapping, config: StyleConfig) -> list[str]:
+    current = config.to_flat_dict()
+    return [f"{name} was {saved.get(name)!r}, now {value!r}" for name, value in current.items()
+            if name not in RESUMABLE_CHANGES and saved.get(name) != value]
