@@ -27,8 +27,8 @@ setup(
         "matplotlib>=3.5",
     ],
     extras_require={
-        # nbclient, nbformat and ipykernel execute the notebook in the tests.
-        "test": ["pytest>=7", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+        # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook.
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
     entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main"]},

@@ -27,6 +27,7 @@ VGG19_LAYERS = (
 
 INIT_CHOICES = ("content", "noise", "style")
 RESIZE_CHOICES = ("antialias", "tutorial")
+FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
 
 
@@ -142,6 +143,8 @@ class StyleConfig:
             if field.type == "float":
                 if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                     raise ConfigError(field.name, f"must be a finite number, got {value!r}")
+                if abs(value) > FLOAT32_MAX:  # TensorFlow computes in float32, where it would be infinite
+                    raise ConfigError(field.name, f"must be at most {FLOAT32_MAX:.4g} (float32), got {value!r}")
                 object.__setattr__(self, field.name, float(value))
             elif field.type == "int":
                 if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -164,7 +167,10 @@ class StyleConfig:
         _check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
         for name in ("content_weight", "style_weight", "tv_weight"):
             _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
-        _check(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
+        # Pixels live in [0, 1] and Adam moves each by about learning_rate per step: above 1 every step
+        # only throws pixels to 0 or 1 (the loss curves for 1 and 1e30 are identical).
+        _check(0 < self.learning_rate <= 1, "learning_rate", f"must be in (0, 1] (pixels are in [0, 1] and Adam "
+               f"moves each by about this much per step), got {self.learning_rate:g}")
         for name in ("beta_1", "beta_2"):
             _check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
         _check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")

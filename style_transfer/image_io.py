@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from style_transfer.errors import ImageError, OutputError, OutputExistsError
@@ -62,16 +63,21 @@ def _check_pixels(size, max_pixels: int | None, what) -> None:
 
 def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)  # reads the header only
-        with image:
-            _check_pixels(image.size, max_pixels, path)
-            image.load()  # decode now, so truncated files fail here and not later
-            if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L"):
-                return _decode_jpeg_like_tensorflow(path, image)
-            return _pil_to_array(image)
+            with Image.open(path) as image:  # reads the header only
+                _check_pixels(image.size, max_pixels, path)
+                image.load()  # decode now, so truncated files fail here and not later
+                if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                    pixels = _decode_jpeg_like_tensorflow(path, image)
+                else:
+                    pixels = _pil_to_array(image)
+        # Pillow warns about files it could still read (odd TIFF tags, ...): one log line, not a warning dump.
+        for warning in {str(item.message) for item in caught}:
+            logging.warning("%s: %s", path, warning)
+        return pixels
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -82,8 +88,15 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
         raise ImageError(f"{path}: not an image Pillow can read") from None
     except Image.DecompressionBombError as error:
         raise ImageError(f"{path}: refused, {error}") from None
+    except ImageError:
+        raise
     except OSError as error:
         raise ImageError(f"{path}: cannot decode image ({error})") from None
+    except Exception as error:  # noqa: BLE001
+        # Damaged files make Pillow's decoders raise ValueError, SyntaxError, struct.error, EOFError, ...
+        # (and TensorFlow's, InvalidArgumentError): whatever it is, the file cannot be used.
+        raise ImageError(f"{path}: cannot decode image ({type(error).__name__}: "
+                         f"{' '.join(str(error).split())[:200]})") from None
 
 
 def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:

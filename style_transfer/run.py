@@ -24,7 +24,7 @@ from pathlib import Path
 # TensorFlow's C++ log lines (missing CUDA on a CPU machine, ...) are noise on a terminal; set before it loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from style_transfer import config as config_lib  # noqa: E402
 from style_transfer.errors import (ConfigError, NumericalError, OutputExistsError,  # noqa: E402
@@ -236,6 +236,8 @@ def save_result(result, output: Path) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines (checkpoint saving, ...) are noise here
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r} (all inputs are flags, e.g. --content PATH)")
     for name in ("content", "style"):
@@ -285,7 +287,7 @@ def main(argv: list[str]) -> int:
     if summary:
         print(f"Summary figure in {summary}")
     if config.save_every and config.steps >= config.save_every:
-        print(f"Every {config.save_every} steps' image in {run_directory(output)}/")
+        print(f"Intermediate images (every {config.save_every} steps) in {run_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
     return 0

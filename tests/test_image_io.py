@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import stat
@@ -187,3 +188,148 @@ def test_an_output_under_a_file_is_refused_before_writing(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ImageError, match="cannot be written: .*afile is not a directory"):
         image_io.check_output_path(tmp_path / "afile" / "out.png")
+
+
+# --- A corpus of odd but valid files: every one must load, with the colour it holds. ---
+
+COLOUR = (200, 100, 50)
+
+
+def solid(mode="RGB", size=(24, 16), colour=COLOUR):
+    return Image.new("RGB", size, colour).convert(mode) if mode != "RGB" else Image.new("RGB", size, colour)
+
+
+def animated_gif(path):
+    frames = [solid(colour=COLOUR), solid(colour=(0, 0, 255))]
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def half_transparent(path):
+    rgba = solid().convert("RGBA")
+    rgba.putalpha(128)
+    rgba.save(path, format="PNG")
+
+
+def sixteen_bit_grey(path):
+    grey = int(np.dot(COLOUR, [0.299, 0.587, 0.114]))
+    Image.fromarray(np.full((16, 24), grey * 257, np.uint16)).save(path, format="PNG")
+
+
+def palette_with_transparency(path):
+    picture = solid().convert("P")
+    picture.info["transparency"] = 255  # an index nothing uses: the colour stays
+    picture.save(path, format="PNG", transparency=255)
+
+
+GREY = (int(np.dot(COLOUR, [0.299, 0.587, 0.114])),) * 3
+WHITE_BLEND = tuple(round((c * 128 + 255 * 127) / 255) for c in COLOUR)
+CORPUS = [
+    # (file name, how to write it, the colour expected back, tolerance in levels)
+    ("photo.jpg", lambda p: solid().save(p, format="JPEG", quality=95), COLOUR, 4),
+    ("PHOTO.JPEG", lambda p: solid().save(p, format="JPEG", quality=95), COLOUR, 4),
+    ("no extension", lambda p: solid().save(p, format="PNG"), COLOUR, 0),
+    ("actually a jpeg.png", lambda p: solid().save(p, format="JPEG", quality=95), COLOUR, 4),
+    ("ünïcødé 名前.png", lambda p: solid().save(p, format="PNG"), COLOUR, 0),
+    ("grey.png", lambda p: solid("L").save(p, format="PNG"), GREY, 1),
+    ("palette.gif", lambda p: solid("P").save(p, format="GIF"), COLOUR, 8),
+    ("animated.gif", animated_gif, COLOUR, 8),
+    ("picture.bmp", lambda p: solid().save(p, format="BMP"), COLOUR, 0),
+    ("picture.webp", lambda p: solid().save(p, format="WEBP", lossless=True), COLOUR, 0),
+    ("picture.tiff", lambda p: solid().save(p, format="TIFF"), COLOUR, 0),
+    ("cmyk.tif", lambda p: solid("CMYK").save(p, format="TIFF"), COLOUR, 8),
+    ("cmyk.jpg", lambda p: solid("CMYK").save(p, format="JPEG", quality=95), COLOUR, 10),
+    ("grey-alpha.png", lambda p: solid("LA").save(p, format="PNG"), GREY, 1),
+    ("half-transparent.png", half_transparent, WHITE_BLEND, 2),
+    ("deep.png", sixteen_bit_grey, GREY, 1),
+    ("palette-transparency.png", palette_with_transparency, COLOUR, 8),
+]
+
+
+@pytest.mark.parametrize("name, write, colour, tolerance", CORPUS, ids=[entry[0] for entry in CORPUS])
+def test_odd_but_valid_files_load_with_their_colour(tmp_path, name, write, colour, tolerance):
+    path = tmp_path / name
+    write(path)
+    image = image_io.load_image(path)
+    assert_contract(image, 16, 24)
+    mean = image_io.to_uint8(image).reshape(-1, 3).mean(axis=0)
+    assert np.abs(mean - colour).max() <= tolerance, mean
+
+
+# --- Decompression bombs: refused from the header, before any decoding. ---
+
+
+def png_claiming(width, height):
+    import struct
+    import zlib
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    header = b"IHDR" + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[12:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(header))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("width, height, message", [
+    (12_000, 10_000, "12000x10000 is 120.0 megapixels, more than the limit of 100"),
+    (100_000, 100_000, "refused"),  # beyond Pillow's own hard limit, which speaks first
+])
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path, width, height, message):
+    (tmp_path / "bomb.png").write_bytes(png_claiming(width, height))
+    with pytest.raises(ImageError, match=message) as raised:
+        image_io.load_image(tmp_path / "bomb.png", max_pixels=100_000_000)
+    assert "bomb.png" in str(raised.value)
+
+
+def test_the_pixel_cap_applies_to_images_and_arrays_too():
+    with pytest.raises(ImageError, match="more than the limit"):
+        image_io.load_image(np.zeros((20, 30, 3), np.uint8), max_pixels=500)
+    assert image_io.load_image(np.zeros((20, 25, 3), np.uint8), max_pixels=500).shape == (1, 20, 25, 3)
+
+
+# --- Property: whatever the bytes, the result is a picture in the contract or the tool's own error. ---
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _valid_file(format_):
+    buffer = io.BytesIO()
+    Image.fromarray(RNG.integers(0, 256, (20, 30, 3), dtype=np.uint8)).save(buffer, format=format_)
+    return buffer.getvalue()
+
+
+VALID = {format_: _valid_file(format_) for format_ in ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")}
+
+
+def _check_loads_or_refuses(data: bytes, jpeg_dct: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "input")
+        with open(path, "wb") as stream:
+            stream.write(data)
+        try:
+            image = image_io.load_image(path, jpeg_dct=jpeg_dct, max_pixels=10_000_000)
+        except ImageError as error:
+            assert "\n" not in str(error)
+            return
+        assert image.ndim == 4 and image.shape[0] == 1 and image.shape[-1] == 3 and image.dtype == np.float32
+        assert 0 <= image.min() and image.max() <= 1
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096), st.sampled_from(["accurate", "fast"]))
+def test_random_bytes_give_a_picture_or_an_image_error(data, jpeg_dct):
+    _check_loads_or_refuses(data, jpeg_dct)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(sorted(VALID)), st.data(), st.sampled_from(["accurate", "fast"]))
+def test_damaged_real_files_give_a_picture_or_an_image_error(format_, data, jpeg_dct):
+    original = VALID[format_]
+    start = data.draw(st.integers(0, len(original) - 1))
+    patch = data.draw(st.binary(min_size=0, max_size=64))
+    cut = data.draw(st.integers(start, len(original)))
+    _check_loads_or_refuses(original[:start] + patch + original[cut:], jpeg_dct)

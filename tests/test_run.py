@@ -235,3 +235,91 @@ def test_console_script_runs_the_same_main(tmp_path, content_path, style_path, w
     assert finished.returncode == 0 and finished.stderr == "", finished.stderr
     assert finished.stdout.startswith("Wrote out.jpg (32x24, 2 steps")
     assert Image.open(tmp_path / "out.jpg").format == "JPEG"
+
+
+# Interrupts, resume and numerical faults, in real processes where signals are involved.
+
+
+def start_run(tmp_path, content_path, style_path, weights_file, output, steps=40):
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "style_transfer.run", "--content", str(content_path), "--style", str(style_path),
+         "--weights", str(weights_file), "--max_dim", "40", "--steps", str(steps), "--init", "noise", "--seed", "3",
+         "--save_every", "1", "--output", output, "--nosummary"],
+        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def interrupt_after(process, picture: Path, signal_number):
+    import time
+
+    deadline = time.monotonic() + 120
+    while not picture.exists():  # a step has certainly finished once its picture is there
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal_number)
+    return process.communicate(timeout=120)
+
+
+@pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterrupted_run_does(
+        tmp_path, content_path, style_path, weights_file, cli, signal_name, status):
+    import signal
+
+    process = start_run(tmp_path, content_path, style_path, weights_file, "out.png")
+    out, err = interrupt_after(process, tmp_path / "out_run" / "step_000003.png", getattr(signal, signal_name))
+    assert process.returncode == status, err
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith(f"style-transfer: {signal_name}: stopped after step ")
+    assert "Resume with: style-transfer " in last_line and last_line.endswith("--resume")
+    assert "Traceback" not in err and not (tmp_path / "out.png").exists()
+    stopped_at = int(last_line.split("stopped after step ")[1].split()[0])
+    assert 3 <= stopped_at < 40
+    assert (tmp_path / "out_run" / f"step_{stopped_at:06d}.png").exists()
+    assert (tmp_path / "out_run" / "checkpoint" / "state.json").exists()
+
+    # Without --resume the interrupted run is protected; with it, the run finishes.
+    resume_args = ["--content", str(content_path), "--style", str(style_path), "--weights", str(weights_file),
+                   "--max_dim", "40", "--steps", "40", "--init", "noise", "--seed", "3", "--save_every", "1",
+                   "--nosummary", "--output", "out.png"]
+    assert cli(*resume_args) == 2
+    assert cli(*resume_args, "--resume") == 0
+    assert not (tmp_path / "out_run" / "checkpoint").exists()  # finished: nothing left to resume
+    assert cli(*resume_args[:-1], "straight.png") == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")),
+                                  np.asarray(Image.open(tmp_path / "straight.png")))
+
+
+def test_resume_needs_a_checkpoint_and_the_same_settings(cli, base_args, capsys, tmp_path):
+    assert cli(*base_args, "--steps", "3", "--output", "r.png", "--resume") == 2
+    assert "--resume: r_run/checkpoint holds no checkpoint to continue" in capsys.readouterr().err
+    # Make a checkpoint with the API, as an interrupted run leaves it.
+    from style_transfer import api, run as run_module
+
+    run_module.FLAGS.unparse_flags()
+    config = run_module.config_lib.DEFAULT.replace(weights=base_args[5], max_dim=48, steps=3)
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "r_run" / "checkpoint")
+    assert cli(*base_args, "--steps", "3", "--output", "r.png", "--resume", "--tv_weight", "1") == 1
+    assert "the checkpoint was made with other settings (tv_weight was 30.0, now 1.0)" in capsys.readouterr().err
+    assert cli(*base_args, "--steps", "3", "--output", "r.png", "--overwrite") == 0  # starting over
+    assert not (tmp_path / "r_run" / "checkpoint").exists()
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_finite_image(cli, base_args, capsys, tmp_path):
+    assert cli(*base_args, "--steps", "5", "--style_weight", "1e38", "--output", "d.png") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "became non-finite (NaN or infinity) at step 1" in err
+    kept = tmp_path / "d_run" / "last_finite_step_000000.png"
+    assert f"The last finite image is in {kept.relative_to(tmp_path)}" in err
+    assert np.asarray(Image.open(kept)).std() > 10 and not (tmp_path / "d.png").exists()
+
+
+@pytest.mark.parametrize("value, message", [("1e39", "must be at most 3.403e+38 (float32)"),
+                                            ("5", "must be in (0, 1]")])
+def test_an_absurd_learning_rate_is_refused_before_any_work(cli, base_args, capsys, tmp_path, value, message):
+    assert cli(*base_args, "--learning_rate", value) == 2
+    assert f"--learning_rate: {message}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
