@@ -1,7 +1,7 @@
 """Turns the pictures a run saved with --save_every into an animated GIF or WebP of the optimisation.
 
   style-transfer --content a.jpg --style b.jpg --save_every 10 --output out.png
-  python scripts/make_animation.py out_steps --content a.jpg --output out.gif
+  python scripts/make_animation.py out_run --content a.jpg --output out.gif
 
 Frames are step_*.png in step order; --content puts the starting picture first (resized to the frames).
 """
@@ -16,12 +16,19 @@ from style_transfer import image_io
 from style_transfer.errors import StyleTransferError
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1000], got {text}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("frames", type=Path, help="directory of step_NNNNNN.png pictures (<output>_steps)")
+    parser.add_argument("frames", type=Path, help="directory of step_NNNNNN.png pictures (<output>_run)")
     parser.add_argument("--output", type=Path, required=True, help="animation to write (.gif or .webp)")
     parser.add_argument("--content", type=Path, help="picture to show first, before step 1")
-    parser.add_argument("--fps", type=float, default=10, help="frames per second (default 10)")
+    parser.add_argument("--fps", type=_positive, default=10, help="frames per second (default 10)")
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     args = parser.parse_args(argv)
     try:

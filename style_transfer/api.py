@@ -52,9 +52,12 @@ class StylizeResult:
         """Whether the run stopped (on request) before `config.steps`."""
         return self.steps_done < self.config.steps
 
-    def save_checkpoint(self, directory) -> Path:
-        """Writes a checkpoint to resume from with `stylize(..., resume=directory)`; returns the directory."""
-        return checkpoints.save(self.optimizer, directory, self.losses)
+    def save_checkpoint(self, directory, extra=None) -> Path:
+        """Writes a checkpoint to resume from with `stylize(..., resume=directory)`; returns the directory.
+
+        `extra`: a JSON-able dict kept in the checkpoint's state (see checkpoints.read_state)."""
+        return checkpoints.save(self.optimizer, directory, self.losses,
+                                inputs=checkpoints.fingerprint(self.content_image, self.style_image), extra=extra)
 
     def to_pil(self) -> Image.Image:
         return image_io.to_pil(self.image)
@@ -76,7 +79,8 @@ class StylizeResult:
     def describe(self) -> str:
         """One line on how the result was made: steps, size, time, weights, preset-relevant settings."""
         height, width = self.image.shape[1:3]
-        return (f"{self.config.steps} steps, {width}x{height}, {self.seconds:.1f} s, weights {self.config.weights}, "
+        resumed = f" ({self.steps_run} after resuming)" if self.steps_run < self.steps_done else ""
+        return (f"{self.steps_done} steps{resumed}, {width}x{height}, {self.seconds:.1f} s, weights {self.config.weights}, "
                 f"content {self.config.content_weight:g} / style {self.config.style_weight:g} / "
                 f"tv {self.config.tv_weight:g}")
 
@@ -160,7 +164,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     optimizer = StyleOptimizer(extractor, content_image, style_image, init_image, config)
     history = callbacks_lib.History()
     if resume is not None:
-        history.losses = checkpoints.restore(optimizer, resume)
+        history.losses = checkpoints.restore(optimizer, resume,
+                                             inputs=checkpoints.fingerprint(content_image, style_image))
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
     if config.logdir:

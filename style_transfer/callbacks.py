@@ -41,12 +41,15 @@ class ProgressBar(Callback):
         self.steps = steps
         self.bar = keras.utils.Progbar(steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
         self.started = 0.0
+        self.first_step = None
 
     def on_start(self, image, config):
         self.started = time.perf_counter()
 
     def on_step(self, step, image, terms):
-        rate = step / max(time.perf_counter() - self.started, 1e-9)
+        if self.first_step is None:  # a resumed run starts past step 1
+            self.first_step = step
+        rate = (step - self.first_step + 1) / max(time.perf_counter() - self.started, 1e-9)
         self.bar.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == self.steps)
 
 
@@ -89,10 +92,12 @@ class ImageSaver(Callback):
 
     def __init__(self, directory: str | Path, save_every: int, *, overwrite: bool = False):
         self.directory, self.save_every, self.overwrite = Path(directory), save_every, overwrite
+        self.written: list[Path] = []
 
     def on_step(self, step, image, terms):
         if step % self.save_every == 0:
-            image_io.save_image(image.numpy(), self.directory / f"step_{step:06d}.png", overwrite=self.overwrite)
+            path = self.directory / f"step_{step:06d}.png"
+            self.written.append(image_io.save_image(image.numpy(), path, overwrite=self.overwrite))
 
 
 def config_markdown(config: StyleConfig) -> str:

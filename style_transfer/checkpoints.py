@@ -3,17 +3,20 @@
 A checkpoint directory holds a `tf.train.Checkpoint` (managed by `tf.train.CheckpointManager`, the latest
 one kept) and `state.json` with the step, the config and the losses so far. Resuming with the same settings
 continues exactly where the run stopped: on the CPU, an interrupted and resumed run ends with the same
-image, bit for bit, as an uninterrupted one.
+image, bit for bit, as an uninterrupted one. A fingerprint of the input pixels guards against resuming with
+other pictures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
 import tensorflow as tf
 
 from style_transfer.config import StyleConfig
@@ -26,12 +29,27 @@ STATE_FILE = "state.json"
 RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every")
 
 
-def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, list[float]]) -> Path:
-    """Writes a checkpoint of `optimizer` and the loss history into `directory`; returns the directory."""
+def fingerprint(*images) -> str:
+    """SHA-256 of the pixels (float32 [1, H, W, 3]) the optimisation was given: same pictures, same targets."""
+    digest = hashlib.sha256()
+    for image in images:
+        array = np.ascontiguousarray(np.asarray(image, np.float32))
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, list[float]], *,
+         inputs: str, extra: Mapping | None = None) -> Path:
+    """Writes a checkpoint of `optimizer`, the loss history and `inputs` (a fingerprint) into `directory`.
+
+    `extra` is stored in state.json as it is (e.g. the pictures the interruption saved). Returns the directory.
+    """
     directory = Path(directory)
     manager = tf.train.CheckpointManager(optimizer.checkpoint(), str(directory), max_to_keep=1)
     manager.save(checkpoint_number=optimizer.steps_done)
-    state = {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(), "losses": dict(losses)}
+    state = {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(), "inputs": inputs,
+             "losses": dict(losses), **(extra or {})}
     handle, temporary = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=directory)
     with os.fdopen(handle, "w") as stream:
         json.dump(state, stream)
@@ -39,29 +57,44 @@ def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, 
     return directory
 
 
+def read_state(directory: str | Path) -> dict:
+    """The state.json of a checkpoint directory; ResumeError if absent or unreadable."""
+    directory = Path(directory)
+    try:
+        state = json.loads((directory / STATE_FILE).read_text())
+        if not isinstance(state, dict) or not isinstance(state["config"], dict):
+            raise TypeError("not a state record")
+        return state
+    except FileNotFoundError:
+        raise ResumeError(f"{directory}: no checkpoint to resume from") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ResumeError(f"{directory}: unreadable checkpoint state ({error})") from None
+
+
 def exists(directory: str | Path) -> bool:
     """Whether `directory` holds a checkpoint this module wrote."""
     return (Path(directory) / STATE_FILE).is_file()
 
 
-def restore(optimizer: StyleOptimizer, directory: str | Path) -> dict[str, list[float]]:
+def restore(optimizer: StyleOptimizer, directory: str | Path, *, inputs: str) -> dict[str, list[float]]:
     """Loads the checkpoint in `directory` into `optimizer`; returns the loss history up to it.
 
-    Raises ResumeError if there is no readable checkpoint, or it was made with settings (other than
-    RESUMABLE_CHANGES) that differ from `optimizer.config`.
+    Raises ResumeError if there is no readable checkpoint, if it was made from other pictures (`inputs`
+    fingerprint) or with settings (other than RESUMABLE_CHANGES) that differ from `optimizer.config`, or if
+    it is already past `optimizer.config.steps`.
     """
     directory = Path(directory)
-    try:
-        state = json.loads((directory / STATE_FILE).read_text())
-        saved_config = state["config"]
-    except FileNotFoundError:
-        raise ResumeError(f"{directory}: no checkpoint to resume from") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ResumeError(f"{directory}: unreadable checkpoint state ({error})") from None
-    differences = _differences(saved_config, optimizer.config)
+    state = read_state(directory)
+    if state.get("inputs") != inputs:
+        raise ResumeError(f"{directory}: the checkpoint was made from other content or style pictures (or other "
+                          "sizes); resume with the same pictures, or start over")
+    differences = _differences(state["config"], optimizer.config)
     if differences:
         raise ResumeError(f"{directory}: the checkpoint was made with other settings ({'; '.join(differences)}); "
                           "resume with the same settings, or start over")
+    if optimizer.config.steps < state.get("step", 0):
+        raise ResumeError(f"{directory}: the checkpoint is at step {state.get('step')}, past the {optimizer.config.steps} "
+                          "steps asked for; ask for at least as many")
     latest = tf.train.latest_checkpoint(str(directory))
     if latest is None:
         raise ResumeError(f"{directory}: {STATE_FILE} is there but the checkpoint files are not")
@@ -69,6 +102,9 @@ def restore(optimizer: StyleOptimizer, directory: str | Path) -> dict[str, list[
         optimizer.checkpoint().restore(latest).assert_existing_objects_matched()
     except (tf.errors.OpError, AssertionError, ValueError) as error:
         raise ResumeError(f"{directory}: cannot restore the checkpoint ({' '.join(str(error).split())[:300]})") from None
+    if optimizer.steps_done != state.get("step"):  # a save stopped between the checkpoint and its state
+        raise ResumeError(f"{directory}: the checkpoint (step {optimizer.steps_done}) and {STATE_FILE} (step "
+                          f"{state.get('step')}) disagree; start over")
     return {name: list(values) for name, values in state.get("losses", {}).items()}
 
 

@@ -131,7 +131,7 @@ class StyleConfig:
                          "(empty: no logs).")
     log_every: int = _field(1, "Write the loss scalars every this many steps.")
     save_every: int = _field(0, "Every this many steps save the current image (to TensorBoard and, from the "
-                             "CLI, as a PNG beside the output); 0 never.")
+                             "CLI, as <output>_run/step_NNNNNN.png); 0 never.")
 
     def __post_init__(self):
         # Frozen: normalised values are written with object.__setattr__.

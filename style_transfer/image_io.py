@@ -8,7 +8,10 @@ One departure in both modes: EXIF orientation is applied (the tutorial shows pho
 
 from __future__ import annotations
 
+import contextlib
 import os
+import struct
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,6 +33,10 @@ _EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE
                    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
                    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90}
 _EXIF_ORIENTATION = 0x0112
+
+# What Pillow's decoders raise on damaged data besides OSError (found by fuzzing, tests/test_image_io.py).
+# Anything else (TypeError, MemoryError, ...) is not the file's fault and is not reported as if it were.
+DAMAGED_FILE_ERRORS = (ValueError, SyntaxError, struct.error, EOFError, IndexError, KeyError, ZeroDivisionError)
 
 ImageSource = Any  # a path (str or os.PathLike), a PIL image, or an array in the pixel contract
 
@@ -62,8 +69,50 @@ def _check_pixels(size, max_pixels: int | None, what) -> None:
 
 
 def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
+    if jpeg_dct == "fast":
+        import tensorflow  # noqa: F401  (loaded now, so its start-up output is not taken for the decoder's)
+    failure = None
+    with _decoder_stderr() as decoder_said:
+        try:
+            pixels, caught = _decode_file(path, jpeg_dct, max_pixels)
+        except ImageError as error:
+            failure = error  # raised below, once the capture has closed and holds the decoder's words
+    if failure is not None:
+        said = " ".join(decoder_said())
+        raise ImageError(f"{failure}{f' [decoder: {said}]' if said else ''}") from None
+    # Pillow warns about files it could still read (odd TIFF tags, ...), and C decoders print about damage
+    # they got past: one log line each, not a dump on stderr.
+    for warning in dict.fromkeys([str(item.message) for item in caught] + decoder_said()):
+        logging.warning("%s: %s", path, warning)
+    return pixels
+
+
+@contextlib.contextmanager
+def _decoder_stderr():
+    """Captures what C decoders (libjpeg, libtiff) write straight to file descriptor 2 meanwhile; yields a
+    function returning the captured lines. Falls back to no capture where fd 2 cannot be redirected."""
+    lines: list[str] = []
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield lambda: lines
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield lambda: lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines.extend(line.strip() for line in captured.read().decode("utf8", "replace").splitlines()
+                         if line.strip())
+
+
+def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None):
+    try:
+        with warnings.catch_warnings(record=True) as caught, _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("always")
             # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -74,10 +123,7 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
                     pixels = _decode_jpeg_like_tensorflow(path, image)
                 else:
                     pixels = _pil_to_array(image)
-        # Pillow warns about files it could still read (odd TIFF tags, ...): one log line, not a warning dump.
-        for warning in {str(item.message) for item in caught}:
-            logging.warning("%s: %s", path, warning)
-        return pixels
+        return pixels, caught
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -92,17 +138,30 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
         raise
     except OSError as error:
         raise ImageError(f"{path}: cannot decode image ({error})") from None
-    except Exception as error:  # noqa: BLE001
-        # Damaged files make Pillow's decoders raise ValueError, SyntaxError, struct.error, EOFError, ...
-        # (and TensorFlow's, InvalidArgumentError): whatever it is, the file cannot be used.
+    except DAMAGED_FILE_ERRORS as error:
         raise ImageError(f"{path}: cannot decode image ({type(error).__name__}: "
                          f"{' '.join(str(error).split())[:200]})") from None
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(max_pixels: int | None):
+    # Pillow refuses more than twice its own MAX_IMAGE_PIXELS (179 megapixels) while opening, before our
+    # check; the limit asked for is ours, so Pillow's follows it for the duration of the load.
+    default = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(default or 0, max_pixels) if max_pixels else default
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:
     import tensorflow as tf  # only this path needs it; keeps plain image I/O light
 
-    pixels = tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_FAST").numpy()
+    try:
+        pixels = tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_FAST").numpy()
+    except tf.errors.InvalidArgumentError as error:
+        raise ImageError(f"{path}: cannot decode image (TensorFlow: {' '.join(str(error).split())[:200]})") from None
     decoded = Image.fromarray(pixels)
     orientation = image.getexif().get(_EXIF_ORIENTATION)
     if orientation in _EXIF_TRANSPOSE:

@@ -169,8 +169,7 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
         if has_checkpoint and not (FLAGS.resume or FLAGS.overwrite):
             raise UsageError(f"{run_dir}: holds an interrupted run; pass --resume to continue it or "
                              "--overwrite to start over")
-        if (config.save_every and not FLAGS.resume and not FLAGS.overwrite and run_dir.is_dir()
-                and any(run_dir.glob("step_*.png"))):
+        if not FLAGS.resume and not FLAGS.overwrite and run_pictures(run_dir):
             raise UsageError(f"{run_dir}: already holds pictures; pass --overwrite to replace them or "
                              "choose another --output")
         image_io.check_writable_directory(run_dir)
@@ -185,15 +184,27 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
     return output
 
 
+STEP_PICTURE = re.compile(r"(last_finite_)?step_\d{6}\.png")
+
+
+def run_pictures(run_dir: Path) -> list[Path]:
+    """The pictures a run writes into its run directory (step_NNNNNN.png, last_finite_step_NNNNNN.png)."""
+    if not run_dir.is_dir():
+        return []
+    return sorted(path for path in run_dir.iterdir() if STEP_PICTURE.fullmatch(path.name))
+
+
 class StopOnSignal:
     """While active, SIGINT and SIGTERM ask the run to stop after its current step (a second one quits at
-    once); `received` is the first signal's number."""
+    once, except while results are being saved: `saving` makes every signal wait for that). `received` is the
+    first signal's number."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.stop = threading.Event()
         self.received: int | None = None
+        self.saving = False
         self._previous = {}
 
     def __enter__(self):
@@ -206,6 +217,11 @@ class StopOnSignal:
             signal.signal(number, handler)
 
     def _handle(self, number, frame):
+        if self.saving:  # half-written results would lose the run: finish writing, then stop
+            self.received = self.received or number
+            print(f"\n{PROGRAM}: {signal.Signals(number).name} received: stopping once the results are saved",
+                  file=sys.stderr, flush=True)
+            return
         if self.stop.is_set():  # asked twice: give up without saving
             signal.signal(number, signal.SIG_DFL)
             os.kill(os.getpid(), number)
@@ -248,17 +264,17 @@ def main(argv: list[str]) -> int:
     # Everything that can be checked is checked before VGG19 is built or a step is run.
     _import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     output = check_outputs(config)
-    from style_transfer import api, callbacks, image_io
+    from style_transfer import api, callbacks, checkpoints, image_io
 
     run_dir, checkpoint_dir = run_directory(output), checkpoint_directory(output)
-    if FLAGS.overwrite and not FLAGS.resume and checkpoint_dir.exists():
-        shutil.rmtree(checkpoint_dir)  # starting over: the old run's checkpoint must not be resumed later
+    earlier_snapshots = checkpoints.read_state(checkpoint_dir).get("snapshots", []) if FLAGS.resume else []
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.steps:
         extra_callbacks.append(callbacks.ProgressBar(config.steps))
+    saver = None
     if config.save_every:
-        extra_callbacks.append(callbacks.ImageSaver(run_dir, config.save_every,
-                                                    overwrite=FLAGS.overwrite or FLAGS.resume))
+        saver = callbacks.ImageSaver(run_dir, config.save_every, overwrite=FLAGS.overwrite or FLAGS.resume)
+        extra_callbacks.append(saver)
     run_name = f"{Path(FLAGS.content).stem}_{Path(FLAGS.style).stem}"
     with StopOnSignal() as stopper:
         try:
@@ -269,17 +285,26 @@ def main(argv: list[str]) -> int:
             kept = image_io.save_image(error.image, run_dir / f"last_finite_step_{error.step - 1:06d}.png",
                                        overwrite=True)
             raise NumericalError(f"{error}. The last finite image is in {kept}", error.step) from None
-    if result.interrupted:
-        return report_interruption(result, output, stopper.received)
-    written = save_result(result, output)
-    if checkpoint_dir.exists():  # the run is complete: nothing is left to resume
-        shutil.rmtree(checkpoint_dir)
-    if run_dir.is_dir() and not any(run_dir.iterdir()):
-        run_dir.rmdir()
-    summary = None
-    if FLAGS.summary:
-        title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
-        summary = result.save_summary(summary_path(written), overwrite=FLAGS.overwrite, title=title)
+        stopper.saving = True  # from here on a signal waits until everything is written
+        if FLAGS.overwrite and not FLAGS.resume:
+            # Starting over worked: what the replaced run left in the run directory goes now, not before.
+            for stale in set(run_pictures(run_dir)) - set(saver.written if saver else ()):
+                stale.unlink()
+        if result.interrupted:
+            return report_interruption(result, output, stopper.received, earlier_snapshots)
+        written = save_result(result, output)
+        summary = None
+        if FLAGS.summary:
+            title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
+            summary = result.save_summary(summary_path(written), overwrite=FLAGS.overwrite, title=title)
+        # The run is complete: its checkpoint and the pictures taken only at interruptions are not needed.
+        for name in earlier_snapshots:
+            if not (config.save_every and int(name[5:11]) % config.save_every == 0):
+                (run_dir / name).unlink(missing_ok=True)
+        if checkpoint_dir.exists():
+            shutil.rmtree(checkpoint_dir)
+        if run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
     height, width = result.image.shape[1:3]
     rate = f", {result.steps_run / result.seconds:.2f} steps/s" if result.steps_run and result.seconds > 0 else ""
     resumed = f" ({result.steps_run} after resuming)" if FLAGS.resume else ""
@@ -290,16 +315,21 @@ def main(argv: list[str]) -> int:
         print(f"Intermediate images (every {config.save_every} steps) in {run_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
+    if stopper.received:  # a signal came while saving: everything is written, so stop as asked
+        print(f"{PROGRAM}: {signal.Signals(stopper.received).name}: the run had finished and is saved",
+              file=sys.stderr)
+        return 128 + stopper.received
     return 0
 
 
-def report_interruption(result, output: Path, signal_number: int | None) -> int:
+def report_interruption(result, output: Path, signal_number: int | None, earlier_snapshots: list[str]) -> int:
     """Saves the current image and a checkpoint of an interrupted run, says how to resume; the exit status."""
     from style_transfer import image_io
 
     run_dir = run_directory(output)
+    # The checks before the run leave no picture of another run here, so this name is free or ours.
     picture = image_io.save_image(result.image, run_dir / f"step_{result.steps_done:06d}.png", overwrite=True)
-    result.save_checkpoint(checkpoint_directory(output))
+    result.save_checkpoint(checkpoint_directory(output), extra={"snapshots": [*earlier_snapshots, picture.name]})
     name = signal.Signals(signal_number).name if signal_number else "stop"
     print(f"{PROGRAM}: {name}: stopped after step {result.steps_done} of {result.config.steps}. The current image "
           f"is {picture}, the checkpoint {checkpoint_directory(output)}. Resume with: {resume_command(output)}",

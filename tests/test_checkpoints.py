@@ -56,6 +56,14 @@ def test_steps_and_monitoring_may_change_on_resume_but_nothing_that_decides_the_
         api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "ckpt", style_weight=0.5, seed=5)
 
 
+def interrupted_checkpoint(setup, directory, at=2, **changes):
+    config, extractor, content, style = setup
+    stopper = StopAfter(at)
+    result = api.stylize(content, style, config, extractor=extractor, callbacks=[stopper], stop=stopper.stop,
+                         **changes)
+    return result.save_checkpoint(directory)
+
+
 def test_missing_or_damaged_checkpoints_are_refused(setup, tmp_path):
     config, extractor, content, style = setup
     with pytest.raises(ResumeError, match="no checkpoint to resume from"):
@@ -64,18 +72,36 @@ def test_missing_or_damaged_checkpoints_are_refused(setup, tmp_path):
     (tmp_path / "bad" / checkpoints.STATE_FILE).write_text("{not json")
     with pytest.raises(ResumeError, match="unreadable checkpoint state"):
         api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "bad")
-    (tmp_path / "bad" / checkpoints.STATE_FILE).write_text(json.dumps({"config": config.to_flat_dict()}))
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt")
+    for name in directory.iterdir():
+        if name.name != checkpoints.STATE_FILE:
+            name.unlink()
     with pytest.raises(ResumeError, match="the checkpoint files are not"):
-        api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "bad")
+        api.stylize(content, style, config, extractor=extractor, resume=directory)
 
 
-def test_a_checkpoint_of_another_image_size_is_refused(setup, tmp_path):
+def test_other_pictures_are_refused_even_when_the_shapes_fit(setup, tmp_path):
     config, extractor, content, style = setup
-    stopper = StopAfter(1)
-    result = api.stylize(content, style, config, extractor=extractor, callbacks=[stopper], stop=stopper.stop)
-    result.save_checkpoint(tmp_path / "ckpt")
-    state = json.loads((tmp_path / "ckpt" / checkpoints.STATE_FILE).read_text())
-    state["config"]["max_dim"] = 48  # pretend it was made at the size we now ask for
-    (tmp_path / "ckpt" / checkpoints.STATE_FILE).write_text(json.dumps(state))
-    with pytest.raises(ResumeError, match="cannot restore the checkpoint"):
-        api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "ckpt", max_dim=48)
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt")
+    other_style = content  # same size as the style's Gram matrices need: only the pixels differ
+    with pytest.raises(ResumeError, match="made from other content or style pictures"):
+        api.stylize(content, other_style, config, extractor=extractor, resume=directory)
+    with pytest.raises(ResumeError, match="made from other content or style pictures"):
+        api.stylize(content, style, config, extractor=extractor, resume=directory, max_dim=48)
+
+
+def test_asking_for_fewer_steps_than_done_is_refused(setup, tmp_path):
+    config, extractor, content, style = setup
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=5)
+    with pytest.raises(ResumeError, match="the checkpoint is at step 5, past the 3 steps asked for"):
+        api.stylize(content, style, config, extractor=extractor, resume=directory, steps=3)
+
+
+def test_a_state_that_disagrees_with_its_checkpoint_is_refused(setup, tmp_path):
+    config, extractor, content, style = setup
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=3)
+    state = json.loads((directory / checkpoints.STATE_FILE).read_text())
+    state["step"] = 2  # as if the process died between writing the checkpoint and its state
+    (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(ResumeError, match=r"the checkpoint \(step 3\) and state.json \(step 2\) disagree"):
+        api.stylize(content, style, config, extractor=extractor, resume=directory)

@@ -333,3 +333,46 @@ def test_damaged_real_files_give_a_picture_or_an_image_error(format_, data, jpeg
     patch = data.draw(st.binary(min_size=0, max_size=64))
     cut = data.draw(st.integers(start, len(original)))
     _check_loads_or_refuses(original[:start] + patch + original[cut:], jpeg_dct)
+
+
+def test_our_own_bugs_are_not_blamed_on_the_file(tmp_path, monkeypatch):
+    # The property tests above could not fail if every exception became an ImageError; only what damaged
+    # files make decoders raise does.
+    Image.new("RGB", (4, 4)).save(tmp_path / "fine.png")
+
+    def broken(image):
+        raise TypeError("a bug in the package")
+
+    monkeypatch.setattr(image_io, "_pil_to_array", broken)
+    with pytest.raises(TypeError, match="a bug in the package"):
+        image_io.load_image(tmp_path / "fine.png")
+
+
+def test_a_pixel_cap_above_pillows_own_limit_is_honoured(tmp_path):
+    (tmp_path / "big.png").write_bytes(png_claiming(20_000, 10_000))  # 200 MP: above Pillow's 179 MP
+    with pytest.raises(ImageError, match="cannot decode image"):  # got past the header: the cap was ours
+        image_io.load_image(tmp_path / "big.png", max_pixels=500_000_000)
+    with pytest.raises(ImageError, match="200.0 megapixels, more than the limit of 100"):
+        image_io.load_image(tmp_path / "big.png", max_pixels=100_000_000)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, capfd, caplog, monkeypatch, fails):
+    # C decoders (libjpeg, libtiff) write to file descriptor 2 directly, as this stand-in does.
+    Image.new("RGB", (4, 4)).save(tmp_path / "odd.png")
+    real_decode = image_io._decode_file
+
+    def chatty_decode(path, jpeg_dct, max_pixels):
+        os.write(2, b"Corrupt data: 4 extraneous bytes\n")
+        if fails:
+            raise ImageError(f"{path}: cannot decode image (bad)")
+        return real_decode(path, jpeg_dct, max_pixels)
+
+    monkeypatch.setattr(image_io, "_decode_file", chatty_decode)
+    if fails:
+        with pytest.raises(ImageError, match=r"cannot decode image \(bad\) \[decoder: Corrupt data: 4 extraneous bytes\]"):
+            image_io.load_image(tmp_path / "odd.png")
+    else:
+        assert image_io.load_image(tmp_path / "odd.png").shape == (1, 4, 4, 3)
+        assert "odd.png: Corrupt data: 4 extraneous bytes" in caplog.text
+    assert "Corrupt data" not in capfd.readouterr().err  # nothing raw on stderr

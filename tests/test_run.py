@@ -323,3 +323,64 @@ def test_an_absurd_learning_rate_is_refused_before_any_work(cli, base_args, caps
     assert cli(*base_args, "--learning_rate", value) == 2
     assert f"--learning_rate: {message}" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def interrupting(monkeypatch):
+    """Makes the next in-process run behave as if Ctrl-C came during its first step."""
+    import signal
+
+    original = run.StopOnSignal
+
+    class InterruptedAtOnce(original):
+        def __enter__(self):
+            super().__enter__()
+            self.received = signal.SIGINT
+            self.stop.set()
+            return self
+
+    def arm(on=True):
+        monkeypatch.setattr(run, "StopOnSignal", InterruptedAtOnce if on else original)
+
+    return arm
+
+
+def test_overwrite_with_a_mistyped_input_keeps_the_interrupted_run(cli, base_args, capsys, tmp_path, interrupting):
+    interrupting()
+    assert cli(*base_args, "--steps", "5", "--output", "o.png") == 130
+    assert (tmp_path / "o_run" / "checkpoint" / "state.json").exists()
+    interrupting(False)
+    typo = list(base_args)
+    typo[typo.index("--content") + 1] = "tubingen.jgp"
+    assert cli(*typo, "--steps", "5", "--output", "o.png", "--overwrite") == 1
+    assert (tmp_path / "o_run" / "checkpoint" / "state.json").exists()  # hours of work not thrown away
+    capsys.readouterr()
+    assert cli(*base_args, "--steps", "5", "--output", "o.png", "--resume") == 0
+    assert "5 steps (4 after resuming)" in capsys.readouterr().out
+    assert not (tmp_path / "o_run").exists()  # checkpoint and interruption picture gone: nothing left over
+
+
+def test_resuming_with_another_picture_is_refused(cli, base_args, capsys, tmp_path, interrupting, grey_style_path):
+    interrupting()
+    assert cli(*base_args, "--steps", "5", "--output", "o.png") == 130
+    interrupting(False)
+    other = list(base_args)
+    other[other.index("--style") + 1] = str(grey_style_path)
+    assert cli(*other, "--steps", "5", "--output", "o.png", "--resume") == 1
+    assert "made from other content or style pictures" in capsys.readouterr().err
+
+
+def test_run_directory_pictures_are_protected_whatever_save_every_is(cli, base_args, capsys, tmp_path):
+    (tmp_path / "o_run").mkdir()
+    (tmp_path / "o_run" / "step_000001.png").write_bytes(b"precious")
+    assert cli(*base_args, "--steps", "2", "--output", "o.png") == 2
+    assert "o_run: already holds pictures" in capsys.readouterr().err
+    assert (tmp_path / "o_run" / "step_000001.png").read_bytes() == b"precious"
+
+
+def test_overwrite_clears_the_replaced_runs_pictures_once_the_new_run_worked(cli, base_args, tmp_path):
+    (tmp_path / "o_run").mkdir()
+    (tmp_path / "o_run" / "step_000009.png").write_bytes(b"old run")
+    (tmp_path / "o_run" / "notes.txt").write_text("the user's own file")
+    assert cli(*base_args, "--steps", "4", "--save_every", "2", "--output", "o.png", "--overwrite") == 0
+    assert sorted(p.name for p in (tmp_path / "o_run").iterdir()) == ["notes.txt", "step_000002.png", "step_000004.png"]
