@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags, logging  # noqa: E402
 
 from style_transfer import config as config_lib  # noqa: E402
+from style_transfer import layout  # noqa: E402
 from style_transfer.errors import (ConfigError, NumericalError, OutputExistsError,  # noqa: E402
                                    StyleTransferError)
 
@@ -105,49 +106,6 @@ def config_from_flags() -> config_lib.StyleConfig:
     return base.replace(**changes)
 
 
-def default_output(content: str, style: str) -> Path:
-    """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
-    picture, its run directory or its summary figure)."""
-    for candidate in _default_names(content, style):
-        if not any(path.exists() for path in (candidate, run_directory(candidate), summary_path(candidate))):
-            return candidate
-
-
-def _default_names(content: str, style: str):
-    stem = f"{Path(content).stem}_{Path(style).stem}"
-    yield Path(f"{stem}.png")
-    number = 2
-    while True:
-        yield Path(f"{stem}_{number}.png")
-        number += 1
-
-
-def resumable_output(content: str, style: str) -> Path:
-    """The first default name with an interrupted run to resume (a checkpoint and no picture yet)."""
-    from style_transfer import checkpoints
-
-    for number, candidate in enumerate(_default_names(content, style)):
-        if checkpoints.exists(checkpoint_directory(candidate)) and not candidate.exists():
-            return candidate
-        if number > 1000:
-            raise UsageError(f"--resume: no interrupted run of {Path(content).stem}_{Path(style).stem} here; "
-                             "pass the --output of the run to resume")
-
-
-def run_directory(output: Path) -> Path:
-    """Where a run keeps its intermediate pictures and its checkpoint: <output stem>_run/ beside it."""
-    return output.with_name(f"{output.stem}_run")
-
-
-def checkpoint_directory(output: Path) -> Path:
-    return run_directory(output) / "checkpoint"
-
-
-def summary_path(output: Path) -> Path:
-    """Where --summary puts its figure: <output stem>_summary.png beside the output."""
-    return output.with_name(f"{output.stem}_summary.png")
-
-
 def check_outputs(config: config_lib.StyleConfig) -> Path:
     """The output path, after checking everything the run will write (UsageError if it cannot)."""
     from style_transfer import checkpoints, image_io
@@ -157,19 +115,23 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
         if FLAGS.output:
             output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
         elif FLAGS.resume:
-            output = image_io.check_output_path(resumable_output(FLAGS.content, FLAGS.style))
+            resumable = layout.resumable_output(FLAGS.content, FLAGS.style)
+            if resumable is None:
+                raise UsageError(f"--resume: no interrupted run of {Path(FLAGS.content).stem}_"
+                                 f"{Path(FLAGS.style).stem} here; pass the --output of the run to resume")
+            output = image_io.check_output_path(resumable)
         else:
-            output = image_io.check_output_path(default_output(FLAGS.content, FLAGS.style))
+            output = image_io.check_output_path(layout.default_output(FLAGS.content, FLAGS.style))
         if FLAGS.summary:
-            image_io.check_output_path(summary_path(output), overwrite=FLAGS.overwrite)
-        run_dir = run_directory(output)
-        has_checkpoint = checkpoints.exists(checkpoint_directory(output))
+            image_io.check_output_path(layout.summary_path(output), overwrite=FLAGS.overwrite)
+        run_dir = layout.run_directory(output)
+        has_checkpoint = checkpoints.exists(layout.checkpoint_directory(output))
         if FLAGS.resume and not has_checkpoint:
-            raise UsageError(f"--resume: {checkpoint_directory(output)} holds no checkpoint to continue")
+            raise UsageError(f"--resume: {layout.checkpoint_directory(output)} holds no checkpoint to continue")
         if has_checkpoint and not (FLAGS.resume or FLAGS.overwrite):
             raise UsageError(f"{run_dir}: holds an interrupted run; pass --resume to continue it or "
                              "--overwrite to start over")
-        if not FLAGS.resume and not FLAGS.overwrite and run_pictures(run_dir):
+        if not FLAGS.resume and not FLAGS.overwrite and layout.run_pictures(run_dir):
             raise UsageError(f"{run_dir}: already holds pictures; pass --overwrite to replace them or "
                              "choose another --output")
         image_io.check_writable_directory(run_dir)
@@ -182,16 +144,6 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
     except ImageError as error:
         raise UsageError(str(error)) from None
     return output
-
-
-STEP_PICTURE = re.compile(r"(last_finite_)?step_\d{6}\.png")
-
-
-def run_pictures(run_dir: Path) -> list[Path]:
-    """The pictures a run writes into its run directory (step_NNNNNN.png, last_finite_step_NNNNNN.png)."""
-    if not run_dir.is_dir():
-        return []
-    return sorted(path for path in run_dir.iterdir() if STEP_PICTURE.fullmatch(path.name))
 
 
 class StopOnSignal:
@@ -247,7 +199,7 @@ def save_result(result, output: Path) -> Path:
         try:
             return result.save(output)
         except OutputExistsError:
-            output = default_output(FLAGS.content, FLAGS.style)
+            output = layout.default_output(FLAGS.content, FLAGS.style)
     return result.save(output)
 
 
@@ -266,7 +218,7 @@ def main(argv: list[str]) -> int:
     output = check_outputs(config)
     from style_transfer import api, callbacks, checkpoints, image_io
 
-    run_dir, checkpoint_dir = run_directory(output), checkpoint_directory(output)
+    run_dir, checkpoint_dir = layout.run_directory(output), layout.checkpoint_directory(output)
     earlier_snapshots = checkpoints.read_state(checkpoint_dir).get("snapshots", []) if FLAGS.resume else []
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.steps:
@@ -288,7 +240,7 @@ def main(argv: list[str]) -> int:
         stopper.saving = True  # from here on a signal waits until everything is written
         if FLAGS.overwrite and not FLAGS.resume:
             # Starting over worked: what the replaced run left in the run directory goes now, not before.
-            for stale in set(run_pictures(run_dir)) - set(saver.written if saver else ()):
+            for stale in set(layout.run_pictures(run_dir)) - set(saver.written if saver else ()):
                 stale.unlink()
         if result.interrupted:
             return report_interruption(result, output, stopper.received, earlier_snapshots)
@@ -296,7 +248,7 @@ def main(argv: list[str]) -> int:
         summary = None
         if FLAGS.summary:
             title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
-            summary = result.save_summary(summary_path(written), overwrite=FLAGS.overwrite, title=title)
+            summary = result.save_summary(layout.summary_path(written), overwrite=FLAGS.overwrite, title=title)
         # The run is complete: its checkpoint and the pictures taken only at interruptions are not needed.
         for name in earlier_snapshots:
             if not (config.save_every and int(name[5:11]) % config.save_every == 0):
@@ -312,7 +264,7 @@ def main(argv: list[str]) -> int:
     if summary:
         print(f"Summary figure in {summary}")
     if config.save_every and config.steps >= config.save_every:
-        print(f"Intermediate images (every {config.save_every} steps) in {run_directory(output)}/")
+        print(f"Intermediate images (every {config.save_every} steps) in {layout.run_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
     if stopper.received:  # a signal came while saving: everything is written, so stop as asked
@@ -326,13 +278,13 @@ def report_interruption(result, output: Path, signal_number: int | None, earlier
     """Saves the current image and a checkpoint of an interrupted run, says how to resume; the exit status."""
     from style_transfer import image_io
 
-    run_dir = run_directory(output)
+    run_dir = layout.run_directory(output)
     # The checks before the run leave no picture of another run here, so this name is free or ours.
     picture = image_io.save_image(result.image, run_dir / f"step_{result.steps_done:06d}.png", overwrite=True)
-    result.save_checkpoint(checkpoint_directory(output), extra={"snapshots": [*earlier_snapshots, picture.name]})
+    result.save_checkpoint(layout.checkpoint_directory(output), extra={"snapshots": [*earlier_snapshots, picture.name]})
     name = signal.Signals(signal_number).name if signal_number else "stop"
     print(f"{PROGRAM}: {name}: stopped after step {result.steps_done} of {result.config.steps}. The current image "
-          f"is {picture}, the checkpoint {checkpoint_directory(output)}. Resume with: {resume_command(output)}",
+          f"is {picture}, the checkpoint {layout.checkpoint_directory(output)}. Resume with: {resume_command(output)}",
           file=sys.stderr)
     return 128 + signal_number if signal_number else 1
 

@@ -1,0 +1,64 @@
+"""Where a run's files go, beside its output: the naming and layout rules of the command line.
+
+  photo_painting.png           the result (default name; _2, _3, ... when taken)
+  photo_painting_summary.png   the summary figure
+  photo_painting_run/          intermediate pictures (step_NNNNNN.png), the checkpoint of an interrupted run
+                               (checkpoint/), the last finite image of a diverged run
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def default_output(content: str, style: str) -> Path:
+    """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
+    picture, its run directory or its summary figure)."""
+    for candidate in _default_names(content, style):
+        if not any(path.exists() for path in (candidate, run_directory(candidate), summary_path(candidate))):
+            return candidate
+
+
+def _default_names(content: str, style: str):
+    stem = f"{Path(content).stem}_{Path(style).stem}"
+    yield Path(f"{stem}.png")
+    number = 2
+    while True:
+        yield Path(f"{stem}_{number}.png")
+        number += 1
+
+
+def resumable_output(content: str, style: str) -> Path | None:
+    """The first default name with an interrupted run to resume (a checkpoint and no picture yet), if any."""
+    from style_transfer import checkpoints
+
+    for number, candidate in enumerate(_default_names(content, style)):
+        if checkpoints.exists(checkpoint_directory(candidate)) and not candidate.exists():
+            return candidate
+        if number > 1000:
+            return None
+
+
+def run_directory(output: Path) -> Path:
+    """Where a run keeps its intermediate pictures and its checkpoint: <output stem>_run/ beside it."""
+    return output.with_name(f"{output.stem}_run")
+
+
+def checkpoint_directory(output: Path) -> Path:
+    return run_directory(output) / "checkpoint"
+
+
+def summary_path(output: Path) -> Path:
+    """Where --summary puts its figure: <output stem>_summary.png beside the output."""
+    return output.with_name(f"{output.stem}_summary.png")
+
+
+STEP_PICTURE = re.compile(r"(last_finite_)?step_\d{6}\.png")
+
+
+def run_pictures(run_dir: Path) -> list[Path]:
+    """The pictures a run writes into its run directory (step_NNNNNN.png, last_finite_step_NNNNNN.png)."""
+    if not run_dir.is_dir():
+        return []
+    return sorted(path for path in run_dir.iterdir() if STEP_PICTURE.fullmatch(path.name))
