@@ -43,7 +43,7 @@ def lakeside(width: int = 640, height: int = 480, seed: int = 1) -> np.ndarray:
     yy, xx = np.mgrid[0:horizon, 0:width]
     sun_distance = np.hypot(xx - width * 0.7, yy - horizon * 0.55) / width
     scene[:horizon] += (np.exp(-(sun_distance / 0.05) ** 2) * 0.8 + np.exp(-(sun_distance / 0.25) ** 2) * 0.15)[..., None] * np.array([1, 0.85, 0.6])
-    for depth, (colour, base, amplitude) in enumerate([((0.36, 0.40, 0.55), 0.30, 0.22), ((0.17, 0.30, 0.20), 0.12, 0.14)]):
+    for colour, base, amplitude in [((0.36, 0.40, 0.55), 0.30, 0.22), ((0.17, 0.30, 0.20), 0.12, 0.14)]:
         ridge = horizon - (base + amplitude * _ridge(width, rng)) * horizon
         mask = yy >= ridge[None, :]
         shade = 1 - 0.25 * (yy - ridge[None, :]).clip(0) / horizon

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -21,6 +19,7 @@ import tensorflow as tf
 
 from style_transfer.config import StyleConfig
 from style_transfer.errors import ResumeError
+from style_transfer.files import atomic_write
 from style_transfer.optimize import StyleOptimizer
 
 STATE_FILE = "state.json"
@@ -50,10 +49,8 @@ def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, 
     manager.save(checkpoint_number=optimizer.steps_done)
     state = {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(), "inputs": inputs,
              "losses": dict(losses), **(extra or {})}
-    handle, temporary = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=directory)
-    with os.fdopen(handle, "w") as stream:
-        json.dump(state, stream)
-    os.replace(temporary, directory / STATE_FILE)  # the state appears whole or not at all
+    # The state appears whole or not at all.
+    atomic_write(directory / STATE_FILE, lambda stream: stream.write(json.dumps(state).encode()), overwrite=True)
     return directory
 
 

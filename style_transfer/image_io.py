@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -22,6 +20,7 @@ from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from style_transfer.errors import ImageError, OutputError, OutputExistsError
+from style_transfer.files import atomic_write, capture_stderr
 
 # Output formats by file extension (lower case). Anything else is refused before any work starts.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
@@ -72,7 +71,7 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
     if jpeg_dct == "fast":
         import tensorflow  # noqa: F401  (loaded now, so its start-up output is not taken for the decoder's)
     failure = None
-    with _decoder_stderr() as decoder_said:
+    with capture_stderr() as decoder_said:
         try:
             pixels, caught = _decode_file(path, jpeg_dct, max_pixels)
         except ImageError as error:
@@ -85,29 +84,6 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
     for warning in dict.fromkeys([str(item.message) for item in caught] + decoder_said()):
         logging.warning("%s: %s", path, warning)
     return pixels
-
-
-@contextlib.contextmanager
-def _decoder_stderr():
-    """Captures what C decoders (libjpeg, libtiff) write straight to file descriptor 2 meanwhile; yields a
-    function returning the captured lines. Falls back to no capture where fd 2 cannot be redirected."""
-    lines: list[str] = []
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield lambda: lines
-        return
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield lambda: lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines.extend(line.strip() for line in captured.read().decode("utf8", "replace").splitlines()
-                         if line.strip())
 
 
 def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None):
@@ -183,11 +159,8 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
             scale = 255.0
         return _array_to_contract(np.clip(grey / scale, 0, 1).astype(np.float32), "image")
     has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info
-    if has_alpha:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
-        image = Image.alpha_composite(background, rgba)
-    return _array_to_contract(np.asarray(image.convert("RGB")), "image")
+    # With alpha, _array_to_contract composites it over ALPHA_BACKGROUND, as for arrays.
+    return _array_to_contract(np.asarray(image.convert("RGBA" if has_alpha else "RGB")), "image")
 
 
 def _array_to_contract(array: np.ndarray, what: str) -> np.ndarray:
@@ -292,24 +265,9 @@ def save_animation(frames: Sequence[Any], path: str | os.PathLike, *, frame_ms: 
     pictures = [picture.resize(size, Image.Resampling.LANCZOS) if picture.size != size else picture
                 for picture in pictures]
     durations = [frame_ms] * (len(pictures) - 1) + [last_frame_ms]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            pictures[0].save(stream, format=ANIMATION_FORMATS[path.suffix.lower()], save_all=True,
-                             append_images=pictures[1:], duration=durations, loop=0)
-        os.chmod(temporary, 0o666 & ~_current_umask())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
-
-
-def _current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
+    return atomic_write(path, lambda stream: pictures[0].save(
+        stream, format=ANIMATION_FORMATS[path.suffix.lower()], save_all=True, append_images=pictures[1:],
+        duration=durations, loop=0), overwrite=overwrite)
 
 
 def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,
@@ -329,7 +287,6 @@ def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,
 
 
 def _write_atomically(image: Any, path: Path, overwrite: bool, metadata: Mapping[str, str] | None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_options: dict[str, Any] = {}
     if OUTPUT_FORMATS[path.suffix.lower()] == "PNG" and metadata:
         info = PngImagePlugin.PngInfo()
@@ -338,23 +295,6 @@ def _write_atomically(image: Any, path: Path, overwrite: bool, metadata: Mapping
         save_options["pnginfo"] = info
     elif OUTPUT_FORMATS[path.suffix.lower()] == "JPEG":
         save_options["quality"] = 95
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            to_pil(image).save(stream, format=OUTPUT_FORMATS[path.suffix.lower()], **save_options)
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get normal permissions
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)  # fails if the name exists: no race with another writer
-            except FileExistsError:
-                raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
-            except OSError:  # file systems without hard links
-                if path.exists():
-                    raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
-                os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-    return path
+    picture = to_pil(image)
+    return atomic_write(path, lambda stream: picture.save(stream, format=OUTPUT_FORMATS[path.suffix.lower()],
+                                                          **save_options), overwrite=overwrite)

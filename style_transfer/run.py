@@ -17,7 +17,6 @@ import shlex
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from style_transfer import config as config_lib  # noqa: E402
 from style_transfer import layout  # noqa: E402
+from style_transfer.files import capture_stderr  # noqa: E402
 from style_transfer.errors import (ConfigError, NumericalError, OutputExistsError,  # noqa: E402
                                    StyleTransferError)
 
@@ -79,19 +79,11 @@ _TENSORFLOW_IMPORT_BANNER = re.compile(
 
 def _import_tensorflow_quietly() -> None:
     """Imports TensorFlow with its start-up banner filtered out of stderr; any other line is passed on."""
-    sys.stderr.flush()
-    saved_stderr = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-            captured.seek(0)
-            for line in captured.read().decode("utf8", "replace").splitlines():
-                if not _TENSORFLOW_IMPORT_BANNER.match(line):
-                    print(line, file=sys.stderr)
+    with capture_stderr() as printed:
+        import tensorflow  # noqa: F401
+    for line in printed():
+        if not _TENSORFLOW_IMPORT_BANNER.match(line):
+            print(line, file=sys.stderr)
 
 
 class UsageError(Exception):
@@ -164,7 +156,7 @@ class StopOnSignal:
             self._previous[number] = signal.signal(number, self._handle)
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *_):
         for number, handler in self._previous.items():
             signal.signal(number, handler)
 
