@@ -18,9 +18,9 @@ import tensorflow as tf
 from PIL import Image
 
 from style_transfer import callbacks as callbacks_lib
-from style_transfer import checkpoints, figures, image_io, preprocessing
-from style_transfer.config import DEFAULT, VGG19_LAYERS, StyleConfig
-from style_transfer.errors import ConfigError, ImageError, OutputError
+from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
+from style_transfer.config import DEFAULT, INIT_CHOICES, VGG19_LAYERS, StyleConfig
+from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
 from style_transfer.features import FeatureExtractor
 from style_transfer.optimize import Callback, StyleOptimizer
 
@@ -33,7 +33,8 @@ class StylizeResult:
     that step's update), e.g. losses["total"][0] is the starting loss; empty when steps is 0.
     seconds: wall time of the steps run by this call (steps_run of them; steps_done counts resumed ones too).
     run_dir: the TensorBoard run directory, if `config.logdir` was set.
-    content_image, style_image: the inputs as the optimisation saw them (resized), [1, h, w, 3].
+    content_image, style_image: the inputs as the optimisation saw them at the last scale (resized, and
+    with `histogram` colour matching, the colour-matched style), [1, h, w, 3]; style_images: every style.
     """
 
     image: np.ndarray
@@ -46,18 +47,27 @@ class StylizeResult:
     steps_done: int = 0
     steps_run: int = 0
     optimizer: StyleOptimizer | None = dataclasses.field(default=None, repr=False, compare=False)
+    style_images: list[np.ndarray] = dataclasses.field(default_factory=list, repr=False)
+    inputs: str = ""  # fingerprint of the pixels the optimisation was given (checkpoints.fingerprint)
 
     @property
     def interrupted(self) -> bool:
-        """Whether the run stopped (on request) before `config.steps`."""
-        return self.steps_done < self.config.steps
+        """Whether the run stopped (on request) before `config.total_steps`."""
+        return self.steps_done < self.config.total_steps
+
+    @property
+    def resumable(self) -> bool:
+        """Whether `save_checkpoint` can save this run (single-scale runs only, for now)."""
+        return len(self.config.scale_sizes) == 1
 
     def save_checkpoint(self, directory, extra=None) -> Path:
         """Writes a checkpoint to resume from with `stylize(..., resume=directory)`; returns the directory.
 
-        `extra`: a JSON-able dict kept in the checkpoint's state (see checkpoints.read_state)."""
-        return checkpoints.save(self.optimizer, directory, self.losses,
-                                inputs=checkpoints.fingerprint(self.content_image, self.style_image), extra=extra)
+        `extra`: a JSON-able dict kept in the checkpoint's state (see checkpoints.read_state). Raises
+        ResumeError for a multi-scale run (see `resumable`)."""
+        if not self.resumable:
+            raise ResumeError("a multi-scale run cannot be checkpointed yet; run it again from the start")
+        return checkpoints.save(self.optimizer, directory, self.losses, inputs=self.inputs, extra=extra)
 
     def to_pil(self) -> Image.Image:
         return image_io.to_pil(self.image)
@@ -67,8 +77,9 @@ class StylizeResult:
         return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config))
 
     def summary_figure(self, title: str = ""):
-        """A matplotlib Figure: content | style | result over the loss terms per step (log scale)."""
-        return figures.summary_figure(self.content_image, self.style_image, self.image, self.losses,
+        """A matplotlib Figure: content | style(s) | result over the loss terms per step (log scale)."""
+        styles = self.style_images or [self.style_image]
+        return figures.summary_figure(self.content_image, side_by_side(styles), self.image, self.losses,
                                       title=title or self.describe())
 
     def save_summary(self, path, *, overwrite: bool = False, title: str = "") -> Path:
@@ -80,38 +91,128 @@ class StylizeResult:
         """One line on how the result was made: steps, size, time, weights, preset-relevant settings."""
         height, width = self.image.shape[1:3]
         resumed = f" ({self.steps_run} after resuming)" if self.steps_run < self.steps_done else ""
-        return (f"{self.steps_done} steps{resumed}, {width}x{height}, {self.seconds:.1f} s, weights {self.config.weights}, "
+        scales = len(self.config.scale_sizes)
+        per_scale = f" over {scales} scales" if scales > 1 else ""
+        return (f"{self.steps_done} steps{per_scale}{resumed}, {width}x{height}, {self.seconds:.1f} s, "
+                f"weights {self.config.weights}, "
                 f"content {self.config.content_weight:g} / style {self.config.style_weight:g} / "
                 f"tv {self.config.tv_weight:g}")
 
 
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
-    """The VGG19 feature extractor for `config`'s layers and weights (reusable across `stylize` calls)."""
-    return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights)
+    """The VGG19 feature extractor for `config`'s layers, weights and pooling (reusable across `stylize` calls)."""
+    return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
+                            pooling=config.pooling)
+
+
+@dataclasses.dataclass
+class Pictures:
+    """The input pictures as loaded, at their own sizes: float32 [1, H, W, 3] in [0, 1] (mask [1, H, W, 2])."""
+
+    content: np.ndarray
+    styles: list[np.ndarray]
+    mask: np.ndarray | None = None
+    init: np.ndarray | None = None
+    names: dict = dataclasses.field(default_factory=dict)  # role -> how to name it in an error
+
+
+@dataclasses.dataclass
+class Scale:
+    """What the optimisation sees at one scale: content and styles resized (and colour-transformed), the
+    mask's regions ([N, h, w, 1]) and kept pixels ([1, h, w, 1]) at the content's size."""
+
+    content: tf.Tensor
+    styles: list[tf.Tensor]
+    regions: tf.Tensor | None = None
+    keep: tf.Tensor | None = None
+
+
+def style_sources(style) -> list:
+    """`style` as a list of sources: a list or tuple holds several; a str naming no file may be "a.jpg,b.jpg"."""
+    if isinstance(style, (list, tuple)):
+        return list(style)
+    return layout.split_styles(style) if isinstance(style, str) else [style]
+
+
+def read_pictures(content, style, config: StyleConfig) -> Pictures:
+    """Loads the content, the style(s), the mask and an init picture; ImageError or ConfigError if unusable."""
+    max_pixels = int(config.max_megapixels * 1e6)
+    styles = style_sources(style)
+    if not styles:
+        raise ConfigError("style", "at least one style picture is required")
+    if config.style_blend_weights and len(config.style_blend_weights) != len(styles):
+        raise ConfigError("style_blend_weights", f"{len(config.style_blend_weights)} weights for {len(styles)} "
+                          f"style{'s' if len(styles) > 1 else ''}; give one weight per style")
+    if config.mask and config.style_blend_weights:
+        raise ConfigError("style_blend_weights", "does not apply with a mask, where each region takes one style")
+
+    def load(source):
+        return image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=max_pixels)
+
+    names = {"content": _name(content, "the content image")}
+    pictures = Pictures(content=load(content), styles=[load(source) for source in styles], names=names)
+    names.update({f"style{index}": _name(source, f"style image {index + 1}") for index, source in enumerate(styles)})
+    if config.mask:
+        pictures.mask = image_io.load_mask(config.mask, max_pixels=max_pixels)
+        content_aspect = pictures.content.shape[2] / pictures.content.shape[1]
+        mask_aspect = pictures.mask.shape[2] / pictures.mask.shape[1]
+        if abs(mask_aspect / content_aspect - 1) > 0.02:
+            raise ImageError(f"{config.mask}: the mask is {pictures.mask.shape[2]}x{pictures.mask.shape[1]}, the "
+                             f"content {pictures.content.shape[2]}x{pictures.content.shape[1]}: a mask must have "
+                             "the content picture's aspect ratio")
+    if config.init not in INIT_CHOICES:
+        pictures.init = load(config.init)
+    return pictures
+
+
+def _name(source, fallback: str) -> str:
+    return str(source) if isinstance(source, (str, Path)) else fallback
+
+
+def scale_inputs(pictures: Pictures, config: StyleConfig, size: int) -> Scale:
+    """The inputs at one scale (longest side `size`); ImageError if a picture is too small there."""
+    minimum = smallest_side(config)
+    style_size = round(size * config.style_scale)
+    if config.style_max_dim:
+        style_size = min(style_size, config.style_max_dim)
+    content = _resized(pictures.content, size, minimum, config, pictures.names["content"], "max_dim")
+    styles = [_resized(style, style_size, minimum, config, pictures.names[f"style{index}"], "style size")
+              for index, style in enumerate(pictures.styles)]
+    if config.preserve_colors == "histogram":
+        styles = [tf.constant(color.match_color_statistics(style, content)) for style in styles]
+    elif config.preserve_colors == "luminance":
+        styles = [tf.constant(color.luminance_image(style, like=content)) for style in styles]
+        content = tf.constant(color.luminance_image(content))
+    scale = Scale(content=content, styles=styles)
+    if pictures.mask is not None:
+        scale.regions, scale.keep = preprocessing.mask_regions(pictures.mask, len(styles), tuple(content.shape[1:3]))
+    return scale
+
+
+def _resized(image, size: int, minimum: int, config: StyleConfig, name: str, what: str) -> tf.Tensor:
+    resized = preprocessing.resize_to_max_dim(image, size, method=config.resize)
+    height, width = resized.shape[1:3]
+    if min(height, width) < minimum:
+        aspect = max(image.shape[1:3]) / min(image.shape[1:3])
+        hint = (f"use a max_dim of at least {math.ceil(minimum * aspect)} for this picture" if what == "max_dim"
+                else f"raise style_scale or style_max_dim so its longest side is at least "
+                     f"{math.ceil(minimum * aspect)} px")
+        if what == "max_dim" and size != config.max_dim:
+            hint = f"use fewer scales or a larger max_dim (the smallest scale must be at least {math.ceil(minimum * aspect)} px)"
+        raise ImageError(f"{name}: {width}x{height} at {what} {size} is too small for the layers used, which "
+                         f"need at least {minimum} px on the short side; {hint}")
+    return resized
 
 
 def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tensor]:
-    """Content and style as float32 [1, H, W, 3] in [0, 1], each resized to longest side `config.max_dim`.
+    """Content and (first) style as float32 [1, H, W, 3] in [0, 1], as the last scale's optimisation sees them.
 
     `content` and `style` may be paths, PIL images or arrays (see image_io.load_image). Raises ImageError
     if a picture is unreadable, or so small or so elongated after resizing that the deepest VGG19 layer
     used would have no pixels left.
     """
-    minimum = smallest_side(config)
-    images = []
-    for role, source in (("content", content), ("style", style)):
-        image = image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=int(config.max_megapixels * 1e6))
-        resized = preprocessing.resize_to_max_dim(image, config.max_dim, method=config.resize)
-        height, width = resized.shape[1:3]
-        if min(height, width) < minimum:
-            name = source if isinstance(source, (str, Path)) else f"the {role} image"
-            aspect = max(image.shape[1:3]) / min(image.shape[1:3])
-            raise ImageError(
-                f"{name}: {width}x{height} at max_dim {config.max_dim} is too small for the layers used, which "
-                f"need at least {minimum} px on the short side; use a max_dim of at least "
-                f"{math.ceil(minimum * aspect)} for this picture")
-        images.append(resized)
-    return images[0], images[1]
+    scale = scale_inputs(read_pictures(content, style, config), config, config.max_dim)
+    return scale.content, scale.styles[0]
 
 
 def smallest_side(config: StyleConfig) -> int:
@@ -131,6 +232,9 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if extractor.weights is not None and extractor.weights != config.weights:
         raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
                           f"{extractor.weights!r}")
+    if extractor.pooling != config.pooling:
+        raise ConfigError("pooling", f"the config asks for {config.pooling} pooling but the extractor was built "
+                          f"with {extractor.pooling}")
 
 
 def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Sequence[Callback] = (),
@@ -155,29 +259,72 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     inputs, and NumericalError if the optimisation diverges (its `image` is the last finite one).
     """
     config = (config or DEFAULT).replace(**overrides) if overrides else (config or DEFAULT)
-    content_image, style_image = load_inputs(content, style, config)
-    init_image = preprocessing.initial_image(config.init, content_image, style_image, seed=config.seed)
+    sizes = config.scale_sizes
+    if resume is not None and len(sizes) > 1:
+        raise ConfigError("scales", "a multi-scale run cannot be resumed yet; run it again from the start")
+    pictures = read_pictures(content, style, config)
+    scales = [scale_inputs(pictures, config, size) for size in sizes]  # every size checked before any work
     if extractor is None:
         extractor = build_extractor(config)
     else:
         check_extractor(extractor, config)
-    optimizer = StyleOptimizer(extractor, content_image, style_image, init_image, config)
+    extractor.calibrate(scales[-1].content)  # average pooling: match max pooling's activation scale
     history = callbacks_lib.History()
-    if resume is not None:
-        history.losses = checkpoints.restore(optimizer, resume,
-                                             inputs=checkpoints.fingerprint(content_image, style_image))
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
     if config.logdir:
         run_dir = new_run_dir(config.logdir, run_name)
-        all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.steps, log_every=config.log_every,
+        all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.total_steps, log_every=config.log_every,
                                                        save_every=config.save_every))
-    resumed_at = optimizer.steps_done
-    image = optimizer.run(config.steps, all_callbacks, stop=stop)
-    return StylizeResult(image=image.numpy(), losses=history.losses, config=config, seconds=history.seconds,
-                         run_dir=run_dir, content_image=content_image.numpy(), style_image=style_image.numpy(),
-                         steps_done=optimizer.steps_done, steps_run=optimizer.steps_done - resumed_at,
-                         optimizer=optimizer)
+    final = scales[-1]
+    inputs = checkpoints.fingerprint(final.content, *final.styles,
+                                     *([final.regions, final.keep] if final.regions is not None else []),
+                                     *([pictures.init] if pictures.init is not None else []))
+    image, steps_before, resumed_at = None, 0, 0
+    for index, scale in enumerate(scales):
+        if index == 0:
+            init = pictures.init
+            if init is not None and config.preserve_colors == "luminance":
+                init = color.luminance_image(init)
+            init_image = preprocessing.initial_image(config.init, scale.content, scale.styles[0], seed=config.seed,
+                                                     init_noise=config.init_noise, init_picture=init)
+        else:  # coarse to fine: the previous scale's result, upsampled, is the start
+            init_image = preprocessing.resize(image, tuple(scale.content.shape[1:3]), antialias=True)
+        optimizer = StyleOptimizer(extractor, scale.content, scale.styles, init_image, config,
+                                   regions=scale.regions, keep=scale.keep)
+        if index == 0:
+            if resume is not None:
+                history.losses = checkpoints.restore(optimizer, resume, inputs=inputs)
+                resumed_at = optimizer.steps_done
+            for callback in all_callbacks:
+                callback.on_start(optimizer.image, config)
+        image = optimizer.run(config.steps, all_callbacks, stop=stop, step_offset=steps_before, notify=False)
+        steps_before += optimizer.steps_done
+        last_size = sizes[index]
+        if stop is not None and stop.is_set():
+            break
+    for callback in all_callbacks:
+        callback.on_end(optimizer.image)
+    result_image = image.numpy()
+    content_image = final.content.numpy()
+    if config.preserve_colors == "luminance":  # the stylised luminance with the content's chrominance
+        content_image = preprocessing.resize_to_max_dim(pictures.content, config.max_dim, method=config.resize).numpy()
+        chrominance = preprocessing.resize_to_max_dim(pictures.content, last_size, method=config.resize).numpy()
+        result_image = color.with_chrominance(result_image, chrominance)
+    return StylizeResult(image=result_image, losses=history.losses, config=config, seconds=history.seconds,
+                         run_dir=run_dir, content_image=content_image, style_image=final.styles[0].numpy(),
+                         steps_done=steps_before, steps_run=steps_before - resumed_at, optimizer=optimizer,
+                         style_images=[style.numpy() for style in final.styles], inputs=inputs)
+
+
+def side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
+    """[1, H, W, 3] images scaled to the first one's height and put side by side, for display."""
+    if len(images) == 1:
+        return np.asarray(images[0])
+    height = images[0].shape[1]
+    scaled = [preprocessing.resize(image, (height, max(1, round(image.shape[2] * height / image.shape[1]))),
+                                   antialias=True).numpy() for image in images]
+    return np.concatenate(scaled, axis=2)
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:

@@ -25,8 +25,11 @@ VGG19_LAYERS = (
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
 )  # fmt: skip
 
-INIT_CHOICES = ("content", "noise", "style")
+INIT_CHOICES = ("content", "noise", "style")  # or the path of a picture
 RESIZE_CHOICES = ("antialias", "tutorial")
+PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
+POOLING_CHOICES = ("max", "avg")
+GRAM_NORM_CHOICES = ("hw", "chw")
 FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
 
@@ -78,6 +81,28 @@ def parse_layer_weights(spec: Any, field: str) -> Mapping[str, float]:
     return types.MappingProxyType(layers)
 
 
+def parse_numbers(spec: Any, field: str, kind: type) -> tuple:
+    """`"3,7"` (or a sequence) -> a tuple of `kind` (int or float); "" -> (). ConfigError names `field`."""
+    if isinstance(spec, str):
+        parts = [part.strip() for part in spec.split(",")] if spec.strip() else []
+    elif isinstance(spec, numbers.Real) and not isinstance(spec, bool):
+        parts = [spec]
+    else:
+        parts = list(spec)
+    values = []
+    for part in parts:
+        try:
+            value = kind(part)
+            if isinstance(part, float) and kind is int and part != value or isinstance(part, bool):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError(field, f"expected comma-separated {kind.__name__}s, got {spec!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(field, f"must be finite numbers, got {spec!r}")
+        values.append(value)
+    return tuple(values)
+
+
 def format_layer_weights(layers: Mapping[str, float]) -> str:
     """The inverse of `parse_layer_weights` for strings: `"block1_conv1:1,block2_conv1:0.5"`."""
     return ",".join(f"{name}:{weight:g}" for name, weight in layers.items())
@@ -120,9 +145,33 @@ class StyleConfig:
     beta_1: float = _field(0.99, "Adam beta_1.")
     beta_2: float = _field(0.999, "Adam beta_2.")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
-    init: str = _field("content", "Starting image: the content image, uniform noise, or the style image "
-                       "resized to the content's size.", INIT_CHOICES)
+    init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
+                       "image resized to the content's size) or the path of a picture (resized likewise).")
+    init_noise: float = _field(0.0, "Blend this fraction of uniform noise into the starting image (0: none, "
+                               "1: noise only); seeded by --seed.")
     seed: int = _field(0, "Seed of the noise initialisation.")
+    # Artistic controls.
+    style_blend_weights: tuple = _field((), "With several styles: their weights as W1,W2,... (normalised to "
+                                        "sum to 1; empty: equal). The Gram targets are blended.")
+    preserve_colors: str = _field("none", "Keep the content's colours: 'luminance' stylises the luminance "
+                                  "only and puts back the content's chrominance (YIQ); 'histogram' first gives "
+                                  "the style image(s) the content's colour mean and covariance.",
+                                  PRESERVE_COLORS_CHOICES)
+    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides): below 1 "
+                                "makes brush strokes bigger, above 1 smaller.")
+    style_max_dim: int = _field(0, "Upper bound on the style image's longest side in pixels (0: none).")
+    gram_norm: str = _field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
+                            "(the tutorial's), 'chw' also by the channel count, so every layer's Gram entries "
+                            "are on one scale (raise style_weight about 1e4-fold).", GRAM_NORM_CHOICES)
+    pooling: str = _field("max", "VGG19 pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
+                          "smoother results; activations are rescaled to max pooling's mean on the content "
+                          "image so the loss weights keep their meaning).", POOLING_CHOICES)
+    mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
+                       "select styles 1..N; with one style, white is styled and black keeps the content. "
+                       "Transparent pixels always keep the content.")
+    scales: str = _field("1", "Coarse-to-fine optimisation: a number of scales (each twice the previous "
+                         "size, ending at max_dim) or an explicit increasing list of sizes ending at "
+                         "max_dim, e.g. 256,512; --steps runs at every scale.")
     weights: str = _field("imagenet", "VGG19 weights: 'imagenet' (Keras' verified download and cache), a "
                           "local .h5 file (the official notop file or a Keras .weights.h5), or 'random' / "
                           "'random:SEED' (He-scaled random weights, for tests and benchmarks only).")
@@ -137,6 +186,12 @@ class StyleConfig:
         # Frozen: normalised values are written with object.__setattr__.
         for name in ("content_layers", "style_layers"):
             object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
+        if isinstance(self.scales, numbers.Integral) and not isinstance(self.scales, bool):
+            object.__setattr__(self, "scales", str(self.scales))
+        elif isinstance(self.scales, (tuple, list)):
+            object.__setattr__(self, "scales", ",".join(str(size) for size in self.scales))
+        object.__setattr__(self, "style_blend_weights",
+                           parse_numbers(self.style_blend_weights, "style_blend_weights", float))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             # NumPy scalars (from sweeps) and paths are ordinary inputs; they are stored as plain Python values.
@@ -178,8 +233,42 @@ class StyleConfig:
         _check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
         _check(not self.weights.startswith("random:") or self.weights[len("random:"):].isdigit(), "weights",
                f"the seed after 'random:' must be a non-negative integer, got {self.weights!r}")
+        _check(0 <= self.init_noise <= 1, "init_noise", f"must be in [0, 1], got {self.init_noise:g}")
+        _check(self.init != "", "init", f"must be one of {', '.join(INIT_CHOICES)} or a picture's path")
+        _check(all(w >= 0 for w in self.style_blend_weights) and (not self.style_blend_weights
+                                                                   or sum(self.style_blend_weights) > 0),
+               "style_blend_weights", f"must be >= 0 and not all zero, got {self.style_blend_weights}")
+        _check(self.style_scale > 0, "style_scale", f"must be > 0, got {self.style_scale:g}")
+        _check(self.style_max_dim == 0 or self.style_max_dim >= 16, "style_max_dim",
+               f"must be 0 (no bound) or at least 16, got {self.style_max_dim}")
+        self.scale_sizes  # validates `scales`
         _check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
         _check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
+
+    @property
+    def scale_sizes(self) -> tuple[int, ...]:
+        """The longest side at each scale, coarse to fine; the last is always max_dim."""
+        spec = self.scales.strip()
+        if spec.isdigit():
+            count = int(spec)
+            _check(1 <= count <= 8, "scales", f"the number of scales must be 1 to 8, got {count}")
+            sizes = tuple(round(self.max_dim / 2 ** (count - 1 - index)) for index in range(count))
+            _check(sizes[0] >= 16, "scales", f"{count} scales halve max_dim {self.max_dim} down to {sizes[0]} px, "
+                   "below VGG19's 16 px minimum; use fewer scales or a larger max_dim")
+            return sizes
+        sizes = parse_numbers(spec, "scales", int)
+        _check(len(sizes) >= 1, "scales", "give a number of scales or a list of sizes")
+        _check(all(a < b for a, b in zip(sizes, sizes[1:])), "scales",
+               f"the sizes must increase, got {self.scales!r}")
+        _check(sizes[0] >= 16, "scales", f"sizes must be at least 16 px, got {sizes[0]}")
+        _check(sizes[-1] == self.max_dim, "scales", f"the last size is the output's and must equal max_dim "
+               f"({self.max_dim}), got {sizes[-1]}; set --max_dim {sizes[-1]} or end the list at {self.max_dim}")
+        return sizes
+
+    @property
+    def total_steps(self) -> int:
+        """Steps over all scales (`steps` at each)."""
+        return self.steps * len(self.scale_sizes)
 
     def replace(self, **changes) -> "StyleConfig":
         """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
@@ -194,7 +283,11 @@ class StyleConfig:
         flat = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            flat[field.name] = format_layer_weights(value) if isinstance(value, Mapping) else value
+            if isinstance(value, Mapping):
+                value = format_layer_weights(value)
+            elif isinstance(value, tuple):
+                value = ",".join(f"{number:g}" for number in value)
+            flat[field.name] = value
         return flat
 
 
@@ -224,6 +317,15 @@ TUTORIAL = StyleConfig(
     beta_2=0.999,
     epsilon=0.1,
     init="content",
+    init_noise=0.0,
+    style_blend_weights=(),
+    preserve_colors="none",
+    style_scale=1.0,
+    style_max_dim=0,
+    gram_norm="hw",
+    pooling="max",
+    mask="",
+    scales="1",
 )
 
 PRESETS: dict[str, StyleConfig] = {"default": DEFAULT, "tutorial": TUTORIAL}

@@ -159,26 +159,79 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
                                f"{_one_line(error)}") from None
 
 
+def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "max") -> keras.Model:
+    """A frozen model of `vgg`'s layers up to the deepest of `layer_names`, output {name: activation}.
+
+    pooling "avg" rebuilds the graph with every 2x2 max-pool an average-pool, sharing the conv layers (and
+    so the weights) with `vgg`.
+    """
+    layer_names = list(layer_names)
+    if pooling == "max":
+        outputs = {name: vgg.get_layer(name).output for name in layer_names}
+        model = keras.Model(vgg.input, outputs, name="vgg19_features")
+    else:
+        deepest = max(VGG19_LAYERS.index(name) for name in layer_names)
+        inputs = keras.Input(shape=(None, None, 3), name="input")
+        x, tensors = inputs, {}
+        for name in VGG19_LAYERS[: deepest + 1]:
+            layer = vgg.get_layer(name)
+            if isinstance(layer, keras.layers.MaxPooling2D):
+                layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name)
+            x = tensors[name] = layer(x)
+        model = keras.Model(inputs, {name: tensors[name] for name in layer_names}, name="vgg19_avg_features")
+    model.trainable = False
+    return model
+
+
 class FeatureExtractor:
     """Maps [1, H, W, 3] float32 RGB in [0, 1] to {layer_name: [1, h, w, c] activations} of VGG19.
 
     The model is cut at the deepest requested layer: Keras builds only the part of the graph the outputs
     need, so layers past it are neither built nor run.
+
+    pooling "avg" replaces max-pooling with average-pooling (same weights). Averaging lowers the activations
+    after each pool, which would silently shrink the content and style terms; `calibrate(image)` measures, per
+    layer, the ratio of mean activations under max and average pooling on a picture, and the features are
+    multiplied by it, so the loss weights keep their meaning.
     """
 
-    def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None):
+    def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None,
+                 pooling: str = "max"):
         """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown)."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
         self.weights = weights if vgg is None else None
+        self.pooling = pooling
         unknown = [name for name in self.layer_names if name not in VGG19_LAYERS]
         if unknown:
             raise ValueError(f"unknown VGG19 layers {unknown}")
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"unknown pooling {pooling!r}")
         vgg = vgg if vgg is not None else build_vgg19(weights)
-        outputs = {name: vgg.get_layer(name).output for name in self.layer_names}
-        self.model = keras.Model(vgg.input, outputs, name="vgg19_features")
-        self.model.trainable = False
+        self.model = feature_model(vgg, self.layer_names, pooling)
+        self.max_pooling_model = feature_model(vgg, self.layer_names) if pooling == "avg" else None
+        # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
+        self.scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale") for name in self.layer_names}
 
     def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-        # VGG19 was trained on Caffe-style inputs: BGR, 0-255, ImageNet mean subtracted.
-        preprocessed = keras.applications.vgg19.preprocess_input(image * 255.0)
-        return self.model(preprocessed, training=False)
+        features = self.model(_preprocess(image), training=False)
+        if self.pooling == "max":
+            return features
+        return {name: value * self.scales[name] for name, value in features.items()}
+
+    def calibrate(self, image: tf.Tensor) -> dict[str, float]:
+        """With average pooling: sets each layer's scale to mean max-pooled / mean average-pooled activation
+        on `image` ([1, H, W, 3] in [0, 1]); returns the scales. Layers before the first pool get 1."""
+        if self.pooling == "max":
+            return {name: 1.0 for name in self.layer_names}
+        preprocessed = _preprocess(image)
+        reference = self.max_pooling_model(preprocessed, training=False)
+        averaged = self.model(preprocessed, training=False)
+        for name in self.layer_names:
+            ratio = float(tf.reduce_mean(reference[name]) / tf.maximum(tf.reduce_mean(averaged[name]), 1e-12))
+            self.scales[name].assign(ratio if ratio > 0 else 1.0)
+        return {name: float(scale.numpy()) for name, scale in self.scales.items()}
+
+
+def _preprocess(image: tf.Tensor) -> tf.Tensor:
+    # VGG19 was trained on Caffe-style inputs: BGR, 0-255, ImageNet mean subtracted.
+    return keras.applications.vgg19.preprocess_input(image * 255.0)

@@ -60,6 +60,23 @@ def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: i
     return _array_to_contract(array, "array")
 
 
+def load_mask(source: ImageSource, *, max_pixels: int | None = None) -> np.ndarray:
+    """Loads a mask picture as float32 [1, H, W, 2] in [0, 1]: its grey level and its opacity.
+
+    Sources as for load_image; colour pictures are converted to grey (ITU-R 601 luma). A picture without
+    alpha is opaque everywhere. Raises ImageError naming the file and the reason.
+    """
+    if isinstance(source, Image.Image):
+        _check_pixels(source.size, max_pixels, "mask")
+        rgba = _pil_to_array(source, keep_alpha=True)
+    elif isinstance(source, (str, os.PathLike)):
+        rgba = _load_file(Path(source), "accurate", max_pixels, keep_alpha=True)
+    else:
+        rgba = _array_to_contract(np.asarray(source), "mask", keep_alpha=True)
+    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.stack([np.clip(grey, 0, 1), rgba[..., 3]], axis=-1).astype(np.float32)
+
+
 def _check_pixels(size, max_pixels: int | None, what) -> None:
     pixels = int(size[0]) * int(size[1])
     if max_pixels is not None and pixels > max_pixels:
@@ -67,13 +84,13 @@ def _check_pixels(size, max_pixels: int | None, what) -> None:
                          f"{max_pixels / 1e6:g} (raise max_megapixels to allow it)")
 
 
-def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
+def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False) -> np.ndarray:
     if jpeg_dct == "fast":
         import tensorflow  # noqa: F401  (loaded now, so its start-up output is not taken for the decoder's)
     failure = None
     with capture_stderr() as decoder_said:
         try:
-            pixels, caught = _decode_file(path, jpeg_dct, max_pixels)
+            pixels, caught = _decode_file(path, jpeg_dct, max_pixels, keep_alpha)
         except ImageError as error:
             failure = error  # raised below, once the capture has closed and holds the decoder's words
     if failure is not None:
@@ -86,7 +103,7 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None) -> np.ndarray:
     return pixels
 
 
-def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None):
+def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False):
     try:
         with warnings.catch_warnings(record=True) as caught, _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("always")
@@ -95,10 +112,10 @@ def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None):
             with Image.open(path) as image:  # reads the header only
                 _check_pixels(image.size, max_pixels, path)
                 image.load()  # decode now, so truncated files fail here and not later
-                if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L"):
+                if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L") and not keep_alpha:
                     pixels = _decode_jpeg_like_tensorflow(path, image)
                 else:
-                    pixels = _pil_to_array(image)
+                    pixels = _pil_to_array(image, keep_alpha=keep_alpha)
         return pixels, caught
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
@@ -145,7 +162,7 @@ def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:
     return _pil_to_array(decoded)
 
 
-def _pil_to_array(image: Image.Image) -> np.ndarray:
+def _pil_to_array(image: Image.Image, keep_alpha: bool = False) -> np.ndarray:
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         # 16-bit, 32-bit integer or float grey: keep the precision instead of Pillow's clipping conversion
@@ -157,13 +174,14 @@ def _pil_to_array(image: Image.Image) -> np.ndarray:
             scale = 1.0
         else:
             scale = 255.0
-        return _array_to_contract(np.clip(grey / scale, 0, 1).astype(np.float32), "image")
+        return _array_to_contract(np.clip(grey / scale, 0, 1).astype(np.float32), "image", keep_alpha)
     has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info
     # With alpha, _array_to_contract composites it over ALPHA_BACKGROUND, as for arrays.
-    return _array_to_contract(np.asarray(image.convert("RGBA" if has_alpha else "RGB")), "image")
+    return _array_to_contract(np.asarray(image.convert("RGBA" if has_alpha else "RGB")), "image", keep_alpha)
 
 
-def _array_to_contract(array: np.ndarray, what: str) -> np.ndarray:
+def _array_to_contract(array: np.ndarray, what: str, keep_alpha: bool = False) -> np.ndarray:
+    """[1, H, W, 3] RGB in [0, 1] (alpha composited over white), or [1, H, W, 4] RGBA with `keep_alpha`."""
     if array.ndim == 4:
         if array.shape[0] != 1:
             raise ImageError(f"{what}: expected one image, got a batch of {array.shape[0]}")
@@ -186,6 +204,9 @@ def _array_to_contract(array: np.ndarray, what: str) -> np.ndarray:
         raise ImageError(f"{what}: pixels must be uint8 or float in [0, 1], got {array.dtype}")
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
+    if keep_alpha:
+        if array.shape[-1] == 3:
+            array = np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
     elif array.shape[-1] == 4:
         alpha = array[..., 3:]
         background = np.asarray(ALPHA_BACKGROUND, np.float32) / 255

@@ -12,6 +12,18 @@ import re
 from pathlib import Path
 
 
+def split_styles(style: str) -> list[str]:
+    """"a.jpg,b.jpg" -> ["a.jpg", "b.jpg"]; a value naming an existing file is one style, commas and all."""
+    if "," in style and not Path(style).exists():
+        return [part.strip() for part in style.split(",")]
+    return [style]
+
+
+def run_stem(content: str, style: str) -> str:
+    """<content stem>_<style stem>, several styles joined by "+": photo_monet+turner."""
+    return f"{Path(content).stem}_{'+'.join(Path(part).stem for part in split_styles(style))}"
+
+
 def default_output(content: str, style: str) -> Path:
     """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
     picture, its run directory or its summary figure)."""
@@ -21,7 +33,7 @@ def default_output(content: str, style: str) -> Path:
 
 
 def _default_names(content: str, style: str):
-    stem = f"{Path(content).stem}_{Path(style).stem}"
+    stem = run_stem(content, style)
     yield Path(f"{stem}.png")
     number = 2
     while True:

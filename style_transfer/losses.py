@@ -10,15 +10,32 @@ from typing import Mapping
 import tensorflow as tf
 
 
-def gram_matrix(features: tf.Tensor) -> tf.Tensor:
+def gram_matrix(features: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
     """[B, h, w, c] -> [B, c, c]: channel correlations averaged over the h*w locations (as the tutorial).
 
     Gatys et al. sum over locations instead; averaging makes the style weight independent of image size.
+    normalization "chw" also divides by c, so layers with more channels do not get larger Gram entries.
     """
     gram = tf.linalg.einsum("bijc,bijd->bcd", features, features)
     shape = tf.shape(features)
     locations = tf.cast(shape[1] * shape[2], features.dtype)
+    if normalization == "chw":
+        return gram / (locations * tf.cast(shape[3], features.dtype))
     return gram / locations
+
+
+def guided_gram_matrices(features: tf.Tensor, masks: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
+    """[1, h, w, c] features and [R, h, w, 1] region masks in [0, 1] -> [R, c, c] guided Gram matrices.
+
+    Gatys et al. 2017: each region's Gram matrix of the masked features, averaged over the region's
+    (mask-weighted) locations, so a mask of ones gives exactly `gram_matrix`. An empty region gives zeros.
+    """
+    masked = features * masks
+    gram = tf.linalg.einsum("bijc,bijd->bcd", masked, masked)
+    area = tf.reduce_sum(tf.square(masks), axis=[1, 2, 3])
+    if normalization == "chw":
+        area = area * tf.cast(tf.shape(features)[3], features.dtype)
+    return gram / tf.maximum(area, 1e-8)[:, None, None]
 
 
 def weighted_mse(outputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor],
@@ -43,17 +60,24 @@ def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
 def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
                content_layers: Mapping[str, float], style_layers: Mapping[str, float],
-               content_weight: float, style_weight: float, tv_weight: float,
+               content_weight: float, style_weight: float, tv_weight: float, gram_norm: str = "hw",
+               style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
                ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The weighted objective of Gatys et al. with the tutorial's normalisations.
 
     `features` holds the image's activations for every content and style layer; `style_targets` are Gram
-    matrices. Returns (total, terms) where terms has "total", "content", "style", "tv" and one entry per
-    layer ("style/block1_conv1", "content/block5_conv2": that layer's weighted share). `terms` is exactly
-    what gets logged.
+    matrices, [1, c, c] each, or [R, c, c] with `style_masks` ({layer: [R, h, w, 1]}): then each region's
+    guided Gram matrix is compared with its own target, weighted by `region_weights` ([R], the regions'
+    shares of the picture). Returns (total, terms) where terms has "total", "content", "style", "tv" and one
+    entry per layer ("style/block1_conv1", "content/block5_conv2": that layer's weighted share). `terms` is
+    exactly what gets logged.
     """
-    grams = {name: gram_matrix(features[name]) for name in style_layers}
-    style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight)
+    if style_masks is None:
+        grams = {name: gram_matrix(features[name], gram_norm) for name in style_layers}
+        style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight)
+    else:
+        style, style_per_layer = _guided_style_loss(features, style_targets, style_layers, style_weight,
+                                                    gram_norm, style_masks, region_weights)
     content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight)
     tv = tv_weight * total_variation_loss(image)
     total = style + content + tv  # the tutorial's order of summation
@@ -61,3 +85,14 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
     terms.update({f"style/{name}": value for name, value in style_per_layer.items()})
     terms.update({f"content/{name}": value for name, value in content_per_layer.items()})
     return total, terms
+
+
+def _guided_style_loss(features, style_targets, style_layers, style_weight, gram_norm, style_masks,
+                       region_weights) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    scale = style_weight / sum(style_layers.values())
+    per_layer = {}
+    for name, weight in style_layers.items():
+        grams = guided_gram_matrices(features[name], style_masks[name], gram_norm)
+        per_region = tf.reduce_mean(tf.square(grams - style_targets[name]), axis=[1, 2])
+        per_layer[name] = tf.reduce_sum(per_region * region_weights) * (weight * scale)
+    return tf.add_n(list(per_layer.values())), per_layer

@@ -46,17 +46,52 @@ def resize_to_max_dim(image, max_dim: int, *, method: str = "antialias") -> tf.T
     return resize(image, size, antialias=not tutorial)
 
 
-def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *, seed: int) -> tf.Tensor:
+def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *, seed: int,
+                  init_noise: float = 0.0, init_picture=None) -> tf.Tensor:
     """The image the optimisation starts from, shaped like `content_image`.
 
     `content`: the content image (the tutorial); `noise`: uniform noise in [0, 1) from `seed` (Gatys et al.
-    start from white noise); `style`: the style image resized to the content's size.
+    start from white noise); `style`: the style image resized to the content's size; anything else names a
+    picture, given loaded as `init_picture` ([1, H, W, 3] in [0, 1]) and resized likewise. `init_noise`
+    blends in that fraction of the same seeded noise: (1 - r) * start + r * noise.
     """
+    noise = np.random.default_rng(seed).random(content_image.shape, dtype=np.float32)
     if init == "content":
-        return tf.identity(content_image)
-    if init == "noise":
-        noise = np.random.default_rng(seed).random(content_image.shape, dtype=np.float32)
+        start = tf.identity(content_image)
+    elif init == "noise":
         return tf.constant(noise)
-    if init == "style":
-        return resize(style_image, tuple(content_image.shape[1:3]), antialias=True)
-    raise ValueError(f"unknown init {init!r}")
+    elif init == "style":
+        start = resize(style_image, tuple(content_image.shape[1:3]), antialias=True)
+    elif init_picture is not None:
+        start = resize(init_picture, tuple(content_image.shape[1:3]), antialias=True)
+    else:
+        raise ValueError(f"init {init!r} names a picture, but none was given")
+    if init_noise == 0:
+        return start
+    return (1.0 - init_noise) * start + init_noise * tf.constant(noise)
+
+
+def mask_regions(mask, styles: int, size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Turns a mask ([1, H, W, 2]: grey level and opacity, from image_io.load_mask) into soft regions.
+
+    With N >= 2 styles, grey levels from black to white select styles 1..N (each pixel the nearest of N
+    evenly spaced levels: black and white for two); with one style, white (>= 0.5) is styled and black keeps
+    the content. Transparent pixels (opacity < 0.5) keep the content. The one-hot labels are resized to
+    `size` (height, width) with antialiasing, so region borders are soft. Returns (regions [N, h, w, 1],
+    keep [1, h, w, 1]), which sum to 1 at every pixel.
+    """
+    grey, opaque = mask[0, ..., 0], mask[0, ..., 1] >= 0.5
+    if styles == 1:
+        labels = np.where(grey >= 0.5, 0, 1)
+    else:
+        labels = np.rint(grey * (styles - 1)).astype(np.int64)
+    labels = np.where(opaque, labels, styles)  # label N: keep the content
+    one_hot = (labels[None, ..., None] == np.arange(styles + 1)[:, None, None, None]).astype(np.float32)
+    resized = resize_regions(one_hot, size)
+    return resized[:styles], resized[styles:]
+
+
+def resize_regions(regions, size: tuple[int, int]) -> tf.Tensor:
+    """[R, H, W, 1] region masks resized to `size` with antialiasing (area-like averaging), in [0, 1]."""
+    resized = tf.image.resize(tf.convert_to_tensor(regions, tf.float32), size, method="bilinear", antialias=True)
+    return tf.clip_by_value(resized, 0.0, 1.0)

@@ -35,7 +35,8 @@ PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("content", None, "The photograph to repaint (JPEG, PNG, GIF, BMP, WebP, TIFF).")
-flags.DEFINE_string("style", None, "The painting whose style to apply.")
+flags.DEFINE_string("style", None, "The painting whose style to apply; several as A,B (blended, see "
+                    "--style_blend_weights, or one per --mask region).")
 flags.DEFINE_string("output", None, "Where to write the result (.png, .jpg, .webp, .bmp, .tif); default "
                     "<content>_<style>.png in the current directory, numbered if that name is taken.")
 flags.DEFINE_bool("overwrite", False, "Replace --output if it exists (otherwise an existing file is an error).")
@@ -63,6 +64,8 @@ def _define_config_flags() -> None:
             flags.DEFINE_float(field.name, default, help_text)
         elif field.type == "dict":
             flags.DEFINE_string(field.name, config_lib.format_layer_weights(default), help_text)
+        elif field.type == "tuple":
+            flags.DEFINE_string(field.name, ",".join(f"{value:g}" for value in default), help_text)
         else:
             flags.DEFINE_string(field.name, default, help_text)
 
@@ -110,7 +113,8 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
             resumable = layout.resumable_output(FLAGS.content, FLAGS.style)
             if resumable is None:
                 raise UsageError(f"--resume: no interrupted run of {Path(FLAGS.content).stem}_"
-                                 f"{Path(FLAGS.style).stem} here; pass the --output of the run to resume")
+                                 f"{layout.run_stem(FLAGS.content, FLAGS.style).partition('_')[2]} here; pass the "
+                                 "--output of the run to resume")
             output = image_io.check_output_path(resumable)
         else:
             output = image_io.check_output_path(layout.default_output(FLAGS.content, FLAGS.style))
@@ -213,13 +217,13 @@ def main(argv: list[str]) -> int:
     run_dir, checkpoint_dir = layout.run_directory(output), layout.checkpoint_directory(output)
     earlier_snapshots = checkpoints.read_state(checkpoint_dir).get("snapshots", []) if FLAGS.resume else []
     extra_callbacks = []
-    if FLAGS.progress and sys.stdout.isatty() and config.steps:
-        extra_callbacks.append(callbacks.ProgressBar(config.steps))
+    if FLAGS.progress and sys.stdout.isatty() and config.total_steps:
+        extra_callbacks.append(callbacks.ProgressBar(config.total_steps))
     saver = None
     if config.save_every:
         saver = callbacks.ImageSaver(run_dir, config.save_every, overwrite=FLAGS.overwrite or FLAGS.resume)
         extra_callbacks.append(saver)
-    run_name = f"{Path(FLAGS.content).stem}_{Path(FLAGS.style).stem}"
+    run_name = layout.run_stem(FLAGS.content, FLAGS.style)
     with StopOnSignal() as stopper:
         try:
             # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
@@ -239,7 +243,8 @@ def main(argv: list[str]) -> int:
         written = save_result(result, output)
         summary = None
         if FLAGS.summary:
-            title = f"{Path(FLAGS.content).name} in the style of {Path(FLAGS.style).name}: {result.describe()}"
+            styles = " and ".join(Path(style).name for style in layout.split_styles(FLAGS.style))
+            title = f"{Path(FLAGS.content).name} in the style of {styles}: {result.describe()}"
             summary = result.save_summary(layout.summary_path(written), overwrite=FLAGS.overwrite, title=title)
         # The run is complete: its checkpoint and the pictures taken only at interruptions are not needed.
         for name in earlier_snapshots:
@@ -252,10 +257,10 @@ def main(argv: list[str]) -> int:
     height, width = result.image.shape[1:3]
     rate = f", {result.steps_run / result.seconds:.2f} steps/s" if result.steps_run and result.seconds > 0 else ""
     resumed = f" ({result.steps_run} after resuming)" if FLAGS.resume else ""
-    print(f"Wrote {written} ({width}x{height}, {config.steps} steps{resumed} in {result.seconds:.1f} s{rate})")
+    print(f"Wrote {written} ({width}x{height}, {config.total_steps} steps{resumed} in {result.seconds:.1f} s{rate})")
     if summary:
         print(f"Summary figure in {summary}")
-    if config.save_every and config.steps >= config.save_every:
+    if config.save_every and config.total_steps >= config.save_every:
         print(f"Intermediate images (every {config.save_every} steps) in {layout.run_directory(output)}/")
     if result.run_dir:
         print(f"TensorBoard logs in {result.run_dir}; view with: tensorboard --logdir {config.logdir}")
@@ -273,11 +278,16 @@ def report_interruption(result, output: Path, signal_number: int | None, earlier
     run_dir = layout.run_directory(output)
     # The checks before the run leave no picture of another run here, so this name is free or ours.
     picture = image_io.save_image(result.image, run_dir / f"step_{result.steps_done:06d}.png", overwrite=True)
-    result.save_checkpoint(layout.checkpoint_directory(output), extra={"snapshots": [*earlier_snapshots, picture.name]})
     name = signal.Signals(signal_number).name if signal_number else "stop"
-    print(f"{PROGRAM}: {name}: stopped after step {result.steps_done} of {result.config.steps}. The current image "
-          f"is {picture}, the checkpoint {layout.checkpoint_directory(output)}. Resume with: {resume_command(output)}",
-          file=sys.stderr)
+    stopped = f"{PROGRAM}: {name}: stopped after step {result.steps_done} of {result.config.total_steps}. The " \
+              f"current image is {picture}"
+    if result.resumable:
+        result.save_checkpoint(layout.checkpoint_directory(output),
+                               extra={"snapshots": [*earlier_snapshots, picture.name]})
+        print(f"{stopped}, the checkpoint {layout.checkpoint_directory(output)}. Resume with: "
+              f"{resume_command(output)}", file=sys.stderr)
+    else:
+        print(f"{stopped}; a multi-scale run cannot be resumed yet", file=sys.stderr)
     return 128 + signal_number if signal_number else 1
 
 

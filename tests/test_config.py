@@ -59,7 +59,7 @@ def test_bad_layer_specs_name_the_field(spec, message):
     ({"max_dim": 0}, "max_dim"), ({"learning_rate": 0}, "learning_rate"), ({"beta_1": 1.0}, "beta_1"),
     ({"epsilon": 0}, "epsilon"), ({"content_weight": -1}, "content_weight"),
     ({"style_weight": math.nan}, "style_weight"), ({"tv_weight": math.inf}, "tv_weight"),
-    ({"init": "photo"}, "init"), ({"jpeg_dct": "slow"}, "jpeg_dct"), ({"log_every": 0}, "log_every"),
+    ({"init": ""}, "init"), ({"init_noise": 1.5}, "init_noise"), ({"scales": "0"}, "scales"), ({"pooling": "min"}, "pooling"), ({"jpeg_dct": "slow"}, "jpeg_dct"), ({"log_every": 0}, "log_every"),
     ({"save_every": -2}, "save_every"), ({"seed": -1}, "seed"), ({"resize": "nearest"}, "resize"),
     ({"weights": ""}, "weights"), ({"colour": 1}, "colour"),
 ])
@@ -112,3 +112,32 @@ def test_flat_dict_holds_only_scalars_and_round_trips_layers():
     assert set(flat) == {f.name for f in dataclasses.fields(StyleConfig)}
     assert all(isinstance(value, (bool, int, float, str)) for value in flat.values())
     assert StyleConfig(style_layers=flat["style_layers"]).style_layers == config_lib.DEFAULT.style_layers
+
+
+@pytest.mark.parametrize("scales, max_dim, sizes", [
+    ("1", 512, (512,)), (3, 512, (128, 256, 512)), ("2", 100, (50, 100)), ("256, 512", 512, (256, 512)),
+    ([300, 1000], 1000, (300, 1000)),
+])
+def test_scales_are_a_count_or_a_list_ending_at_max_dim(scales, max_dim, sizes):
+    config = StyleConfig(scales=scales, max_dim=max_dim, steps=10)
+    assert config.scale_sizes == sizes and config.total_steps == 10 * len(sizes)
+
+
+@pytest.mark.parametrize("scales, message", [
+    ("0", "number of scales must be 1 to 8"), ("7", "down to 8 px"), ("256,128", "must increase"),
+    ("256,1024", "must equal max_dim \\(512\\), got 1024; set --max_dim 1024"), ("a,b", "comma-separated ints"),
+    ("8,512", "at least 16 px"),
+])
+def test_bad_scales_are_refused(scales, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        StyleConfig(scales=scales)
+    assert raised.value.field == "scales"
+
+
+def test_blend_weights_parse_from_text_and_are_checked():
+    assert StyleConfig(style_blend_weights="3, 7").style_blend_weights == (3.0, 7.0)
+    assert StyleConfig(style_blend_weights=[1, 2]).to_flat_dict()["style_blend_weights"] == "1,2"
+    for bad in ("1,-1", "0,0", "x"):
+        with pytest.raises(ConfigError) as raised:
+            StyleConfig(style_blend_weights=bad)
+        assert raised.value.field == "style_blend_weights"

@@ -8,6 +8,7 @@ import pytest
 from conftest import write_official_layout
 from style_transfer import features, image_io, preprocessing
 from style_transfer.errors import WeightsError
+from style_transfer.features import FeatureExtractor
 
 TUTORIAL_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2"]
 
@@ -153,3 +154,35 @@ def test_keras_cache_dir_follows_keras_home(monkeypatch, tmp_path):
     assert features.keras_cache_dir() == tmp_path / "models"
     monkeypatch.delenv("KERAS_HOME")
     assert features.keras_cache_dir().name == "models" and features.keras_cache_dir().parent.name == ".keras"
+
+
+def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_vgg, photo):
+    layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
+    extractor = FeatureExtractor(layers, vgg=random_vgg, pooling="avg")
+    kinds = {type(layer).__name__ for layer in extractor.model.layers if "pool" in layer.name}
+    assert kinds == {"AveragePooling2D"}
+    assert extractor.model.get_layer("block5_conv1") is random_vgg.get_layer("block5_conv1")
+    plain = FeatureExtractor(layers, vgg=random_vgg)
+    assert {type(layer).__name__ for layer in plain.model.layers if "pool" in layer.name} == {"MaxPooling2D"}
+    # Before the first pool nothing differs; after it, averaging changes the activations.
+    np.testing.assert_array_equal(extractor(photo)["block1_conv1"], plain(photo)["block1_conv1"])
+    assert not np.allclose(extractor(photo)["block3_conv1"], plain(photo)["block3_conv1"])
+
+
+def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(random_vgg, photo):
+    layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
+    extractor = FeatureExtractor(layers, vgg=random_vgg, pooling="avg")
+    plain = FeatureExtractor(layers, vgg=random_vgg)
+    uncalibrated = {name: float(np.mean(value)) for name, value in extractor(photo).items()}
+    scales = extractor.calibrate(photo)
+    assert scales["block1_conv1"] == 1.0
+    assert 1.05 < scales["block3_conv1"] < scales["block5_conv1"]  # averaging shrinks more with every pool
+    for name, value in extractor(photo).items():
+        np.testing.assert_allclose(np.mean(value), np.mean(plain(photo)[name]), rtol=1e-4)
+        np.testing.assert_allclose(np.mean(value), uncalibrated[name] * scales[name], rtol=1e-4)
+    assert plain.calibrate(photo) == {name: 1.0 for name in layers}  # max pooling needs none
+
+
+def test_unknown_pooling_is_refused(random_vgg):
+    with pytest.raises(ValueError, match="unknown pooling 'min'"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="min")

@@ -340,7 +340,7 @@ def test_our_own_bugs_are_not_blamed_on_the_file(tmp_path, monkeypatch):
     # files make decoders raise does.
     Image.new("RGB", (4, 4)).save(tmp_path / "fine.png")
 
-    def broken(image):
+    def broken(image, keep_alpha=False):
         raise TypeError("a bug in the package")
 
     monkeypatch.setattr(image_io, "_pil_to_array", broken)
@@ -362,11 +362,11 @@ def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, cap
     Image.new("RGB", (4, 4)).save(tmp_path / "odd.png")
     real_decode = image_io._decode_file
 
-    def chatty_decode(path, jpeg_dct, max_pixels):
+    def chatty_decode(path, jpeg_dct, max_pixels, keep_alpha=False):
         os.write(2, b"Corrupt data: 4 extraneous bytes\n")
         if fails:
             raise ImageError(f"{path}: cannot decode image (bad)")
-        return real_decode(path, jpeg_dct, max_pixels)
+        return real_decode(path, jpeg_dct, max_pixels, keep_alpha)
 
     monkeypatch.setattr(image_io, "_decode_file", chatty_decode)
     if fails:

@@ -85,3 +85,39 @@ def test_content_loss_vanishes_when_features_equal_their_targets(problem):
     image, feats, _, style_targets = problem
     _, terms = objective(image, feats, {"c": feats["c"]}, style_targets)
     assert float(terms["content"]) == 0 and float(terms["style"]) > 0
+
+
+def test_chw_normalisation_divides_each_layer_by_its_channel_count():
+    activations = features(1, 5, 5, 8)
+    np.testing.assert_allclose(losses.gram_matrix(activations, "chw"), losses.gram_matrix(activations) / 8,
+                               rtol=1e-6)
+
+
+def test_a_guided_gram_matrix_with_a_mask_of_ones_is_the_plain_one_and_only_sees_its_region():
+    activations = features(1, 6, 8, 4)
+    ones = tf.ones([1, 6, 8, 1])
+    np.testing.assert_allclose(losses.guided_gram_matrices(activations, ones), losses.gram_matrix(activations),
+                               rtol=1e-5)
+    left = np.zeros([2, 6, 8, 1], np.float32)
+    left[0, :, :4] = 1
+    left[1, :, 4:] = 1
+    grams = losses.guided_gram_matrices(activations, tf.constant(left)).numpy()
+    np.testing.assert_allclose(grams[0], losses.gram_matrix(activations[:, :, :4])[0], rtol=1e-5)
+    np.testing.assert_allclose(grams[1], losses.gram_matrix(activations[:, :, 4:])[0], rtol=1e-5)
+    empty = losses.guided_gram_matrices(activations, tf.zeros([1, 6, 8, 1]))
+    np.testing.assert_array_equal(empty, 0)
+
+
+def test_the_masked_style_loss_with_one_full_region_equals_the_unmasked_loss():
+    layers = {"block1_conv1": 1.0, "block2_conv1": 0.5}
+    outputs = {"block1_conv1": features(1, 8, 8, 3), "block2_conv1": features(1, 4, 4, 5)}
+    targets = {name: losses.gram_matrix(features(*value.shape)) for name, value in outputs.items()}
+    grams = {name: losses.gram_matrix(outputs[name]) for name in layers}
+    plain, _ = losses.weighted_mse(grams, targets, layers, 2.0)
+    masks = {name: tf.ones([1, *value.shape[1:3], 1]) for name, value in outputs.items()}
+    guided, terms = losses._guided_style_loss(outputs, targets, layers, 2.0, "hw", masks, tf.constant([1.0]))
+    np.testing.assert_allclose(guided, plain, rtol=1e-5)
+    np.testing.assert_allclose(sum(terms.values()), guided, rtol=1e-5)
+    half, _ = losses._guided_style_loss(outputs, targets, layers, 2.0, "hw", masks, tf.constant([0.5]))
+    np.testing.assert_allclose(half, plain / 2, rtol=1e-5)
+

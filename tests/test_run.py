@@ -43,6 +43,8 @@ def test_every_config_field_is_a_flag_with_the_same_default():
         default = getattr(config_lib.DEFAULT, field.name)
         if isinstance(default, Mapping):
             default = config_lib.format_layer_weights(default)
+        elif isinstance(default, tuple):
+            default = ",".join(map(str, default))
         assert run.FLAGS[field.name].default == default, field.name
         assert run.FLAGS[field.name].help.startswith(field.metadata["help"])
 
@@ -132,7 +134,10 @@ def test_a_fixed_seed_gives_the_same_picture_and_another_seed_another(cli, base_
     (["--steps", "ten"], 2, "flag --steps=ten"),
     (["--max_dim", "0"], 2, "--max_dim: must be at least 16"),
     (["--preset", "fast"], 2, "--preset: unknown preset 'fast'; known presets: default, tutorial"),
-    (["--init", "photo"], 2, "--init: must be one of content, noise, style"),
+    (["--init_noise", "2"], 2, "--init_noise: must be in [0, 1], got 2"),
+    (["--init", "photo"], 1, "photo: no such file"),
+    (["--style_blend_weights", "1,2"], 2, "--style_blend_weights: 2 weights for 1 style; give one weight per style"),
+    (["--scales", "1024,512"], 2, "--scales: the sizes must increase"),
     (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: unknown VGG19 layer 'block6_conv1'"),
     (["--content_layers", "block5_conv2:x"], 2, "--content_layers: malformed weight 'x'"),
     (["--output", "out.gif"], 2, "out.gif: unknown output extension '.gif'"),
