@@ -114,4 +114,4 @@ def test_transparent_mask_pixels_keep_the_content_and_regions_resize_softly():
     assert 0 < keep[1:3].min() and keep[1:3].max() < 1
     np.testing.assert_allclose([regions[0, 3, 0], regions[1, 3, 3]], 1, atol=1e-6)
     assert 0 < regions[0, 3, 1] < 1  # a soft border between the styles
-    assert preprocessing.resize_regions(regions, (2, 2)).shape == (2, 2, 2, 1)
+    assert preprocessing.resize_regions(regions[..., None], (2, 2)).shape == (2, 2, 2, 1)
