@@ -93,5 +93,7 @@ def mask_regions(mask, styles: int, size: tuple[int, int]) -> tuple[tf.Tensor, t
 
 def resize_regions(regions, size: tuple[int, int]) -> tf.Tensor:
     """[R, H, W, 1] region masks resized to `size` with antialiasing (area-like averaging), in [0, 1]."""
-    resized = tf.image.resize(tf.convert_to_tensor(regions, tf.float32), size, method="bilinear", antialias=True)
-    return tf.clip_by_value(resized, 0.0, 1.0)
+    resized = tf.clip_by_value(
+        tf.image.resize(tf.convert_to_tensor(regions, tf.float32), size, method="bilinear", antialias=True), 0.0, 1.0)
+    # Inside a region the filter's weights sum to 1 only up to rounding; snap so kept pixels stay exact.
+    return tf.where(resized > 1 - 1e-5, 1.0, tf.where(resized < 1e-5, 0.0, resized))

@@ -94,3 +94,151 @@ def test_results_save_with_their_config_and_refuse_to_overwrite(content_path, st
     with pytest.raises(ImageError, match="already exists"):
         result.save(path)
     assert result.to_pil().size == (32, 24)
+
+
+def chrominance(image):
+    from style_transfer import color
+
+    return color.rgb_to_yiq(image)[..., 1:]
+
+
+def test_luminance_preservation_keeps_the_contents_chrominance_to_rounding(content_path, style_path, extractor,
+                                                                            weights_file, tmp_path):
+    result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=48,
+                         steps=5, preserve_colors="luminance")
+    saved = image_io.load_image(result.save(tmp_path / "out.png"))
+    assert np.abs(chrominance(saved) - chrominance(result.content_image)).max() < 2.5 / 255
+    # The optimisation saw grey pictures, and the luminance did change.
+    assert np.abs(saved - result.content_image).mean() > 0.005
+    plain = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=48,
+                        steps=5)
+    assert np.abs(chrominance(plain.image) - chrominance(plain.content_image)).max() > 10 / 255
+
+
+def test_histogram_preservation_gives_the_style_the_contents_colour_statistics(content_path, style_path,
+                                                                             extractor, weights_file):
+    result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=48,
+                         steps=0, preserve_colors="histogram")
+    style, content = (image.reshape(-1, 3).astype(np.float64) for image in (result.style_image, result.content_image))
+    np.testing.assert_allclose(style.mean(0), content.mean(0), atol=0.02)
+    np.testing.assert_allclose(np.cov(style, rowvar=False), np.cov(content, rowvar=False), atol=3e-3)
+
+
+@pytest.mark.parametrize("changes, long_side", [
+    ({}, 64), ({"style_scale": 0.5}, 32), ({"style_scale": 2.0}, 128), ({"style_scale": 2.0, "style_max_dim": 80}, 80),
+])
+def test_style_scale_and_bound_set_the_style_targets_size(content_path, style_path, changes, long_side):
+    content, style = api.load_inputs(content_path, style_path, DEFAULT.replace(max_dim=64, **changes))
+    assert max(style.shape[1:3]) == long_side and max(content.shape[1:3]) == 64
+
+
+def test_a_style_too_small_after_scaling_names_the_fix(content_path, style_path):
+    with pytest.raises(ImageError, match="style size 16 is too small .* raise style_scale or style_max_dim"):
+        api.load_inputs(content_path, style_path, DEFAULT.replace(max_dim=64, style_scale=0.25))
+
+
+def test_style_scale_changes_the_result(content_path, style_path, extractor, weights_file):
+    common = dict(extractor=extractor, weights=str(weights_file), max_dim=64, steps=4)
+    small = api.stylize(content_path, style_path, style_scale=0.5, **common)
+    large = api.stylize(content_path, style_path, style_scale=2.0, **common)
+    assert np.abs(small.image - large.image).mean() > 1e-3
+
+
+def test_scales_run_coarse_to_fine_with_steps_at_each_and_continuous_step_numbers(content_path, style_path,
+                                                                                extractor, weights_file):
+    from style_transfer.optimize import Callback
+
+    class Shapes(Callback):
+        def __init__(self):
+            self.seen, self.starts, self.ends = [], 0, 0
+
+        def on_start(self, image, config):
+            self.starts += 1
+
+        def on_step(self, step, image, terms):
+            self.seen.append((step, tuple(image.shape[1:3])))
+
+        def on_end(self, image):
+            self.ends += 1
+
+    shapes = Shapes()
+    result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=64,
+                         steps=3, scales=2, callbacks=[shapes])
+    assert shapes.seen == [(1, (24, 32)), (2, (24, 32)), (3, (24, 32)), (4, (48, 64)), (5, (48, 64)), (6, (48, 64))]
+    assert (shapes.starts, shapes.ends) == (1, 1)
+    assert result.image.shape == (1, 48, 64, 3) and len(result.losses["total"]) == 6 and result.steps_done == 6
+    assert not result.interrupted and not result.resumable
+    # The fine scale starts from the coarse result, not from the content.
+    single = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=64,
+                         steps=3)
+    assert abs(result.losses["total"][3] - single.losses["total"][0]) > 1e-3 * single.losses["total"][0]
+    with pytest.raises(ConfigError, match="multi-scale run cannot be resumed"):
+        api.stylize(content_path, style_path, max_dim=64, scales=2, resume="somewhere")
+
+
+def test_an_init_picture_is_the_start_and_init_noise_blends_noise_in(content_path, style_path, grey_style_path,
+                                                                   extractor, weights_file):
+    common = dict(extractor=extractor, weights=str(weights_file), max_dim=48, steps=0)
+    start = api.stylize(content_path, style_path, init=str(grey_style_path), **common).image
+    np.testing.assert_allclose(start, tf_resize(image_io.load_image(grey_style_path), start.shape[1:3]), atol=1e-6)
+    noisy = api.stylize(content_path, style_path, init_noise=0.5, **common)
+    assert 0.05 < np.abs(noisy.image - noisy.content_image).mean() < 0.3
+    with pytest.raises(ImageError, match="nothing.png: no such file"):
+        api.stylize(content_path, style_path, init="nothing.png", **common)
+
+
+def tf_resize(image, size):
+    from style_transfer import preprocessing
+
+    return preprocessing.resize(image, tuple(size), antialias=True).numpy()
+
+
+def test_average_pooling_runs_end_to_end_and_the_extractor_must_match(content_path, style_path, extractor,
+                                                                    weights_file):
+    with pytest.raises(ConfigError, match="asks for avg pooling but the extractor was built with max"):
+        api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), pooling="avg", **TINY)
+    config = DEFAULT.replace(weights=str(weights_file), pooling="avg", max_dim=48, steps=6)
+    averaged = api.stylize(content_path, style_path, config)
+    maxed = api.stylize(content_path, style_path, config.replace(pooling="max"), extractor=extractor)
+    # Calibration keeps the terms on max pooling's scale: same order of magnitude, not the same values.
+    ratio = averaged.losses["style"][0] / maxed.losses["style"][0]
+    assert 0.1 < ratio < 10 and ratio != 1
+    assert averaged.losses["style"][-1] < averaged.losses["style"][0]
+
+
+def test_several_styles_from_a_list_or_commas_and_their_weights_are_checked(content_path, style_path,
+                                                                          grey_style_path, extractor, weights_file):
+    common = dict(extractor=extractor, weights=str(weights_file), **TINY)
+    by_list = api.stylize(content_path, [style_path, grey_style_path], **common)
+    by_commas = api.stylize(content_path, f"{style_path},{grey_style_path}", **common)
+    np.testing.assert_array_equal(by_list.image, by_commas.image)
+    assert len(by_list.style_images) == 2
+    assert by_list.summary_figure() is not None
+    first_only = api.stylize(content_path, [style_path, grey_style_path], style_blend_weights="1,0", **common)
+    alone = api.stylize(content_path, style_path, **common)
+    np.testing.assert_allclose(first_only.image, alone.image, atol=1e-5)
+    with pytest.raises(ConfigError, match="3 weights for 2 styles"):
+        api.stylize(content_path, [style_path, grey_style_path], style_blend_weights="1,2,3", **common)
+
+
+def test_masks_are_checked_against_the_content_and_the_blend_weights(content_path, style_path, grey_style_path,
+                                                                   extractor, weights_file, tmp_path):
+    common = dict(extractor=extractor, weights=str(weights_file), **TINY)
+    Image.new("L", (100, 100), 255).save(tmp_path / "square.png")
+    with pytest.raises(ImageError, match="square.png: the mask is 100x100, the content 1024x768"):
+        api.stylize(content_path, style_path, mask=str(tmp_path / "square.png"), **common)
+    Image.new("L", (400, 300), 255).save(tmp_path / "mask.png")
+    with pytest.raises(ConfigError, match="does not apply with a mask"):
+        api.stylize(content_path, [style_path, grey_style_path], mask=str(tmp_path / "mask.png"),
+                    style_blend_weights="1,1", **common)
+
+
+def test_a_mask_paints_only_its_region(content_path, style_path, extractor, weights_file, tmp_path):
+    mask = Image.new("L", (400, 300), 0)
+    mask.paste(255, (200, 0, 400, 300))  # right half white: styled; left half black: kept
+    mask.save(tmp_path / "right.png")
+    result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=64,
+                         steps=6, mask=str(tmp_path / "right.png"))
+    left, right = slice(0, 28), slice(36, 64)  # clear of the soft border
+    np.testing.assert_array_equal(result.image[:, :, left], result.content_image[:, :, left])
+    assert np.abs(result.image[:, :, right] - result.content_image[:, :, right]).mean() > 0.01

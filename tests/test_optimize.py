@@ -99,3 +99,74 @@ def test_zero_steps_return_the_initial_image(extractor, pair):
 def test_init_must_match_the_content_shape(extractor, pair):
     with pytest.raises(ValueError, match="differs from the content image"):
         StyleOptimizer(extractor, pair[0], pair[1], tf.zeros([1, 8, 8, 3]), CONFIG)
+
+
+@pytest.fixture(scope="module")
+def second_style(grey_style_path):
+    return preprocessing.resize_to_max_dim(image_io.load_image(grey_style_path), 48)
+
+
+def test_several_styles_blend_their_gram_targets_with_normalised_weights(extractor, pair, second_style):
+    content, style = pair
+    one = make(extractor, pair).style_targets
+    other = make(extractor, (content, second_style)).style_targets
+    blended = StyleOptimizer(extractor, content, [style, second_style], content,
+                             CONFIG.replace(style_blend_weights="3,7")).style_targets
+    for name in CONFIG.style_layers:
+        np.testing.assert_allclose(blended[name], 0.3 * one[name] + 0.7 * other[name], rtol=1e-5, atol=1e-3)
+    only_first = StyleOptimizer(extractor, content, [style, second_style], content,
+                                CONFIG.replace(style_blend_weights="1,0")).style_targets
+    for name in CONFIG.style_layers:
+        np.testing.assert_allclose(only_first[name], one[name], rtol=1e-6)
+
+
+def test_one_mask_region_covering_everything_is_the_plain_objective(extractor, pair):
+    content, style = pair
+    regions = tf.ones([1, *content.shape[1:3], 1])
+    masked = StyleOptimizer(extractor, content, [style], content, CONFIG, regions=regions)
+    plain = make(extractor, pair)
+    masked_terms, _ = masked.step()
+    plain_terms, _ = plain.step()
+    np.testing.assert_allclose(float(masked_terms["style"]), float(plain_terms["style"]), rtol=1e-5)
+
+
+def test_kept_pixels_stay_the_contents_and_the_rest_is_stylised(extractor, pair):
+    content, style = pair
+    keep = np.zeros([1, *content.shape[1:3], 1], np.float32)
+    keep[:, :, : content.shape[2] // 2] = 1
+    optimizer = StyleOptimizer(extractor, content, [style], content, CONFIG,
+                               regions=tf.constant(1 - keep), keep=tf.constant(keep))
+    image = optimizer.run(8).numpy()
+    half = content.shape[2] // 2
+    np.testing.assert_array_equal(image[:, :, :half], content.numpy()[:, :, :half])
+    assert np.abs(image[:, :, half:] - content.numpy()[:, :, half:]).mean() > 0.01
+
+
+def test_each_mask_region_follows_its_own_style(extractor, pair, second_style):
+    # Left half painted after the first style, right half after the second, and the same with the styles
+    # swapped: each half's Gram statistics must lean towards the style its region was given.
+    content, style = pair
+    width = content.shape[2]
+    grey = np.zeros(content.shape[1:3], np.float32)
+    grey[:, width // 2:] = 1
+    regions, keep = preprocessing.mask_regions(np.stack([grey, np.ones_like(grey)], -1)[None], 2,
+                                               tuple(content.shape[1:3]))
+    config = CONFIG.replace(style_weight=0.1)
+
+    def grams(image):
+        activations = extractor(image)
+        return {name: losses.gram_matrix(activations[name]).numpy() for name in config.style_layers}
+
+    def distance(image, target):
+        found = grams(image)
+        return sum(np.mean((found[n] - target[n]) ** 2) / np.mean(target[n] ** 2) for n in config.style_layers)
+
+    first, second = grams(style), grams(second_style)
+    painted = StyleOptimizer(extractor, content, [style, second_style], content, config, regions=regions,
+                             keep=keep).run(40).numpy()
+    swapped = StyleOptimizer(extractor, content, [second_style, style], content, config, regions=regions,
+                             keep=keep).run(40).numpy()
+    for columns, own, other in ((slice(0, width // 2), first, second), (slice(width // 2, width), second, first)):
+        lean = distance(painted[:, :, columns], own) - distance(painted[:, :, columns], other)
+        lean_swapped = distance(swapped[:, :, columns], own) - distance(swapped[:, :, columns], other)
+        assert lean < lean_swapped

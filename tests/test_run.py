@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from style_transfer import config as config_lib
-from style_transfer import run
+from style_transfer import image_io, run
 
 STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 
@@ -389,3 +389,33 @@ def test_overwrite_clears_the_replaced_runs_pictures_once_the_new_run_worked(cli
     (tmp_path / "o_run" / "notes.txt").write_text("the user's own file")
     assert cli(*base_args, "--steps", "4", "--save_every", "2", "--output", "o.png", "--overwrite") == 0
     assert sorted(p.name for p in (tmp_path / "o_run").iterdir()) == ["notes.txt", "step_000002.png", "step_000004.png"]
+
+
+def test_several_styles_a_mask_and_colour_preservation_from_the_command_line(cli, content_path, style_path,
+                                                                            grey_style_path, weights_file,
+                                                                            capsys, tmp_path):
+    from style_transfer import color
+
+    mask = Image.new("L", (400, 300), 0)
+    mask.paste(255, (200, 0, 400, 300))
+    mask.save(tmp_path / "halves.png")
+    args = ["--content", str(content_path), "--style", f"{style_path},{grey_style_path}", "--weights",
+            str(weights_file), "--max_dim", "48", "--steps", "3", "--logdir", "tb"]
+    assert cli(*args, "--mask", "halves.png", "--preserve_colors", "luminance") == 0
+    output = tmp_path / "tubingen_starry_night+escher_sphere.png"
+    assert f"Wrote {output.name} (48x36, 3 steps" in capsys.readouterr().out
+    content = api_content(content_path)
+    saved = image_io.load_image(output)
+    assert np.abs(color.rgb_to_yiq(saved)[..., 1:] - color.rgb_to_yiq(content)[..., 1:]).max() < 2.5 / 255
+    config_text = read_events(tmp_path / "tb")["config"][0][1].item().decode()
+    assert "| mask | `halves.png` |" in config_text and "| preserve_colors | `luminance` |" in config_text
+    assert cli(*args, "--scales", "2", "--style_blend_weights", "1,3", "--pooling", "avg", "--init_noise", "0.2",
+               "--style_scale", "2", "--gram_norm", "chw", "--style_weight", "100") == 0
+    assert "Wrote tubingen_starry_night+escher_sphere_2.png (48x36, 6 steps" in capsys.readouterr().out
+
+
+def api_content(content_path):
+    from style_transfer import api
+    from style_transfer.config import DEFAULT
+
+    return api.load_inputs(content_path, content_path, DEFAULT.replace(max_dim=48))[0].numpy()
