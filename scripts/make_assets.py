@@ -32,8 +32,11 @@ def _ridge(width: int, rng: np.random.Generator, octaves: int = 6) -> np.ndarray
     return (profile - profile.min()) / np.ptp(profile)
 
 
-def lakeside(width: int = 640, height: int = 480, seed: int = 1) -> np.ndarray:
-    """A photograph-like scene: evening sky and sun, two mountain ranges, a village and trees, a lake."""
+def lakeside(width: int = 640, height: int = 480, seed: int = 1, *, sky_mask: bool = False) -> np.ndarray:
+    """A photograph-like scene: evening sky and sun, two mountain ranges, a village and trees, a lake.
+
+    sky_mask=True draws its mask instead: the sky above the far mountains white, everything else black.
+    """
     rng = np.random.default_rng(seed)
     horizon = int(height * 0.62)
     rows = np.linspace(0, 1, horizon)[:, None, None]
@@ -46,6 +49,10 @@ def lakeside(width: int = 640, height: int = 480, seed: int = 1) -> np.ndarray:
     for colour, base, amplitude in [((0.36, 0.40, 0.55), 0.30, 0.22), ((0.17, 0.30, 0.20), 0.12, 0.14)]:
         ridge = horizon - (base + amplitude * _ridge(width, rng)) * horizon
         mask = yy >= ridge[None, :]
+        if sky_mask:  # the far range is drawn first: above it is sky
+            sky = np.zeros((height, width))
+            sky[:horizon][~mask] = 1
+            return _to_contract(np.repeat(sky[..., None], 3, axis=-1))
         shade = 1 - 0.25 * (yy - ridge[None, :]).clip(0) / horizon
         scene[:horizon][mask] = (np.array(colour) * shade[..., None])[mask]
     picture = Image.fromarray((scene.clip(0, 1) * 255).astype(np.uint8))
@@ -139,6 +146,7 @@ PICTURES = {
     "style/swirls.png": swirls,
     "style/mosaic.png": mosaic,
     "style/waves.png": waves,
+    "masks/lakeside_sky.png": lambda: lakeside(sky_mask=True),
 }
 
 

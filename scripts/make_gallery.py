@@ -77,11 +77,12 @@ def render(args) -> tuple[Path, int]:
             result = api.stylize(content, style, config, extractor=extractors[key])
             if column == 0:
                 _show(grid[row, 0], result.content_image, Path(content).stem)
-                _show(grid[row, 1], api.side_by_side(result.style_images),
+                _show(grid[row, 1], figures.side_by_side(result.style_images),
                       " + ".join(Path(part).stem for part in api.style_sources(style)))
             _show(grid[row, column + 2], result.image, f"{control}={values[column] or '(none)'}")
+    settings = ", ".join(f"{name} {value}" for name, value in args.settings)
     figure.suptitle(args.title or f"{control}: {', '.join(v or '(none)' for v in values)} "
-                    f"({base.steps} steps, max_dim {base.max_dim}, weights {base.weights})")
+                    f"({settings or f'preset {args.preset}'})")
     written = image_io.save_image(figures.figure_to_image(figure), args.output, overwrite=args.overwrite)
     return written, len(rows) * len(values)
 

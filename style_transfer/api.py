@@ -79,7 +79,7 @@ class StylizeResult:
     def summary_figure(self, title: str = ""):
         """A matplotlib Figure: content | style(s) | result over the loss terms per step (log scale)."""
         styles = self.style_images or [self.style_image]
-        return figures.summary_figure(self.content_image, side_by_side(styles), self.image, self.losses,
+        return figures.summary_figure(self.content_image, figures.side_by_side(styles), self.image, self.losses,
                                       title=title or self.describe())
 
     def save_summary(self, path, *, overwrite: bool = False, title: str = "") -> Path:
@@ -138,8 +138,8 @@ def read_pictures(content, style, config: StyleConfig) -> Pictures:
     """Loads the content, the style(s), the mask and an init picture; ImageError or ConfigError if unusable."""
     max_pixels = int(config.max_megapixels * 1e6)
     styles = style_sources(style)
-    if not styles:
-        raise ConfigError("style", "at least one style picture is required")
+    if not styles or any(isinstance(source, str) and not source for source in styles):
+        raise ConfigError("style", f"expected one picture or several as A,B; got {style!r}")
     if config.style_blend_weights and len(config.style_blend_weights) != len(styles):
         raise ConfigError("style_blend_weights", f"{len(config.style_blend_weights)} weights for {len(styles)} "
                           f"style{'s' if len(styles) > 1 else ''}; give one weight per style")
@@ -154,13 +154,18 @@ def read_pictures(content, style, config: StyleConfig) -> Pictures:
     names.update({f"style{index}": _name(source, f"style image {index + 1}") for index, source in enumerate(styles)})
     if config.mask:
         pictures.mask = image_io.load_mask(config.mask, max_pixels=max_pixels)
-        content_aspect = pictures.content.shape[2] / pictures.content.shape[1]
-        mask_aspect = pictures.mask.shape[2] / pictures.mask.shape[1]
-        if abs(mask_aspect / content_aspect - 1) > 0.02:
+        (content_height, content_width), (mask_height, mask_width) = (pictures.content.shape[1:3],
+                                                                      pictures.mask.shape[1:3])
+        # The mask's height at the content's width; a pixel of rounding is allowed, however elongated.
+        scaled_height = mask_height * content_width / mask_width
+        if abs(scaled_height - content_height) > max(1.0, 0.02 * content_height):
             raise ImageError(f"{config.mask}: the mask is {pictures.mask.shape[2]}x{pictures.mask.shape[1]}, the "
                              f"content {pictures.content.shape[2]}x{pictures.content.shape[1]}: a mask must have "
                              "the content picture's aspect ratio")
     if config.init not in INIT_CHOICES:
+        if not Path(config.init).exists():
+            raise ConfigError("init", f"must be {', '.join(INIT_CHOICES)} or the path of a picture; there is no "
+                              f"file {config.init!r}")
         pictures.init = load(config.init)
     return pictures
 
@@ -194,11 +199,13 @@ def _resized(image, size: int, minimum: int, config: StyleConfig, name: str, wha
     height, width = resized.shape[1:3]
     if min(height, width) < minimum:
         aspect = max(image.shape[1:3]) / min(image.shape[1:3])
-        hint = (f"use a max_dim of at least {math.ceil(minimum * aspect)} for this picture" if what == "max_dim"
-                else f"raise style_scale or style_max_dim so its longest side is at least "
-                     f"{math.ceil(minimum * aspect)} px")
-        if what == "max_dim" and size != config.max_dim:
-            hint = f"use fewer scales or a larger max_dim (the smallest scale must be at least {math.ceil(minimum * aspect)} px)"
+        needed = math.ceil(minimum * aspect)
+        if len(config.scale_sizes) > 1:
+            hint = f"use fewer scales or a larger max_dim (this picture needs at least {needed} px at every scale)"
+        elif what == "max_dim":
+            hint = f"use a max_dim of at least {needed} for this picture"
+        else:
+            hint = f"raise style_scale or style_max_dim so its longest side is at least {needed} px"
         raise ImageError(f"{name}: {width}x{height} at {what} {size} is too small for the layers used, which "
                          f"need at least {minimum} px on the short side; {hint}")
     return resized
@@ -244,7 +251,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     """Paints `content` in the manner of `style` (Gatys et al. 2015) and returns a StylizeResult.
 
     content, style: file paths, PIL images, or arrays ([H, W, 3] uint8 or float in [0, 1], or
-        [1, H, W, 3]).
+        [1, H, W, 3]). Several styles: a list or tuple of them, or a string "a.jpg,b.jpg"; their Gram
+        targets are blended (config.style_blend_weights), or with config.mask each takes its own region.
     config: a StyleConfig (default: `DEFAULT`); keyword `overrides` replace its fields, e.g.
         `stylize(a, b, steps=100, max_dim=256)`.
     callbacks: extra optimize.Callback objects (e.g. callbacks.ProgressBar(steps)).
@@ -272,10 +280,6 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     history = callbacks_lib.History()
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
-    if config.logdir:
-        run_dir = new_run_dir(config.logdir, run_name)
-        all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.total_steps, log_every=config.log_every,
-                                                       save_every=config.save_every))
     final = scales[-1]
     inputs = checkpoints.fingerprint(final.content, *final.styles,
                                      *([final.regions, final.keep] if final.regions is not None else []),
@@ -296,6 +300,11 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
             if resume is not None:
                 history.losses = checkpoints.restore(optimizer, resume, inputs=inputs)
                 resumed_at = optimizer.steps_done
+            if config.logdir:  # only once a resume has succeeded, so a failed one leaves no empty run
+                run_dir = new_run_dir(config.logdir, run_name)
+                all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.total_steps,
+                                                               log_every=config.log_every,
+                                                               save_every=config.save_every))
             for callback in all_callbacks:
                 callback.on_start(optimizer.image, config)
         image = optimizer.run(config.steps, all_callbacks, stop=stop, step_offset=steps_before, notify=False)
@@ -315,16 +324,6 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
                          run_dir=run_dir, content_image=content_image, style_image=final.styles[0].numpy(),
                          steps_done=steps_before, steps_run=steps_before - resumed_at, optimizer=optimizer,
                          style_images=[style.numpy() for style in final.styles], inputs=inputs)
-
-
-def side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
-    """[1, H, W, 3] images scaled to the first one's height and put side by side, for display."""
-    if len(images) == 1:
-        return np.asarray(images[0])
-    height = images[0].shape[1]
-    scaled = [preprocessing.resize(image, (height, max(1, round(image.shape[2] * height / image.shape[1]))),
-                                   antialias=True).numpy() for image in images]
-    return np.concatenate(scaled, axis=2)
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:

@@ -107,5 +107,7 @@ def restore(optimizer: StyleOptimizer, directory: str | Path, *, inputs: str) ->
 
 def _differences(saved: Mapping, config: StyleConfig) -> list[str]:
     current = config.to_flat_dict()
-    return [f"{name} was {saved.get(name)!r}, now {value!r}" for name, value in current.items()
-            if name not in RESUMABLE_CHANGES and saved.get(name) != value]
+    # A setting added after the checkpoint was written had its default then.
+    defaults = StyleConfig().to_flat_dict()
+    return [f"{name} was {saved.get(name, defaults[name])!r}, now {value!r}" for name, value in current.items()
+            if name not in RESUMABLE_CHANGES and saved.get(name, defaults[name]) != value]

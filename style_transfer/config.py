@@ -119,7 +119,7 @@ class StyleConfig:
 
     # Image sizes.
     max_dim: int = _field(512, "Longest side of the output image in pixels; the style image is resized to the "
-                          "same longest side.")
+                          "same longest side (times style_scale).")
     resize: str = _field("antialias", "How inputs are resized to max_dim: 'antialias' (antialiased bilinear, "
                          "longest side exactly max_dim) or 'tutorial' (the tutorial's plain bilinear, which "
                          "aliases large photographs, and its float32-truncated size, which can come out a pixel "
@@ -157,8 +157,8 @@ class StyleConfig:
                                   "only and puts back the content's chrominance (YIQ); 'histogram' first gives "
                                   "the style image(s) the content's colour mean and covariance.",
                                   PRESERVE_COLORS_CHOICES)
-    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides): below 1 "
-                                "makes brush strokes bigger, above 1 smaller.")
+    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides), up to 4: "
+                                "below 1 makes brush strokes bigger, above 1 smaller.")
     style_max_dim: int = _field(0, "Upper bound on the style image's longest side in pixels (0: none).")
     gram_norm: str = _field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
                             "(the tutorial's), 'chw' also by the channel count, so every layer's Gram entries "
@@ -169,8 +169,8 @@ class StyleConfig:
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
-    scales: str = _field("1", "Coarse-to-fine optimisation: a number of scales (each twice the previous "
-                         "size, ending at max_dim) or an explicit increasing list of sizes ending at "
+    scales: str = _field("1", "Coarse-to-fine optimisation: a number of scales up to 8 (each twice the "
+                         "previous size, ending at max_dim) or an explicit increasing list of sizes ending at "
                          "max_dim, e.g. 256,512; --steps runs at every scale.")
     weights: str = _field("imagenet", "VGG19 weights: 'imagenet' (Keras' verified download and cache), a "
                           "local .h5 file (the official notop file or a Keras .weights.h5), or 'random' / "
@@ -238,7 +238,8 @@ class StyleConfig:
         _check(all(w >= 0 for w in self.style_blend_weights) and (not self.style_blend_weights
                                                                    or sum(self.style_blend_weights) > 0),
                "style_blend_weights", f"must be >= 0 and not all zero, got {self.style_blend_weights}")
-        _check(self.style_scale > 0, "style_scale", f"must be > 0, got {self.style_scale:g}")
+        # Up to 4: a style picture 4x the output's size already needs 16x the memory of the output's features.
+        _check(0 < self.style_scale <= 4, "style_scale", f"must be in (0, 4], got {self.style_scale:g}")
         _check(self.style_max_dim == 0 or self.style_max_dim >= 16, "style_max_dim",
                f"must be 0 (no bound) or at least 16, got {self.style_max_dim}")
         self.scale_sizes  # validates `scales`
@@ -249,9 +250,9 @@ class StyleConfig:
     def scale_sizes(self) -> tuple[int, ...]:
         """The longest side at each scale, coarse to fine; the last is always max_dim."""
         spec = self.scales.strip()
-        if spec.isdigit():
+        if spec.isdigit() and int(spec) <= 8:
             count = int(spec)
-            _check(1 <= count <= 8, "scales", f"the number of scales must be 1 to 8, got {count}")
+            _check(count >= 1, "scales", f"the number of scales must be 1 to 8 (or list sizes), got {count}")
             sizes = tuple(round(self.max_dim / 2 ** (count - 1 - index)) for index in range(count))
             _check(sizes[0] >= 16, "scales", f"{count} scales halve max_dim {self.max_dim} down to {sizes[0]} px, "
                    "below VGG19's 16 px minimum; use fewer scales or a larger max_dim")
@@ -260,7 +261,8 @@ class StyleConfig:
         _check(len(sizes) >= 1, "scales", "give a number of scales or a list of sizes")
         _check(all(a < b for a, b in zip(sizes, sizes[1:])), "scales",
                f"the sizes must increase, got {self.scales!r}")
-        _check(sizes[0] >= 16, "scales", f"sizes must be at least 16 px, got {sizes[0]}")
+        _check(sizes[0] >= 16, "scales", f"sizes must be at least 16 px, got {sizes[0]} (a number up to 8 counts "
+               "scales)")
         _check(sizes[-1] == self.max_dim, "scales", f"the last size is the output's and must equal max_dim "
                f"({self.max_dim}), got {sizes[-1]}; set --max_dim {sizes[-1]} or end the list at {self.max_dim}")
         return sizes

@@ -210,13 +210,14 @@ class FeatureExtractor:
         self.model = feature_model(vgg, self.layer_names, pooling)
         self.max_pooling_model = feature_model(vgg, self.layer_names) if pooling == "avg" else None
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
-        self.scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale") for name in self.layer_names}
+        self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")
+                                  for name in self.layer_names}
 
     def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         features = self.model(_preprocess(image), training=False)
         if self.pooling == "max":
             return features
-        return {name: value * self.scales[name] for name, value in features.items()}
+        return {name: value * self.activation_scales[name] for name, value in features.items()}
 
     def calibrate(self, image: tf.Tensor) -> dict[str, float]:
         """With average pooling: sets each layer's scale to mean max-pooled / mean average-pooled activation
@@ -228,8 +229,8 @@ class FeatureExtractor:
         averaged = self.model(preprocessed, training=False)
         for name in self.layer_names:
             ratio = float(tf.reduce_mean(reference[name]) / tf.maximum(tf.reduce_mean(averaged[name]), 1e-12))
-            self.scales[name].assign(ratio if ratio > 0 else 1.0)
-        return {name: float(scale.numpy()) for name, scale in self.scales.items()}
+            self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)
+        return {name: float(scale.numpy()) for name, scale in self.activation_scales.items()}
 
 
 def _preprocess(image: tf.Tensor) -> tf.Tensor:

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from PIL import Image
 
 # The terms drawn, in this order and colour; per-layer shares stay in TensorBoard.
 LOSS_TERMS = {"total": "black", "content": "tab:blue", "style": "tab:orange", "tv": "tab:green"}
@@ -51,6 +52,19 @@ def summary_figure(content_image, style_image, result_image, losses: Mapping[str
     if title:
         figure.suptitle(title)
     return figure
+
+
+def side_by_side(images: Sequence) -> np.ndarray:
+    """[1, H, W, 3] images in [0, 1] scaled to the first one's height and put side by side, for display."""
+    if len(images) == 1:
+        return np.asarray(images[0], np.float32)
+    height = images[0].shape[1]
+    scaled = []
+    for image in images:
+        width = max(1, round(image.shape[2] * height / image.shape[1]))
+        picture = Image.fromarray((np.clip(np.asarray(image, np.float32)[0], 0, 1) * 255).round().astype(np.uint8))
+        scaled.append(np.asarray(picture.resize((width, height), Image.Resampling.LANCZOS), np.float32) / 255)
+    return np.concatenate(scaled, axis=1)[None]
 
 
 def figure_to_image(figure: Figure) -> np.ndarray:

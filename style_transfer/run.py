@@ -112,9 +112,8 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
         elif FLAGS.resume:
             resumable = layout.resumable_output(FLAGS.content, FLAGS.style)
             if resumable is None:
-                raise UsageError(f"--resume: no interrupted run of {Path(FLAGS.content).stem}_"
-                                 f"{layout.run_stem(FLAGS.content, FLAGS.style).partition('_')[2]} here; pass the "
-                                 "--output of the run to resume")
+                raise UsageError(f"--resume: no interrupted run of {layout.run_stem(FLAGS.content, FLAGS.style)} "
+                                 "here; pass the --output of the run to resume")
             output = image_io.check_output_path(resumable)
         else:
             output = image_io.check_output_path(layout.default_output(FLAGS.content, FLAGS.style))

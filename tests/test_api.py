@@ -4,7 +4,7 @@ from PIL import Image
 
 from style_transfer import api, image_io
 from style_transfer.config import DEFAULT, TUTORIAL
-from style_transfer.errors import ConfigError, ImageError, OutputError
+from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
 from style_transfer.features import FeatureExtractor
 
 TINY = dict(max_dim=32, steps=2)
@@ -177,14 +177,15 @@ def test_scales_run_coarse_to_fine_with_steps_at_each_and_continuous_step_number
 
 
 def test_an_init_picture_is_the_start_and_init_noise_blends_noise_in(content_path, style_path, grey_style_path,
-                                                                   extractor, weights_file):
+                                                                   extractor, weights_file, tmp_path):
     common = dict(extractor=extractor, weights=str(weights_file), max_dim=48, steps=0)
     start = api.stylize(content_path, style_path, init=str(grey_style_path), **common).image
     np.testing.assert_allclose(start, tf_resize(image_io.load_image(grey_style_path), start.shape[1:3]), atol=1e-6)
     noisy = api.stylize(content_path, style_path, init_noise=0.5, **common)
     assert 0.05 < np.abs(noisy.image - noisy.content_image).mean() < 0.3
-    with pytest.raises(ImageError, match="nothing.png: no such file"):
-        api.stylize(content_path, style_path, init="nothing.png", **common)
+    with pytest.raises(ImageError, match="notes.txt: not an image"):
+        (tmp_path / "notes.txt").write_text("not a picture")
+        api.stylize(content_path, style_path, init=str(tmp_path / "notes.txt"), **common)
 
 
 def tf_resize(image, size):
@@ -242,3 +243,41 @@ def test_a_mask_paints_only_its_region(content_path, style_path, extractor, weig
     left, right = slice(0, 28), slice(36, 64)  # clear of the soft border
     np.testing.assert_array_equal(result.image[:, :, left], result.content_image[:, :, left])
     assert np.abs(result.image[:, :, right] - result.content_image[:, :, right]).mean() > 0.01
+
+
+def test_a_multi_scale_run_stopped_midway_reports_its_steps_and_keeps_the_colours(content_path, style_path,
+                                                                                extractor, weights_file):
+    import threading
+
+    from style_transfer import color
+    from style_transfer.optimize import Callback
+
+    stop = threading.Event()
+
+    class StopAt(Callback):
+        def on_step(self, step, image, terms):
+            if step == 5:
+                stop.set()
+
+    result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=128,
+                         steps=3, scales=3, preserve_colors="luminance", stop=stop, callbacks=[StopAt()])
+    assert result.interrupted and not result.resumable and result.steps_done == 5
+    assert result.image.shape == (1, 48, 64, 3) and len(result.losses["total"]) == 5  # stopped in the second scale
+    # The picture of the second scale (64 px) has the colour content's chrominance at that size.
+    expected = tf_resize_to(image_io.load_image(content_path), 64)
+    assert np.abs(color.rgb_to_yiq(result.image)[..., 1:] - color.rgb_to_yiq(expected)[..., 1:]).max() < 1e-4
+    with pytest.raises(ResumeError, match="multi-scale run cannot be checkpointed"):
+        result.save_checkpoint("anywhere")
+
+
+def tf_resize_to(image, max_dim):
+    from style_transfer import preprocessing
+
+    return preprocessing.resize_to_max_dim(image, max_dim).numpy()
+
+
+def test_bad_style_lists_and_init_names_are_config_errors(content_path, style_path):
+    with pytest.raises(ConfigError, match="style: expected one picture or several as A,B"):
+        api.stylize(content_path, f"{style_path},", max_dim=32)
+    with pytest.raises(ConfigError, match="init: must be content, noise, style or the path of a picture"):
+        api.stylize(content_path, style_path, max_dim=32, init="nosie")

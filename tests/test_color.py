@@ -38,7 +38,10 @@ def test_with_chrominance_keeps_the_second_pictures_chrominance_exactly_and_stay
     combined = color.with_chrominance(painting, photo)
     assert combined.min() >= 0 and combined.max() <= 1
     np.testing.assert_allclose(color.rgb_to_yiq(combined)[..., 1:], color.rgb_to_yiq(photo)[..., 1:], atol=1e-5)
-    # Where no clamping was needed the luminance is the first picture's.
+    # Where no clamping was needed the luminance is the first picture's: a mid grey fits every chrominance
+    # of this photograph.
+    mid = np.full_like(photo, 0.5)
+    np.testing.assert_allclose(color.rgb_to_yiq(color.with_chrominance(mid, photo))[..., 0], 0.5, atol=1e-5)
     bright = np.ones_like(photo)
     clamped = color.rgb_to_yiq(color.with_chrominance(bright, photo))
     assert np.all(clamped[..., 0] <= 1 + 1e-6)

@@ -116,7 +116,7 @@ def test_flat_dict_holds_only_scalars_and_round_trips_layers():
 
 @pytest.mark.parametrize("scales, max_dim, sizes", [
     ("1", 512, (512,)), (3, 512, (128, 256, 512)), ("2", 100, (50, 100)), ("256, 512", 512, (256, 512)),
-    ([300, 1000], 1000, (300, 1000)),
+    ([300, 1000], 1000, (300, 1000)), ("512", 512, (512,)),
 ])
 def test_scales_are_a_count_or_a_list_ending_at_max_dim(scales, max_dim, sizes):
     config = StyleConfig(scales=scales, max_dim=max_dim, steps=10)
@@ -126,7 +126,7 @@ def test_scales_are_a_count_or_a_list_ending_at_max_dim(scales, max_dim, sizes):
 @pytest.mark.parametrize("scales, message", [
     ("0", "number of scales must be 1 to 8"), ("7", "down to 8 px"), ("256,128", "must increase"),
     ("256,1024", "must equal max_dim \\(512\\), got 1024; set --max_dim 1024"), ("a,b", "comma-separated ints"),
-    ("8,512", "at least 16 px"),
+    ("8,512", "at least 16 px"), ("9", "at least 16 px, got 9 \\(a number up to 8 counts scales\\)"),
 ])
 def test_bad_scales_are_refused(scales, message):
     with pytest.raises(ConfigError, match=message) as raised:

@@ -135,7 +135,8 @@ def test_a_fixed_seed_gives_the_same_picture_and_another_seed_another(cli, base_
     (["--max_dim", "0"], 2, "--max_dim: must be at least 16"),
     (["--preset", "fast"], 2, "--preset: unknown preset 'fast'; known presets: default, tutorial"),
     (["--init_noise", "2"], 2, "--init_noise: must be in [0, 1], got 2"),
-    (["--init", "photo"], 1, "photo: no such file"),
+    (["--init", "photo"], 2, "--init: must be content, noise, style or the path of a picture; there is no file 'photo'"),
+    (["--style_scale", "5"], 2, "--style_scale: must be in (0, 4], got 5"),
     (["--style_blend_weights", "1,2"], 2, "--style_blend_weights: 2 weights for 1 style; give one weight per style"),
     (["--scales", "1024,512"], 2, "--scales: the sizes must increase"),
     (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: unknown VGG19 layer 'block6_conv1'"),
@@ -419,3 +420,27 @@ def api_content(content_path):
     from style_transfer.config import DEFAULT
 
     return api.load_inputs(content_path, content_path, DEFAULT.replace(max_dim=48))[0].numpy()
+
+
+def test_resume_messages_name_the_run_and_old_checkpoints_count_new_settings_as_defaults(cli, base_args, capsys,
+                                                                                        tmp_path):
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(tmp_path / "my_photo.png")
+    assert cli("--content", "my_photo.png", *base_args[2:], "--resume") == 2
+    assert "--resume: no interrupted run of my_photo_starry_night here" in capsys.readouterr().err
+    import threading
+
+    from style_transfer import api, checkpoints
+
+    config = config_lib.DEFAULT.replace(weights=base_args[5], max_dim=48, steps=3)
+    stop = threading.Event()
+    stop.set()
+    directory = api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "o_run" / "checkpoint")
+    # A checkpoint written before the artistic controls existed has no entry for them.
+    state = checkpoints.read_state(directory)
+    for name in ("mask", "scales", "pooling", "style_blend_weights", "init_noise"):
+        del state["config"][name]
+    (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    assert cli(*base_args, "--steps", "3", "--output", "o.png", "--resume", "--logdir", "tb", "--tv_weight", "2") == 1
+    assert "(tv_weight was 30.0, now 2.0)" in capsys.readouterr().err
+    assert not (tmp_path / "tb").exists() or not any((tmp_path / "tb").iterdir())  # a failed resume logs nothing
+    assert cli(*base_args, "--steps", "3", "--output", "o.png", "--resume") == 0

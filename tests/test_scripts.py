@@ -44,3 +44,22 @@ def test_make_animation_turns_saved_steps_into_a_gif(tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert make_animation.main([str(tmp_path / "nothing"), "--output", str(tmp_path / "x.gif")]) == 1
     assert "no step_*.png pictures" in capsys.readouterr().err
+
+
+def test_make_gallery_renders_one_column_per_control_value(tmp_path, capsys, content_path, style_path,
+                                                           grey_style_path, weights_file):
+    make_gallery = load("make_gallery")
+    common = ["--content", str(content_path), "--set", f"weights={weights_file}", "--set", "max_dim=32",
+              "--set", "steps=2"]
+    assert make_gallery.main([*common, "--style", str(style_path), "--style", f"{style_path},{grey_style_path}",
+                              "--control", "style_scale=1,2", "--output", str(tmp_path / "two.png")]) == 0
+    assert "(4 stylised cells)" in capsys.readouterr().out
+    assert make_gallery.main([*common, "--style", str(style_path), "--control", "pooling=max,avg,max",
+                              "--output", str(tmp_path / "three.png")]) == 0
+    two, three = Image.open(tmp_path / "two.png"), Image.open(tmp_path / "three.png")
+    assert three.width > two.width and two.height > three.height  # 2 + 3 columns vs 2 + 2; 2 rows vs 1
+    assert make_gallery.main([*common, "--style", str(style_path), "--control", "pooling=max,mean",
+                              "--output", str(tmp_path / "bad.png")]) == 1
+    assert "make_gallery: error: pooling: must be one of max, avg; got 'mean'" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()
+    assert make_gallery.control_values("style_blend_weights=1,3|3,1".partition("=")[2]) == ["1,3", "3,1"]
