@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from style_transfer.errors import StyleTransferError
@@ -81,8 +82,9 @@ def render(args) -> tuple[Path, int]:
                       " + ".join(Path(part).stem for part in api.style_sources(style)))
             _show(grid[row, column + 2], result.image, f"{control}={values[column] or '(none)'}")
     settings = ", ".join(f"{name} {value}" for name, value in args.settings)
-    figure.suptitle(args.title or f"{control}: {', '.join(v or '(none)' for v in values)} "
-                    f"({settings or f'preset {args.preset}'})")
+    title = args.title or (f"{control}: {', '.join(v or '(none)' for v in values)} "
+                           f"({settings or f'preset {args.preset}'})")
+    figure.suptitle(textwrap.fill(title, width=int(22 * (len(values) + 2))))  # ~22 characters per column
     written = image_io.save_image(figures.figure_to_image(figure), args.output, overwrite=args.overwrite)
     return written, len(rows) * len(values)
 
