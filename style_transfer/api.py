@@ -317,8 +317,11 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     result_image = image.numpy()
     content_image = final.content.numpy()
     if config.preserve_colors == "luminance":  # the stylised luminance with the content's chrominance
-        content_image = preprocessing.resize_to_max_dim(pictures.content, config.max_dim, method=config.resize).numpy()
-        chrominance = preprocessing.resize_to_max_dim(pictures.content, last_size, method=config.resize).numpy()
+        def colour_content(size):
+            return preprocessing.resize_to_max_dim(pictures.content, size, method=config.resize).numpy()
+
+        content_image = colour_content(config.max_dim)
+        chrominance = content_image if last_size == config.max_dim else colour_content(last_size)
         result_image = color.with_chrominance(result_image, chrominance)
     return StylizeResult(image=result_image, losses=history.losses, config=config, seconds=history.seconds,
                          run_dir=run_dir, content_image=content_image, style_image=final.styles[0].numpy(),

@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import StyleConfig
+from style_transfer.config import DEFAULT, StyleConfig
 from style_transfer.errors import ResumeError
 from style_transfer.files import atomic_write
 from style_transfer.optimize import StyleOptimizer
@@ -108,6 +108,6 @@ def restore(optimizer: StyleOptimizer, directory: str | Path, *, inputs: str) ->
 def _differences(saved: Mapping, config: StyleConfig) -> list[str]:
     current = config.to_flat_dict()
     # A setting added after the checkpoint was written had its default then.
-    defaults = StyleConfig().to_flat_dict()
+    defaults = DEFAULT.to_flat_dict()
     return [f"{name} was {saved.get(name, defaults[name])!r}, now {value!r}" for name, value in current.items()
             if name not in RESUMABLE_CHANGES and saved.get(name, defaults[name]) != value]

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import VGG19_LAYERS
+from style_transfer.config import POOLING_CHOICES, VGG19_LAYERS
 from style_transfer.errors import WeightsError
 
 # The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
@@ -204,7 +204,7 @@ class FeatureExtractor:
         unknown = [name for name in self.layer_names if name not in VGG19_LAYERS]
         if unknown:
             raise ValueError(f"unknown VGG19 layers {unknown}")
-        if pooling not in ("max", "avg"):
+        if pooling not in POOLING_CHOICES:
             raise ValueError(f"unknown pooling {pooling!r}")
         vgg = vgg if vgg is not None else build_vgg19(weights)
         self.model = feature_model(vgg, self.layer_names, pooling)

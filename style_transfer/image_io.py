@@ -19,6 +19,7 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from style_transfer.color import RGB_TO_YIQ
 from style_transfer.errors import ImageError, OutputError, OutputExistsError
 from style_transfer.files import atomic_write, capture_stderr
 
@@ -73,7 +74,7 @@ def load_mask(source: ImageSource, *, max_pixels: int | None = None) -> np.ndarr
         rgba = _load_file(Path(source), "accurate", max_pixels, keep_alpha=True)
     else:
         rgba = _array_to_contract(np.asarray(source), "mask", keep_alpha=True)
-    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = rgba[..., :3] @ RGB_TO_YIQ[0].astype(np.float32)  # Y of YIQ: the 601 luma
     return np.stack([np.clip(grey, 0, 1), rgba[..., 3]], axis=-1).astype(np.float32)
 
 

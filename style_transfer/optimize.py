@@ -76,8 +76,10 @@ class StyleOptimizer:
         else:
             self.style_targets = {name: tf.add_n([weight * grams[name] for weight, grams in zip(blend, per_style)])
                                   for name in config.style_layers}
-        self.content_image = tf.constant(content_image, tf.float32)
-        self.keep = None if keep is None else tf.constant(keep, tf.float32)
+        self.keep = self.kept_content = None
+        if keep is not None:
+            self.keep = tf.constant(keep, tf.float32)
+            self.kept_content = self.keep * tf.convert_to_tensor(content_image, tf.float32)
         self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
         # The image before the current step, put back if the step makes anything non-finite.
         self.last_finite = tf.Variable(init_image, dtype=tf.float32, name="last_finite_image", trainable=False)
@@ -111,7 +113,7 @@ class StyleOptimizer:
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
         self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
         if self.keep is not None:  # likewise projected: kept pixels are the content's
-            self.image.assign(self.keep * self.content_image + (1.0 - self.keep) * self.image)
+            self.image.assign(self.kept_content + (1.0 - self.keep) * self.image)
         finite = tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(self.image))
         if not finite:  # a NaN survives clipping; keep the last good image instead
             self.image.assign(self.last_finite)

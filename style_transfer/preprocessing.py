@@ -55,11 +55,13 @@ def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *
     picture, given loaded as `init_picture` ([1, H, W, 3] in [0, 1]) and resized likewise. `init_noise`
     blends in that fraction of the same seeded noise: (1 - r) * start + r * noise.
     """
-    noise = np.random.default_rng(seed).random(content_image.shape, dtype=np.float32)
+    def noise():
+        return tf.constant(np.random.default_rng(seed).random(content_image.shape, dtype=np.float32))
+
     if init == "content":
         start = tf.identity(content_image)
     elif init == "noise":
-        return tf.constant(noise)
+        return noise()
     elif init == "style":
         start = resize(style_image, tuple(content_image.shape[1:3]), antialias=True)
     elif init_picture is not None:
@@ -68,7 +70,7 @@ def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *
         raise ValueError(f"init {init!r} names a picture, but none was given")
     if init_noise == 0:
         return start
-    return (1.0 - init_noise) * start + init_noise * tf.constant(noise)
+    return (1.0 - init_noise) * start + init_noise * noise()
 
 
 def mask_regions(mask, styles: int, size: tuple[int, int]) -> tuple[tf.Tensor, tf.Tensor]:

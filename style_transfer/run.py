@@ -51,8 +51,9 @@ flags.DEFINE_bool("summary", True, "Also write <output>_summary.png: content | s
 
 def _define_config_flags() -> None:
     """One flag per StyleConfig field, default and help from the field, so CLI and API cannot disagree."""
+    defaults = config_lib.DEFAULT.to_flat_dict()  # layer weights and number lists as the text the flag takes
     for field in dataclasses.fields(config_lib.StyleConfig):
-        default = getattr(config_lib.DEFAULT, field.name)
+        default = defaults[field.name]
         help_text = field.metadata["help"]
         if field.metadata.get("choices"):
             help_text += f" One of: {', '.join(field.metadata['choices'])}."
@@ -62,10 +63,6 @@ def _define_config_flags() -> None:
             flags.DEFINE_integer(field.name, default, help_text)
         elif field.type == "float":
             flags.DEFINE_float(field.name, default, help_text)
-        elif field.type == "dict":
-            flags.DEFINE_string(field.name, config_lib.format_layer_weights(default), help_text)
-        elif field.type == "tuple":
-            flags.DEFINE_string(field.name, ",".join(f"{value:g}" for value in default), help_text)
         else:
             flags.DEFINE_string(field.name, default, help_text)
 
