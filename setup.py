@@ -25,6 +25,7 @@ setup(
         "pillow>=9.1",
         "absl-py>=1.0",
         "matplotlib>=3.5",
+        "scipy>=1.11",  # L-BFGS-B with bounds (--optimizer lbfgs); 1.11 lets a callback stop it cleanly
     ],
     extras_require={
         # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook.

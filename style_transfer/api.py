@@ -21,7 +21,7 @@ from style_transfer import callbacks as callbacks_lib
 from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
 from style_transfer.config import DEFAULT, INIT_CHOICES, VGG19_LAYERS, StyleConfig
 from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
-from style_transfer.features import FeatureExtractor
+from style_transfer.features import FeatureExtractor, resolve_precision
 from style_transfer.optimize import Callback, StyleOptimizer
 
 
@@ -100,9 +100,10 @@ class StylizeResult:
 
 
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
-    """The VGG19 feature extractor for `config`'s layers, weights and pooling (reusable across `stylize` calls)."""
+    """The VGG19 feature extractor for `config`'s layers, weights, pooling and precision (reusable across
+    `stylize` calls)."""
     return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
-                            pooling=config.pooling)
+                            pooling=config.pooling, precision=config.precision)
 
 
 @dataclasses.dataclass
@@ -239,6 +240,9 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if extractor.weights is not None and extractor.weights != config.weights:
         raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
                           f"{extractor.weights!r}")
+    if extractor.precision != resolve_precision(config.precision):
+        raise ConfigError("precision", f"the config asks for {config.precision} precision but the extractor "
+                          f"computes in {extractor.precision}")
     if extractor.pooling != config.pooling:
         raise ConfigError("pooling", f"the config asks for {config.pooling} pooling but the extractor was built "
                           f"with {extractor.pooling}")

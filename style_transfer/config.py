@@ -29,6 +29,8 @@ INIT_CHOICES = ("content", "noise", "style")  # or the path of a picture
 RESIZE_CHOICES = ("antialias", "tutorial")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 POOLING_CHOICES = ("max", "avg")
+PRECISION_CHOICES = ("auto", "float32", "bfloat16")
+OPTIMIZER_CHOICES = ("adam", "lbfgs")
 GRAM_NORM_CHOICES = ("hw", "chw")
 FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
@@ -140,7 +142,10 @@ class StyleConfig:
                                  "averaged over locations).")
     tv_weight: float = _field(30.0, "Weight of the total-variation loss (tf.image.total_variation).")
     # The optimiser.
-    steps: int = _field(1000, "Number of Adam steps.")
+    optimizer: str = _field("adam", "'adam' (the tutorial's: projected Adam) or 'lbfgs' (SciPy's L-BFGS-B with "
+                            "pixels bounded to [0, 1], Gatys et al.'s choice: fewer, surer steps).",
+                            OPTIMIZER_CHOICES)
+    steps: int = _field(1000, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
     learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
     beta_1: float = _field(0.99, "Adam beta_1.")
     beta_2: float = _field(0.999, "Adam beta_2.")
@@ -166,6 +171,10 @@ class StyleConfig:
     pooling: str = _field("max", "VGG19 pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
                           "smoother results; activations are rescaled to max pooling's mean on the content "
                           "image so the loss weights keep their meaning).", POOLING_CHOICES)
+    precision: str = _field("float32", "Arithmetic of VGG19's convolutions: 'float32'; 'bfloat16' (the losses stay "
+                            "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
+                            "but slower where bfloat16 is emulated); 'auto' picks bfloat16 where the CPU has "
+                            "it natively and no GPU is used.", PRECISION_CHOICES)
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
@@ -313,6 +322,7 @@ TUTORIAL = StyleConfig(
     content_weight=1e4,
     style_weight=1e-2,
     tv_weight=30.0,
+    optimizer="adam",
     steps=1000,
     learning_rate=0.02,
     beta_1=0.99,
@@ -326,6 +336,7 @@ TUTORIAL = StyleConfig(
     style_max_dim=0,
     gram_norm="hw",
     pooling="max",
+    precision="float32",
     mask="",
     scales="1",
 )

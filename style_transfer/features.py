@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import POOLING_CHOICES, VGG19_LAYERS
+from style_transfer.config import POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
 from style_transfer.errors import WeightsError
 
 # The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
@@ -159,14 +159,16 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
                                f"{_one_line(error)}") from None
 
 
-def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "max") -> keras.Model:
+def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "max",
+                  dtype: str = "float32") -> keras.Model:
     """A frozen model of `vgg`'s layers up to the deepest of `layer_names`, output {name: activation}.
 
     pooling "avg" rebuilds the graph with every 2x2 max-pool an average-pool, sharing the conv layers (and
-    so the weights) with `vgg`.
+    so the weights) with `vgg`. dtype "bfloat16" rebuilds it with bfloat16 layers holding `vgg`'s weights
+    rounded to bfloat16 (outputs are bfloat16; oneDNN and cuDNN accumulate in float32).
     """
     layer_names = list(layer_names)
-    if pooling == "max":
+    if pooling == "max" and dtype == "float32":
         outputs = {name: vgg.get_layer(name).output for name in layer_names}
         model = keras.Model(vgg.input, outputs, name="vgg19_features")
     else:
@@ -175,12 +177,48 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
         x, tensors = inputs, {}
         for name in VGG19_LAYERS[: deepest + 1]:
             layer = vgg.get_layer(name)
-            if isinstance(layer, keras.layers.MaxPooling2D):
-                layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name)
+            if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
+                layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
+            elif isinstance(layer, keras.layers.MaxPooling2D) and dtype != "float32":
+                layer = keras.layers.MaxPooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
+            elif dtype != "float32":
+                layer = _conv_copy(layer, dtype)
             x = tensors[name] = layer(x)
-        model = keras.Model(inputs, {name: tensors[name] for name in layer_names}, name="vgg19_avg_features")
+        model = keras.Model(inputs, {name: tensors[name] for name in layer_names}, name=f"vgg19_{pooling}_{dtype}")
     model.trainable = False
     return model
+
+
+def _conv_copy(layer: keras.layers.Conv2D, dtype: str) -> keras.layers.Conv2D:
+    copy = keras.layers.Conv2D(layer.filters, layer.kernel_size, padding=layer.padding, activation="relu",
+                               name=layer.name, dtype=dtype, trainable=False)
+    copy.build(layer.input.shape)
+    copy.set_weights(layer.get_weights())  # Keras rounds them to the layer's dtype
+    return copy
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bfloat16' on a machine with no GPU whose CPU computes bfloat16 natively (AVX512_BF16 or
+    AMX on Linux), else 'float32'; other values are returned as they are.
+
+    Where bfloat16 is only emulated it runs slower than float32, so 'auto' never picks it there.
+    """
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    return "bfloat16" if _cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:  # not Linux
+        pass
+    return set()
 
 
 class FeatureExtractor:
@@ -196,8 +234,9 @@ class FeatureExtractor:
     """
 
     def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None,
-                 pooling: str = "max"):
-        """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown)."""
+                 pooling: str = "max", precision: str = "float32"):
+        """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown).
+        `precision` as in StyleConfig ('auto' is resolved here; `self.precision` tells the outcome)."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
         self.weights = weights if vgg is None else None
         self.pooling = pooling
@@ -206,15 +245,22 @@ class FeatureExtractor:
             raise ValueError(f"unknown VGG19 layers {unknown}")
         if pooling not in POOLING_CHOICES:
             raise ValueError(f"unknown pooling {pooling!r}")
+        if precision not in PRECISION_CHOICES:
+            raise ValueError(f"unknown precision {precision!r}")
+        self.requested_precision = precision
+        self.precision = resolve_precision(precision)
         vgg = vgg if vgg is not None else build_vgg19(weights)
-        self.model = feature_model(vgg, self.layer_names, pooling)
-        self.max_pooling_model = feature_model(vgg, self.layer_names) if pooling == "avg" else None
+        self.model = feature_model(vgg, self.layer_names, pooling, self.precision)
+        self.max_pooling_model = (feature_model(vgg, self.layer_names, "max", self.precision)
+                                  if pooling == "avg" else None)
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
         self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")
                                   for name in self.layer_names}
 
     def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         features = self.model(_preprocess(image), training=False)
+        if self.precision != "float32":  # the losses (Gram matrices, means of squares) stay float32
+            features = {name: tf.cast(value, tf.float32) for name, value in features.items()}
         if self.pooling == "max":
             return features
         return {name: value * self.activation_scales[name] for name, value in features.items()}
@@ -227,6 +273,8 @@ class FeatureExtractor:
         preprocessed = _preprocess(image)
         reference = self.max_pooling_model(preprocessed, training=False)
         averaged = self.model(preprocessed, training=False)
+        reference, averaged = ({name: tf.cast(value, tf.float32) for name, value in outputs.items()}
+                               for outputs in (reference, averaged))
         for name in self.layer_names:
             ratio = float(tf.reduce_mean(reference[name]) / tf.maximum(tf.reduce_mean(averaged[name]), 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)

@@ -86,7 +86,8 @@ class StyleOptimizer:
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                                beta_2=config.beta_2, epsilon=config.epsilon)
         self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
-        self.step = tf.function(self._step)
+        channels = {name: int(value.shape[-1]) for name, value in content_features.items()}
+        self.objective = Objective.for_extractor(extractor, config, channels, masked=regions is not None)
 
     @property
     def steps_done(self) -> int:
@@ -97,24 +98,22 @@ class StyleOptimizer:
         """What a checkpoint holds: the image and every Adam variable (iteration count, moments)."""
         return tf.train.Checkpoint(image=self.image, adam=list(self.optimizer.variables))
 
-    def _step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        config = self.config
+    def loss_and_gradient(self, image: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """The objective's terms at `image` ([1, H, W, 3]) and the gradient of the total with respect to it."""
+        return self.objective.loss_and_gradient(image, self.content_targets, self.style_targets,
+                                                *(() if self.style_masks is None else
+                                                  (self.style_masks, self.region_weights)))
+
+    def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
         self.last_finite.assign(self.image)
-        with tf.GradientTape() as tape:
-            features = self.extractor(self.image)
-            loss, terms = losses.total_loss(
-                features, self.image, content_targets=self.content_targets, style_targets=self.style_targets,
-                content_layers=config.content_layers, style_layers=config.style_layers,
-                content_weight=config.content_weight, style_weight=config.style_weight,
-                tv_weight=config.tv_weight, gram_norm=config.gram_norm, style_masks=self.style_masks,
-                region_weights=self.region_weights)
-        gradient = tape.gradient(loss, self.image)
+        terms, gradient = self.loss_and_gradient(self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
         self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
         if self.keep is not None:  # likewise projected: kept pixels are the content's
             self.image.assign(self.kept_content + (1.0 - self.keep) * self.image)
-        finite = tf.math.is_finite(loss) & tf.reduce_all(tf.math.is_finite(self.image))
+        finite = tf.math.is_finite(terms["total"]) & tf.reduce_all(tf.math.is_finite(self.image))
         if not finite:  # a NaN survives clipping; keep the last good image instead
             self.image.assign(self.last_finite)
         return terms, finite
@@ -131,23 +130,125 @@ class StyleOptimizer:
         if notify:
             for callback in callbacks:
                 callback.on_start(self.image, self.config)
+        if self.config.optimizer == "lbfgs":
+            self._run_lbfgs(steps, callbacks, stop, step_offset)
+        else:
+            self._run_adam(steps, callbacks, stop, step_offset)
+        if notify:
+            for callback in callbacks:
+                callback.on_end(self.image)
+        return tf.convert_to_tensor(self.image)
+
+    def _run_adam(self, steps, callbacks, stop, step_offset) -> None:
         for local_step in range(self.steps_done + 1, steps + 1):
             step = local_step + step_offset
             terms, finite = self.step()
             if not finite:
-                raise NumericalError(
-                    f"the loss or the image became non-finite (NaN or infinity) at step {step}; the learning "
-                    f"rate ({self.config.learning_rate:g}) or a loss weight is probably far too large",
-                    step=step, image=self.image.numpy())
+                raise self._diverged(step)
             terms = {name: float(value) for name, value in terms.items()}
             for callback in callbacks:
                 callback.on_step(step, self.image, terms)
             if stop is not None and stop.is_set():
                 break
-        if notify:
+
+    def _run_lbfgs(self, steps, callbacks, stop, step_offset) -> None:
+        # SciPy's L-BFGS-B (Byrd et al. 1995) in float64 on the host: its bounds keep pixels in [0, 1] (and
+        # kept pixels at the content's) without the projection Adam needs. Each iteration is one or a few
+        # evaluations of the compiled objective; the host round trip costs milliseconds against a step's
+        # hundreds. Its curvature memory is not checkpointed: a resumed run rebuilds it from the image.
+        from scipy import optimize as scipy_optimize
+
+        if steps <= self.steps_done:
+            return
+        shape = tuple(self.image.shape)
+        lower, upper = np.zeros(shape), np.ones(shape)
+        if self.keep is not None:
+            kept = np.broadcast_to(self.keep.numpy() >= 0.5, shape)
+            lower[kept] = upper[kept] = np.broadcast_to(self.kept_content.numpy(), shape)[kept]
+        evaluated = {}
+
+        def loss_and_gradient(pixels):
+            terms, gradient = self.loss_and_gradient(tf.constant(pixels.reshape(shape), tf.float32))
+            terms = {name: float(value) for name, value in terms.items()}
+            if not np.isfinite(terms["total"]) or not np.all(np.isfinite(gradient)):
+                raise self._diverged(self.steps_done + 1 + step_offset)
+            evaluated.update(pixels=pixels.copy(), terms=terms)
+            return terms["total"], gradient.numpy().astype(np.float64).ravel()
+
+        def after_iteration(intermediate_result):
+            pixels = intermediate_result.x
+            if not np.array_equal(pixels, evaluated["pixels"]):  # the line search ended elsewhere
+                loss_and_gradient(pixels)
+            self.image.assign(pixels.reshape(shape).astype(np.float32))
+            self.optimizer.iterations.assign_add(1)  # steps_done, as for Adam (and in checkpoints)
             for callback in callbacks:
-                callback.on_end(self.image)
-        return tf.convert_to_tensor(self.image)
+                callback.on_step(self.steps_done + step_offset, self.image, evaluated["terms"])
+            if stop is not None and stop.is_set():
+                raise StopIteration
+
+        # No tolerance stops it early: it runs `steps` iterations unless the line search cannot go on.
+        scipy_optimize.minimize(
+            loss_and_gradient, self.image.numpy().astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
+            bounds=scipy_optimize.Bounds(lower.ravel(), upper.ravel()), callback=after_iteration,
+            options={"maxiter": steps - self.steps_done, "maxfun": 4 * (steps - self.steps_done) + 20,
+                     "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+
+    def _diverged(self, step: int) -> NumericalError:
+        if self.config.optimizer == "lbfgs":
+            cause = "a loss weight is probably far too large"
+        else:
+            cause = f"the learning rate ({self.config.learning_rate:g}) or a loss weight is probably far too large"
+        return NumericalError(f"the loss or the image became non-finite (NaN or infinity) at step {step}; {cause}",
+                              step=step, image=self.image.numpy())
+
+
+class Objective:
+    """The compiled objective of one feature extractor and one set of loss settings: terms and gradient.
+
+    The function is traced once for every image size: its signature leaves height and width open, so
+    pictures of any size (and every scale of a multi-scale run) reuse one graph instead of tracing a new one
+    each, which would cost seconds and memory per picture. `for_extractor` keeps one per extractor and
+    settings, so successive runs share it too.
+    """
+
+    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, channels: Mapping[str, int],
+                 masked: bool = False):
+        """`channels`: each layer's channel count; `masked`: with style masks and region weights."""
+        self.extractor, self.config, self.masked = extractor, config, masked
+        signature = [
+            tf.TensorSpec([1, None, None, 3], tf.float32, name="image"),
+            {name: tf.TensorSpec([1, None, None, channels[name]], tf.float32) for name in config.content_layers},
+            {name: tf.TensorSpec([None, channels[name], channels[name]], tf.float32)
+             for name in config.style_layers},
+        ]
+        if masked:
+            signature += [{name: tf.TensorSpec([None, None, None, 1], tf.float32) for name in config.style_layers},
+                          tf.TensorSpec([None], tf.float32)]
+        self.loss_and_gradient = tf.function(self._loss_and_gradient, input_signature=signature)
+
+    @classmethod
+    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, channels: Mapping[str, int],
+                      masked: bool = False) -> "Objective":
+        """The extractor's Objective for `config`'s loss settings, built on first use."""
+        key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
+               config.style_weight, config.tv_weight, config.gram_norm, masked)
+        cache = extractor.__dict__.setdefault("compiled_objectives", {})
+        if key not in cache:
+            cache[key] = cls(extractor, config, channels, masked)
+        return cache[key]
+
+    def _loss_and_gradient(self, image, content_targets, style_targets, style_masks=None, region_weights=None):
+        config = self.config
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            features = self.extractor(image)
+            loss, terms = losses.total_loss(
+                features, image, content_targets=content_targets, style_targets=style_targets,
+                content_layers=config.content_layers, style_layers=config.style_layers,
+                content_weight=config.content_weight, style_weight=config.style_weight,
+                tv_weight=config.tv_weight, gram_norm=config.gram_norm, style_masks=style_masks,
+                region_weights=region_weights)
+        return terms, tape.gradient(loss, image)
 
 
 def blend_weights(config: StyleConfig, styles: int) -> tuple[float, ...]:

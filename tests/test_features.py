@@ -4,6 +4,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import write_official_layout
 from style_transfer import features, image_io, preprocessing
@@ -186,3 +187,33 @@ def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(r
 def test_unknown_pooling_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown pooling 'min'"):
         FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="min")
+
+
+def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg, photo):
+    layers = ["block1_conv1", "block3_conv1", "block5_conv2"]
+    exact = FeatureExtractor(layers, vgg=random_vgg)(photo)
+    extractor = FeatureExtractor(layers, vgg=random_vgg, precision="bfloat16")
+    assert extractor.precision == "bfloat16"
+    assert {layer.compute_dtype for layer in extractor.model.layers if "conv" in layer.name} == {"bfloat16"}
+    rounded = extractor(photo)
+    for name in layers:
+        assert rounded[name].dtype == tf.float32
+        error = np.linalg.norm(rounded[name] - exact[name]) / np.linalg.norm(exact[name])
+        assert 1e-5 < error < 0.03, name  # rounded (so really bfloat16), but only by bfloat16's 8 bits
+
+
+def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.setattr(features.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(features, "_cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
+    assert features.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(features, "_cpu_flags", lambda: {"avx2", "fma"})  # bfloat16 would be emulated: slower
+    assert features.resolve_precision("auto") == "float32"
+    assert features.resolve_precision("bfloat16") == "bfloat16"
+    monkeypatch.setattr(features, "_cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(features.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert features.resolve_precision("auto") == "float32"
+
+
+def test_unknown_precision_is_refused(random_vgg):
+    with pytest.raises(ValueError, match="unknown precision 'float16'"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, precision="float16")

@@ -1,9 +1,12 @@
+import threading
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from style_transfer import image_io, losses, preprocessing
 from style_transfer.config import TUTORIAL
+from style_transfer.errors import NumericalError
 from style_transfer.features import FeatureExtractor
 from style_transfer.optimize import Callback, StyleOptimizer
 
@@ -40,11 +43,22 @@ class Recorder(Callback):
         self.events.append(("end", None))
 
 
-def test_many_steps_on_one_shape_trace_the_step_once(extractor, pair):
-    optimizer = make(extractor, pair)
-    optimizer.run(5)
-    optimizer.run(4)
-    assert optimizer.step.experimental_get_tracing_count() == 1
+def test_one_trace_serves_every_step_and_every_image_size(extractor, pair):
+    content, style = pair
+    first = make(extractor, pair)
+    first.run(3)
+    traces = first.objective.loss_and_gradient.experimental_get_tracing_count()
+    assert traces == 1
+    for size in (40, 56, 33):  # other sizes and aspects, new optimisers on the same extractor
+        resized = preprocessing.resize_to_max_dim(content, size)
+        other = StyleOptimizer(extractor, resized, style, resized, CONFIG)
+        assert other.objective is first.objective
+        other.run(2)
+        assert other.image.shape[1:3] != first.image.shape[1:3]
+    assert first.objective.loss_and_gradient.experimental_get_tracing_count() == traces
+    # A different objective is a different graph, traced on its own.
+    other = StyleOptimizer(extractor, content, style, content, CONFIG.replace(style_weight=1.0))
+    assert other.objective is not first.objective
 
 
 def test_targets_are_computed_once_not_per_step(extractor, pair):
@@ -170,3 +184,54 @@ def test_each_mask_region_follows_its_own_style(extractor, pair, second_style):
         lean = distance(painted[:, :, columns], own) - distance(painted[:, :, columns], other)
         lean_swapped = distance(swapped[:, :, columns], own) - distance(swapped[:, :, columns], other)
         assert lean < lean_swapped
+
+
+LBFGS = CONFIG.replace(optimizer="lbfgs")
+
+
+def test_lbfgs_lowers_the_objective_further_than_as_many_adam_steps_from_noise(extractor, pair):
+    adam, lbfgs = Recorder(), Recorder()
+    make(extractor, pair, init="noise").run(10, [adam])
+    optimizer = make(extractor, pair, LBFGS, init="noise")
+    image = optimizer.run(10, [lbfgs]).numpy()
+    steps = [step for step, _ in lbfgs.events if isinstance(step, int)]
+    assert steps == list(range(1, 11)) and optimizer.steps_done == 10
+    totals = [terms["total"] for step, terms in lbfgs.events if isinstance(step, int)]
+    assert all(later <= earlier for earlier, later in zip(totals, totals[1:]))  # a descent method
+    assert totals[-1] < [terms["total"] for step, terms in adam.events if isinstance(step, int)][-1]
+    assert 0 <= image.min() and image.max() <= 1  # the bounds hold without clipping
+    # The terms reported are those of the image handed over.
+    terms, _ = optimizer.loss_and_gradient(optimizer.image)
+    np.testing.assert_allclose(float(terms["total"]), totals[-1], rtol=1e-6)
+
+
+def test_lbfgs_keeps_kept_pixels_through_its_bounds(extractor, pair):
+    content, style = pair
+    keep = np.zeros([1, *content.shape[1:3], 1], np.float32)
+    keep[:, : content.shape[1] // 2] = 1
+    optimizer = StyleOptimizer(extractor, content, [style], content, LBFGS, regions=tf.constant(1 - keep),
+                               keep=tf.constant(keep))
+    image = optimizer.run(6).numpy()
+    half = content.shape[1] // 2
+    np.testing.assert_array_equal(image[:, :half], content.numpy()[:, :half])
+    assert np.abs(image[:, half:] - content.numpy()[:, half:]).mean() > 0.002  # the rest moves
+
+
+def test_lbfgs_stops_after_the_iteration_in_which_stop_is_set(extractor, pair):
+    stop = threading.Event()
+
+    class StopAtTwo(Callback):
+        def on_step(self, step, image, terms):
+            if step == 2:
+                stop.set()
+
+    optimizer = make(extractor, pair, LBFGS)
+    optimizer.run(10, [StopAtTwo()], stop=stop)
+    assert optimizer.steps_done == 2
+
+
+def test_lbfgs_divergence_is_a_numerical_error_keeping_a_finite_image(extractor, pair):
+    optimizer = make(extractor, pair, LBFGS.replace(style_weight=3e38))
+    with pytest.raises(NumericalError, match="non-finite.*at step 1; a loss weight") as caught:
+        optimizer.run(3)
+    assert np.all(np.isfinite(caught.value.image))

@@ -5,7 +5,8 @@ It follows the tutorial's code path: tf.io + tf.image.decode_image loading, a Ke
 Keras itself loads from a file, a StyleContentModel returning Gram matrices, the tutorial's loss and its
 train_step with Adam(0.02, beta_1=0.99, epsilon=0.1) and clipping. The changes: its hard-coded max_dim of
 512 is a parameter (tests run on tiny images), the weights come from a file, and Adam's slots are created
-up front so a test can copy the state. Used by tests/test_tutorial.py and scripts/compare_tutorial.py.
+up front so a test can copy the state, and `objective` evaluates the tutorial's loss without a step. Used
+by tests/test_tutorial.py, scripts/compare_tutorial.py and scripts/bench.py (the baseline).
 """
 
 import tensorflow as tf
@@ -77,6 +78,11 @@ class TutorialRun:
             content_loss *= content_weight / len(content_layers)
             return style_loss + content_loss
 
+        def objective(image):
+            loss = style_content_loss(extractor(image))
+            loss += total_variation_weight * tf.image.total_variation(image)
+            return loss
+
         def train_step(image):
             with tf.GradientTape() as tape:
                 outputs = extractor(image)
@@ -88,6 +94,8 @@ class TutorialRun:
             return loss
 
         self.train_step = tf.function(train_step) if compiled else train_step
+        # The tutorial's loss of any image of the content's size (no step), to judge other optimisers by.
+        self.objective = tf.function(objective) if compiled else objective
 
     def run(self, steps):
         """Runs `steps` steps; returns the loss before each."""

@@ -1,0 +1,413 @@
+"""Speed, memory and time-to-quality of this package against the TensorFlow tutorial, measured in one run.
+
+The baseline is tests/tutorial_reference.py, the in-repo re-statement of the tutorial's code that the
+fidelity tests hold `--preset tutorial` to. Both sides get the same pictures and the same VGG19 weights
+file (random He-scaled weights written by this script unless --weights names a file). Every measurement runs
+in a fresh Python process, so its peak resident memory (ru_maxrss) is its own.
+
+  python scripts/bench.py                               # s/step, GFLOP/s and memory at 256, 512, 1024 px
+  python scripts/bench.py --sizes 512 --steps 10 --json bench.json
+  python scripts/bench.py --quality --plot quality.png  # tutorial objective against time, 1000 tutorial steps
+  python scripts/bench.py --largest                     # the largest output that fits in memory
+  python scripts/bench.py --many 20                     # 20 pictures of different sizes in one process
+
+GFLOP/s counts the VGG19 convolutions a step needs (forward to the deepest layer used, and the backward pass
+to the image, no weight gradients) against the float32 matrix-product rate measured at the start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "images"
+sys.path.insert(0, str(REPO / "tests"))  # the tutorial re-statement the tests use
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("content", str(SHARED / "content/tubingen.jpg"), "Content picture.")
+flags.DEFINE_string("style", str(SHARED / "style/starry_night.jpg"), "Style picture.")
+flags.DEFINE_string("weights", "random", "VGG19 weights as for --weights of the CLI; written to one file that "
+                    "both sides load.")
+flags.DEFINE_list("sizes", ["256", "512", "1024"], "Longest sides to measure.")
+flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after one untimed step that traces).")
+flags.DEFINE_list("implementations", ["tutorial", "tutorial_preset", "tutorial_preset_bf16", "default"],
+                  "What to measure: tutorial (the baseline), tutorial_preset, tutorial_preset_bf16, default.")
+flags.DEFINE_bool("quality", False, "Instead: the tutorial objective against wall time, for the tutorial's "
+                  "1000 steps and for the defaults, at --quality_size.")
+flags.DEFINE_integer("quality_size", 512, "Longest side for --quality.")
+flags.DEFINE_integer("tutorial_steps", 1000, "Tutorial steps for --quality.")
+flags.DEFINE_string("plot", "", "With --quality: save the curves here (PNG).")
+flags.DEFINE_bool("largest", False, "Instead: find the largest longest side whose step fits in --memory_gb.")
+flags.DEFINE_float("memory_gb", 22.0, "With --largest: the memory budget.")
+flags.DEFINE_integer("many", 0, "Instead: stylise this many pictures of different sizes in one process and "
+                     "report traces and memory after each.")
+flags.DEFINE_string("json", "", "Also write the results here.")
+flags.DEFINE_string("worker", "", "Internal: run one measurement described by this JSON and print its result.")
+
+IMPLEMENTATIONS = {  # name -> (preset, precision) of this package; None is the tutorial's own code
+    "tutorial": None,
+    "tutorial_preset": ("tutorial", "float32"),
+    "tutorial_preset_bf16": ("tutorial", "bfloat16"),
+    "default": ("default", None),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Measurements, each in its own process.
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def conv_gflop(height: int, width: int, deepest: str = "block5_conv2") -> float:
+    """GFLOP of one step: every VGG19 conv up to `deepest`, forward and backward to its input."""
+    from style_transfer.config import VGG19_LAYERS
+
+    channels = {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}
+    total, c_in, h, w = 0.0, 3, height, width
+    for name in VGG19_LAYERS[: VGG19_LAYERS.index(deepest) + 1]:
+        if name.endswith("_pool"):
+            h, w = h // 2, w // 2
+            continue
+        c_out = channels[name.split("_")[0]]
+        total += 2 * 2 * h * w * 9 * c_in * c_out  # multiply-adds, forward and input gradient
+        c_in = c_out
+    return total / 1e9
+
+
+def matmul_peak() -> dict:
+    import tensorflow as tf
+
+    n = 4096
+    a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
+    product = tf.function(tf.matmul)
+    product(a, b).numpy()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(3):
+            result = product(a, b)
+        result.numpy()
+        best = min(best, (time.perf_counter() - start) / 3)
+    return {"matmul_gflops": 2 * n ** 3 / best / 1e9}
+
+
+def our_config(preset: str, precision: str | None, size: int, weights: str):
+    from style_transfer.config import PRESETS
+
+    config = PRESETS[preset].replace(max_dim=size, weights=weights)
+    return config.replace(precision=precision) if precision else config
+
+
+def speed(spec: dict) -> dict:
+    """Seconds per step of one implementation at one size, after one untimed (tracing) step."""
+    import tensorflow as tf
+
+    size, steps = spec["size"], spec["steps"]
+    implementation = IMPLEMENTATIONS[spec["implementation"]]
+    if implementation is None:
+        from tutorial_reference import TutorialRun
+
+        run = TutorialRun(spec["content"], spec["style"], spec["weights"], size)
+        shape = run.image.shape
+
+        def step():
+            return run.train_step(run.image)
+    else:
+        from style_transfer import api
+        from style_transfer.optimize import StyleOptimizer
+
+        config = our_config(*implementation, size, spec["weights"])
+        config = config.replace(scales="1")  # a step at full size; the default's schedule is --quality's business
+        content, style = api.load_inputs(spec["content"], spec["style"], config)
+        optimizer = StyleOptimizer(api.build_extractor(config), content, style, content, config)
+        shape = optimizer.image.shape
+
+        def step():
+            return optimizer.step()[0]["total"]
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = step()
+    tf.convert_to_tensor(loss).numpy()
+    seconds = (time.perf_counter() - start) / steps
+    height, width = int(shape[1]), int(shape[2])
+    return {"height": height, "width": width, "seconds_per_step": seconds,
+            "gflop_per_step": conv_gflop(height, width), "peak_rss_mb": peak_rss_mb()}
+
+
+def run_worker(spec: dict) -> dict:
+    kinds = {"matmul": lambda spec: matmul_peak(), "speed": speed, "quality": quality, "many": many}
+    return kinds[spec["kind"]](spec)
+
+
+def measure(spec: dict) -> dict:
+    """Runs one measurement in a fresh process; its result, or {"error": ...} if the process failed."""
+    completed = subprocess.run([sys.executable, __file__, f"--worker={json.dumps(spec)}"],
+                               capture_output=True, text=True)
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        reason = (completed.stderr.strip().splitlines() or [f"exit status {completed.returncode}"])[-1]
+        if completed.returncode < 0:
+            reason = f"killed by signal {-completed.returncode} (out of memory?)"
+        return {"error": reason}
+    return json.loads(lines[-1])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Time to quality.
+
+def quality(spec: dict) -> dict:
+    """Objective against time: the tutorial's steps, or this package's defaults, judged by the tutorial's loss."""
+    import numpy as np
+
+    from style_transfer import image_io
+    from tutorial_reference import TutorialRun
+
+    judge = TutorialRun(spec["content"], spec["style"], spec["weights"], spec["size"])
+    curve = []
+    if spec["implementation"] == "tutorial":
+        start = time.perf_counter()
+        for step in range(1, spec["steps"] + 1):
+            loss = float(judge.train_step(judge.image))  # the objective before this step
+            curve.append({"step": step - 1, "seconds": time.perf_counter() - start, "objective": loss})
+        seconds = time.perf_counter() - start
+        final = judge.image.numpy()
+        judge.image.assign(judge.content_image)
+    else:
+        from style_transfer import api, preprocessing
+        from style_transfer.optimize import Callback
+
+        config = our_config("default", None, spec["size"], spec["weights"])
+        extractor = api.build_extractor(config)  # built before the clock starts, as the tutorial's is
+
+        class Snapshots(Callback):
+            def __init__(self):
+                self.images, self.start, self.excluded = [], time.perf_counter(), 0.0
+
+            def on_step(self, step, image, terms):
+                begin = time.perf_counter()
+                self.images.append((step, begin - self.start - self.excluded, image.numpy()))
+                self.excluded += time.perf_counter() - begin
+
+        snapshots = Snapshots()
+        result = api.stylize(spec["content"], spec["style"], config, extractor=extractor, callbacks=[snapshots])
+        seconds = time.perf_counter() - snapshots.start - snapshots.excluded
+        final = result.image
+        shape = tuple(judge.content_image.shape[1:3])
+        for step, elapsed, image in snapshots.images[:: max(1, len(snapshots.images) // 100)]:
+            image = preprocessing.resize(image, shape, antialias=True) if image.shape[1:3] != shape else image
+            curve.append({"step": step, "seconds": elapsed, "objective": float(judge.objective(image))})
+    with tempfile.TemporaryDirectory() as directory:  # judged as saved: 8-bit PNG, read back
+        saved = image_io.save_image(final, Path(directory) / "result.png")
+        reloaded = image_io.load_image(saved)
+    if reloaded.shape != judge.content_image.shape:
+        raise SystemExit(f"result {reloaded.shape} and tutorial {judge.content_image.shape} differ in shape")
+    return {"seconds": seconds, "final_objective": float(judge.objective(reloaded)), "curve": curve,
+            "peak_rss_mb": peak_rss_mb(), "height": int(reloaded.shape[1]), "width": int(reloaded.shape[2]),
+            "mean_abs_change": float(np.mean(np.abs(reloaded - judge.content_image)))}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Many pictures in one process.
+
+def many(spec: dict) -> dict:
+    """Stylises `count` pictures of different sizes with one extractor; traces and memory after each."""
+    import numpy as np
+
+    from style_transfer import api, image_io, preprocessing
+    from style_transfer.optimize import Objective
+
+    config = our_config("default", None, 256, spec["weights"]).replace(steps=spec["steps"], scales="1")
+    extractor = api.build_extractor(config)
+    content, style = image_io.load_image(spec["content"]), image_io.load_image(spec["style"])
+    rows = []
+    for index in range(spec["count"]):
+        size = 160 + 16 * (index % 7) + 8 * (index % 3)  # 160..272 px, 21 distinct sizes
+        picture = preprocessing.resize_to_max_dim(content, size).numpy()
+        result = api.stylize(picture, style, config, max_dim=size, extractor=extractor)
+        objectives = [value for value in extractor.__dict__.get("compiled_objectives", {}).values()
+                      if isinstance(value, Objective)]
+        rows.append({"picture": index + 1, "size": list(result.image.shape[1:3]),
+                     "traces": sum(o.loss_and_gradient.experimental_get_tracing_count() for o in objectives),
+                     "rss_mb": current_rss_mb(), "seconds": result.seconds,
+                     "changed": float(np.mean(np.abs(result.image - result.content_image)))})
+    return {"rows": rows, "peak_rss_mb": peak_rss_mb()}
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The driver.
+
+def main(argv):
+    del argv
+    if FLAGS.worker:
+        print(json.dumps(run_worker(json.loads(FLAGS.worker))))
+        return
+    from conftest import write_official_layout
+    from style_transfer import features
+
+    with tempfile.TemporaryDirectory() as directory:
+        weights = str(write_official_layout(features.build_vgg19(FLAGS.weights), Path(directory) / "vgg19.h5"))
+        common = {"content": FLAGS.content, "style": FLAGS.style, "weights": weights}
+        report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style}
+        if FLAGS.quality:
+            report["quality"] = run_quality(common)
+        elif FLAGS.largest:
+            report["largest"] = run_largest(common)
+        elif FLAGS.many:
+            report["many"] = run_many(common)
+        else:
+            report["speed"] = run_speed(common)
+    if FLAGS.json:
+        Path(FLAGS.json).write_text(json.dumps(report, indent=1))
+        print(f"JSON written to {FLAGS.json}")
+
+
+def machine() -> dict:
+    import platform
+
+    import tensorflow as tf
+
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 platform.processor())
+    return {"cpu": model, "cores": os.cpu_count(), "memory_gb": round(os.sysconf("SC_PAGE_SIZE")
+                                                                        * os.sysconf("SC_PHYS_PAGES") / 2 ** 30),
+            "tensorflow": tf.__version__, "python": platform.python_version()}
+
+
+def run_speed(common: dict) -> dict:
+    peak = measure({"kind": "matmul"})
+    print(f"float32 matrix-product peak: {peak['matmul_gflops']:.0f} GFLOP/s (4096x4096, best of 3)")
+    rows = []
+    for size in map(int, FLAGS.sizes):
+        for implementation in FLAGS.implementations:
+            result = measure({"kind": "speed", "implementation": implementation, "size": size,
+                              "steps": FLAGS.steps, **common})
+            rows.append({"size": size, "implementation": implementation, **result})
+            print_speed_row(rows[-1], rows, peak["matmul_gflops"])
+    return {"matmul_gflops": peak["matmul_gflops"], "rows": rows}
+
+
+def print_speed_row(row: dict, rows: list, peak: float) -> None:
+    if len(rows) == 1:
+        print(f"{'size':>10} {'implementation':<22} {'s/step':>7} {'speed-up':>8} {'GFLOP/s':>8} {'of peak':>7} "
+              f"{'peak RSS':>9} {'MB/MP':>6}")
+    if "error" in row:
+        print(f"{row['size']:>10} {row['implementation']:<22} failed: {row['error']}")
+        return
+    baseline = next((r for r in rows if r["size"] == row["size"] and r["implementation"] == "tutorial"
+                     and "error" not in r), None)
+    speedup = baseline["seconds_per_step"] / row["seconds_per_step"] if baseline else float("nan")
+    row["speedup"] = speedup
+    gflops = row["gflop_per_step"] / row["seconds_per_step"]
+    megapixels = row["height"] * row["width"] / 1e6
+    row["gflops"], row["mb_per_megapixel"] = gflops, row["peak_rss_mb"] / megapixels
+    print(f"{row['width']:>5}x{row['height']:<4} {row['implementation']:<22} {row['seconds_per_step']:>7.3f} "
+          f"{speedup:>7.2f}x {gflops:>8.0f} {gflops / peak:>6.0%} {row['peak_rss_mb']:>6.0f} MB "
+          f"{row['mb_per_megapixel']:>6.0f}", flush=True)
+
+
+def run_quality(common: dict) -> dict:
+    size = FLAGS.quality_size
+    runs = {}
+    for implementation, steps in (("tutorial", FLAGS.tutorial_steps), ("default", None)):
+        print(f"running {implementation} at {size} px ...", flush=True)
+        runs[implementation] = measure({"kind": "quality", "implementation": implementation, "size": size,
+                                        "steps": steps, **common})
+        if "error" in runs[implementation]:
+            raise SystemExit(f"{implementation}: {runs[implementation]['error']}")
+    tutorial, default = runs["tutorial"], runs["default"]
+    print(f"{'':<10} {'wall time':>10} {'objective (saved PNG)':>22} {'peak RSS':>9}")
+    for name, run in runs.items():
+        print(f"{name:<10} {run['seconds']:>9.1f}s {run['final_objective']:>22.5g} {run['peak_rss_mb']:>6.0f} MB")
+    reached = next((point for point in default["curve"] if point["objective"] <= tutorial["final_objective"]),
+                   None)
+    print(f"defaults: {tutorial['seconds'] / default['seconds']:.2f}x less wall time, final objective "
+          f"{default['final_objective'] / tutorial['final_objective']:.3f}x the tutorial's after "
+          f"{FLAGS.tutorial_steps} steps")
+    if reached:
+        print(f"defaults first reach the tutorial's final objective at {reached['seconds']:.1f} s "
+              f"({tutorial['seconds'] / reached['seconds']:.1f}x sooner)")
+    if FLAGS.plot:
+        plot_quality(runs, Path(FLAGS.plot), size)
+        print(f"Plot written to {FLAGS.plot}")
+    return runs
+
+
+def plot_quality(runs: dict, path: Path, size: int) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    labels = {"tutorial": "TensorFlow tutorial (Adam, 1000 steps)", "default": "style_transfer defaults"}
+    for name, run in runs.items():
+        points = run["curve"]
+        line, = axes.plot([p["seconds"] for p in points], [p["objective"] for p in points], label=labels[name])
+        axes.plot([run["seconds"]], [run["final_objective"]], "o", color=line.get_color())
+    axes.axhline(runs["tutorial"]["final_objective"], color="grey", linewidth=0.8, linestyle="--")
+    axes.set(xlabel="wall time (s)", ylabel="tutorial objective", yscale="log",
+             title=f"Time to quality at {size} px ({machine()['cpu']}, {os.cpu_count()} cores)")
+    axes.legend()
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
+def run_largest(common: dict) -> dict:
+    """Steps of the defaults at growing sizes until one fails or is predicted to exceed the budget."""
+    rows, size = [], 1024
+    print(f"{'size':>10} {'s/step':>8} {'peak RSS':>10} {'MB/MP':>6}")
+    while True:
+        result = measure({"kind": "speed", "implementation": "default", "size": size, "steps": 1, **common})
+        rows.append({"size": size, **result})
+        if "error" in result:
+            print(f"{size:>10} failed: {result['error']}")
+            break
+        megapixels = result["height"] * result["width"] / 1e6
+        print(f"{result['width']:>5}x{result['height']:<4} {result['seconds_per_step']:>8.1f} "
+              f"{result['peak_rss_mb']:>7.0f} MB {result['peak_rss_mb'] / megapixels:>6.0f}", flush=True)
+        next_size = int(size * 1.25)
+        predicted_gb = result["peak_rss_mb"] / megapixels * megapixels * (next_size / size) ** 2 / 1024
+        if predicted_gb > FLAGS.memory_gb:
+            print(f"next size {next_size} predicted at {predicted_gb:.1f} GB > {FLAGS.memory_gb:g} GB budget")
+            break
+        size = next_size
+    fitted = [row["size"] for row in rows if "error" not in row]
+    print(f"largest measured size that fits: {max(fitted) if fitted else 'none'} px")
+    return {"rows": rows, "largest": max(fitted) if fitted else None}
+
+
+def run_many(common: dict) -> dict:
+    result = measure({"kind": "many", "count": FLAGS.many, "steps": FLAGS.steps, **common})
+    if "error" in result:
+        raise SystemExit(result["error"])
+    print(f"{'picture':>7} {'size':>9} {'traces':>6} {'RSS MB':>7} {'seconds':>7}")
+    for row in result["rows"]:
+        print(f"{row['picture']:>7} {row['size'][1]:>4}x{row['size'][0]:<4} {row['traces']:>6} "
+              f"{row['rss_mb']:>7.0f} {row['seconds']:>7.1f}")
+    later = [row["rss_mb"] for row in result["rows"][3:]]
+    if later:
+        print(f"RSS after picture 4: {min(later):.0f}..{max(later):.0f} MB (spread {max(later) - min(later):.0f} MB)")
+    return result
+
+
+if __name__ == "__main__":
+    app.run(main)
