@@ -47,6 +47,8 @@ flags.DEFINE_bool("quality", False, "Instead: the tutorial objective against wal
                   "1000 steps and for the defaults, at --quality_size.")
 flags.DEFINE_integer("quality_size", 512, "Longest side for --quality.")
 flags.DEFINE_integer("tutorial_steps", 1000, "Tutorial steps for --quality.")
+flags.DEFINE_list("candidate", [], "With --quality: settings to change on the defaults side, as NAME=VALUE "
+                  "(e.g. optimizer=lbfgs,steps=300,precision=bfloat16), to try a schedule before it becomes one.")
 flags.DEFINE_string("plot", "", "With --quality: save the curves here (PNG).")
 flags.DEFINE_bool("largest", False, "Instead: find the largest longest side whose step fits in --memory_gb.")
 flags.DEFINE_float("memory_gb", 22.0, "With --largest: the memory budget.")
@@ -110,6 +112,16 @@ def our_config(preset: str, precision: str | None, size: int, weights: str):
     return config.replace(precision=precision) if precision else config
 
 
+def typed(settings: dict) -> dict:
+    """NAME=VALUE strings to the config fields' types."""
+    import dataclasses
+
+    from style_transfer.config import StyleConfig
+
+    kinds = {field.name: {"int": int, "float": float}.get(field.type, str) for field in dataclasses.fields(StyleConfig)}
+    return {name: kinds.get(name, str)(value) for name, value in settings.items()}
+
+
 def speed(spec: dict) -> dict:
     """Seconds per step of one implementation at one size, after one untimed (tracing) step."""
     import tensorflow as tf
@@ -147,6 +159,13 @@ def speed(spec: dict) -> dict:
             "gflop_per_step": conv_gflop(height, width), "peak_rss_mb": peak_rss_mb()}
 
 
+def scalar(tensor) -> float:
+    """The tutorial's losses have shape [1] (tf.image.total_variation keeps the batch axis)."""
+    import numpy as np
+
+    return float(np.asarray(tensor).reshape(-1)[0])
+
+
 def run_worker(spec: dict) -> dict:
     kinds = {"matmul": lambda spec: matmul_peak(), "speed": speed, "quality": quality, "many": many}
     return kinds[spec["kind"]](spec)
@@ -180,7 +199,7 @@ def quality(spec: dict) -> dict:
     if spec["implementation"] == "tutorial":
         start = time.perf_counter()
         for step in range(1, spec["steps"] + 1):
-            loss = float(judge.train_step(judge.image))  # the objective before this step
+            loss = scalar(judge.train_step(judge.image))  # the objective before this step
             curve.append({"step": step - 1, "seconds": time.perf_counter() - start, "objective": loss})
         seconds = time.perf_counter() - start
         final = judge.image.numpy()
@@ -189,7 +208,7 @@ def quality(spec: dict) -> dict:
         from style_transfer import api, preprocessing
         from style_transfer.optimize import Callback
 
-        config = our_config("default", None, spec["size"], spec["weights"])
+        config = our_config("default", None, spec["size"], spec["weights"]).replace(**typed(spec["candidate"]))
         extractor = api.build_extractor(config)  # built before the clock starts, as the tutorial's is
 
         class Snapshots(Callback):
@@ -201,20 +220,25 @@ def quality(spec: dict) -> dict:
                 self.images.append((step, begin - self.start - self.excluded, image.numpy()))
                 self.excluded += time.perf_counter() - begin
 
+        # The same pixels as the tutorial's (its decoding and resizing), so both are judged against one
+        # content and one style image; at max_dim already, they are not resized again.
+        from tutorial_reference import tutorial_load_img
+
+        content, style = judge.content_image.numpy(), tutorial_load_img(spec["style"], spec["size"]).numpy()
         snapshots = Snapshots()
-        result = api.stylize(spec["content"], spec["style"], config, extractor=extractor, callbacks=[snapshots])
+        result = api.stylize(content, style, config, extractor=extractor, callbacks=[snapshots])
         seconds = time.perf_counter() - snapshots.start - snapshots.excluded
         final = result.image
         shape = tuple(judge.content_image.shape[1:3])
         for step, elapsed, image in snapshots.images[:: max(1, len(snapshots.images) // 100)]:
             image = preprocessing.resize(image, shape, antialias=True) if image.shape[1:3] != shape else image
-            curve.append({"step": step, "seconds": elapsed, "objective": float(judge.objective(image))})
+            curve.append({"step": step, "seconds": elapsed, "objective": scalar(judge.objective(image))})
     with tempfile.TemporaryDirectory() as directory:  # judged as saved: 8-bit PNG, read back
         saved = image_io.save_image(final, Path(directory) / "result.png")
         reloaded = image_io.load_image(saved)
     if reloaded.shape != judge.content_image.shape:
         raise SystemExit(f"result {reloaded.shape} and tutorial {judge.content_image.shape} differ in shape")
-    return {"seconds": seconds, "final_objective": float(judge.objective(reloaded)), "curve": curve,
+    return {"seconds": seconds, "final_objective": scalar(judge.objective(reloaded)), "curve": curve,
             "peak_rss_mb": peak_rss_mb(), "height": int(reloaded.shape[1]), "width": int(reloaded.shape[2]),
             "mean_abs_change": float(np.mean(np.abs(reloaded - judge.content_image)))}
 
@@ -234,7 +258,7 @@ def many(spec: dict) -> dict:
     content, style = image_io.load_image(spec["content"]), image_io.load_image(spec["style"])
     rows = []
     for index in range(spec["count"]):
-        size = 160 + 16 * (index % 7) + 8 * (index % 3)  # 160..272 px, 21 distinct sizes
+        size = 160 + 8 * ((index * 7) % 20)  # 160..312 px: 20 distinct sizes, in a shuffled order
         picture = preprocessing.resize_to_max_dim(content, size).numpy()
         result = api.stylize(picture, style, config, max_dim=size, extractor=extractor)
         objectives = [value for value in extractor.__dict__.get("compiled_objectives", {}).values()
@@ -328,8 +352,9 @@ def run_quality(common: dict) -> dict:
     runs = {}
     for implementation, steps in (("tutorial", FLAGS.tutorial_steps), ("default", None)):
         print(f"running {implementation} at {size} px ...", flush=True)
+        candidate = dict(setting.split("=", 1) for setting in FLAGS.candidate)
         runs[implementation] = measure({"kind": "quality", "implementation": implementation, "size": size,
-                                        "steps": steps, **common})
+                                        "steps": steps, "candidate": candidate, **common})
         if "error" in runs[implementation]:
             raise SystemExit(f"{implementation}: {runs[implementation]['error']}")
     tutorial, default = runs["tutorial"], runs["default"]
@@ -357,7 +382,8 @@ def plot_quality(runs: dict, path: Path, size: int) -> None:
     figure = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    labels = {"tutorial": "TensorFlow tutorial (Adam, 1000 steps)", "default": "style_transfer defaults"}
+    labels = {"tutorial": f"TensorFlow tutorial (Adam, {FLAGS.tutorial_steps} steps)",
+              "default": "style_transfer defaults" + (f" ({', '.join(FLAGS.candidate)})" if FLAGS.candidate else "")}
     for name, run in runs.items():
         points = run["curve"]
         line, = axes.plot([p["seconds"] for p in points], [p["objective"] for p in points], label=labels[name])

@@ -281,3 +281,22 @@ def test_bad_style_lists_and_init_names_are_config_errors(content_path, style_pa
         api.stylize(content_path, f"{style_path},", max_dim=32)
     with pytest.raises(ConfigError, match="init: must be content, noise, style or the path of a picture"):
         api.stylize(content_path, style_path, max_dim=32, init="nosie")
+
+
+def test_pictures_of_many_sizes_and_every_scale_share_one_trace(content_path, style_path, weights_file):
+    extractor = api.build_extractor(DEFAULT.replace(weights=str(weights_file)))
+    shapes = set()
+    for max_dim, scales in ((32, "1"), (40, "1"), (64, "32,64"), (36, "1"), (56, "1")):
+        result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file),
+                             max_dim=max_dim, scales=scales, steps=2)
+        shapes.add(result.image.shape)
+        assert not np.array_equal(result.image, result.content_image)  # it did optimise
+    (objective,) = extractor.compiled_objectives.values()
+    assert len(shapes) == 5
+    assert objective.loss_and_gradient.experimental_get_tracing_count() == 1
+
+
+def test_an_extractor_of_another_precision_is_refused(content_path, style_path, extractor, weights_file):
+    with pytest.raises(ConfigError, match="asks for bfloat16 precision but the extractor computes in float32"):
+        api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file),
+                    precision="bfloat16", **TINY)
