@@ -103,7 +103,12 @@ def build_extractor(config: StyleConfig) -> FeatureExtractor:
     """The VGG19 feature extractor for `config`'s layers, weights, pooling and precision (reusable across
     `stylize` calls)."""
     return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
-                            pooling=config.pooling, precision=config.precision)
+                            pooling=config.pooling, precision=requested_precision(config))
+
+
+def requested_precision(config: StyleConfig) -> str:
+    """config.precision, except that 'auto' means float32 for L-BFGS (its line search needs exact gradients)."""
+    return "float32" if config.optimizer == "lbfgs" and config.precision == "auto" else config.precision
 
 
 @dataclasses.dataclass
@@ -240,7 +245,7 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if extractor.weights is not None and extractor.weights != config.weights:
         raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
                           f"{extractor.weights!r}")
-    if extractor.precision != resolve_precision(config.precision):
+    if extractor.precision != resolve_precision(requested_precision(config)):
         raise ConfigError("precision", f"the config asks for {config.precision} precision but the extractor "
                           f"computes in {extractor.precision}")
     if extractor.pooling != config.pooling:

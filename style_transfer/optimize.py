@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from style_transfer import losses, preprocessing
 from style_transfer.config import StyleConfig
@@ -187,11 +188,15 @@ class StyleOptimizer:
                 raise StopIteration
 
         # No tolerance stops it early: it runs `steps` iterations unless the line search cannot go on.
-        scipy_optimize.minimize(
+        wanted = steps - self.steps_done
+        outcome = scipy_optimize.minimize(
             loss_and_gradient, self.image.numpy().astype(np.float64).ravel(), jac=True, method="L-BFGS-B",
             bounds=scipy_optimize.Bounds(lower.ravel(), upper.ravel()), callback=after_iteration,
-            options={"maxiter": steps - self.steps_done, "maxfun": 4 * (steps - self.steps_done) + 20,
-                     "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+            options={"maxiter": wanted, "maxfun": 4 * wanted + 20, "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+        if self.steps_done < steps and not (stop is not None and stop.is_set()):
+            # Typically the line search failing on an inexact gradient (bfloat16 is too coarse for it).
+            logging.warning("L-BFGS-B stopped after %d of %d iterations: %s", self.steps_done, steps,
+                            outcome.message)
 
     def _diverged(self, step: int) -> NumericalError:
         if self.config.optimizer == "lbfgs":

@@ -141,3 +141,12 @@ def test_blend_weights_parse_from_text_and_are_checked():
         with pytest.raises(ConfigError) as raised:
             StyleConfig(style_blend_weights=bad)
         assert raised.value.field == "style_blend_weights"
+
+
+def test_lbfgs_refuses_bfloat16_but_auto_means_float32_for_it():
+    with pytest.raises(ConfigError, match="precision: bfloat16 gradients are too coarse for L-BFGS-B"):
+        StyleConfig(optimizer="lbfgs", precision="bfloat16")
+    from style_transfer import api
+
+    assert api.requested_precision(StyleConfig(optimizer="lbfgs", precision="auto")) == "float32"
+    assert api.requested_precision(StyleConfig(optimizer="adam", precision="auto")) == "auto"
