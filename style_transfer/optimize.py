@@ -163,9 +163,9 @@ class StyleOptimizer:
             return
         shape = tuple(self.image.shape)
         lower, upper = np.zeros(shape), np.ones(shape)
-        if self.keep is not None:
-            kept = np.broadcast_to(self.keep.numpy() >= 0.5, shape)
-            lower[kept] = upper[kept] = np.broadcast_to(self.kept_content.numpy(), shape)[kept]
+        if self.keep is not None:  # the range Adam's projection maps [0, 1] onto: fixed where keep is 1
+            lower = np.broadcast_to(self.kept_content.numpy(), shape).astype(np.float64)
+            upper = lower + np.broadcast_to(1.0 - self.keep.numpy(), shape)
         evaluated = {}
 
         def loss_and_gradient(pixels):
