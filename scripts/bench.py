@@ -256,7 +256,6 @@ def many(spec: dict) -> dict:
     import numpy as np
 
     from style_transfer import api, image_io, preprocessing
-    from style_transfer.optimize import Objective
 
     config = our_config("default", None, 256, spec["weights"]).replace(steps=spec["steps"], scales="1")
     extractor = api.build_extractor(config)
@@ -266,8 +265,7 @@ def many(spec: dict) -> dict:
         size = 160 + 8 * ((index * 7) % 20)  # 160..312 px: 20 distinct sizes, in a shuffled order
         picture = preprocessing.resize_to_max_dim(content, size).numpy()
         result = api.stylize(picture, style, config, max_dim=size, extractor=extractor)
-        objectives = [value for value in extractor.__dict__.get("compiled_objectives", {}).values()
-                      if isinstance(value, Objective)]
+        objectives = extractor.compiled_objectives.values()
         rows.append({"picture": index + 1, "size": list(result.image.shape[1:3]),
                      "traces": sum(o.loss_and_gradient.experimental_get_tracing_count() for o in objectives),
                      "rss_mb": current_rss_mb(), "seconds": result.seconds,

@@ -41,7 +41,8 @@ class StyleOptimizer:
     (weights `config.style_blend_weights`, normalised; default equal), so one objective is optimised. With
     `regions` ([R, H, W, 1] soft masks at the content's size, one per style) each region instead follows its
     own style through guided Gram matrices (Gatys et al. 2017); `keep` ([1, H, W, 1]) marks pixels that stay
-    the content's: after every step they are put back. The step is traced once per image shape.
+    the content's: after every step they are put back. The objective is compiled once per extractor and loss
+    settings (`Objective`), for every image size.
     """
 
     def __init__(self, extractor: FeatureExtractor, content_image: tf.Tensor, style_images, init_image: tf.Tensor,
@@ -171,10 +172,11 @@ class StyleOptimizer:
         def loss_and_gradient(pixels):
             terms, gradient = self.loss_and_gradient(tf.constant(pixels.reshape(shape), tf.float32))
             terms = {name: float(value) for name, value in terms.items()}
+            gradient = gradient.numpy().astype(np.float64).ravel()
             if not np.isfinite(terms["total"]) or not np.all(np.isfinite(gradient)):
                 raise self._diverged(self.steps_done + 1 + step_offset)
             evaluated.update(pixels=pixels.copy(), terms=terms)
-            return terms["total"], gradient.numpy().astype(np.float64).ravel()
+            return terms["total"], gradient
 
         def after_iteration(intermediate_result):
             pixels = intermediate_result.x
