@@ -45,3 +45,11 @@ class NumericalError(StyleTransferError, ArithmeticError):
 
 class ResumeError(StyleTransferError, ValueError):
     """A checkpoint cannot be resumed: missing, unreadable, or made with other settings."""
+
+
+class ModelError(StyleTransferError, ValueError):
+    """A trained network (an export or a training run's directory) cannot be loaded or does not fit."""
+
+
+class DataError(StyleTransferError, ValueError):
+    """A training data folder cannot be used (missing, empty, or holding no readable picture)."""

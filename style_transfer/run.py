@@ -10,14 +10,11 @@ flags given explicitly override it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import shlex
 import shutil
 import signal
 import sys
-import threading
 from pathlib import Path
 
 # TensorFlow's C++ log lines (missing CUDA on a CPU machine, ...) are noise on a terminal; set before it loads.
@@ -25,11 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags, logging  # noqa: E402
 
+from style_transfer import cli  # noqa: E402
 from style_transfer import config as config_lib  # noqa: E402
 from style_transfer import layout  # noqa: E402
-from style_transfer.files import capture_stderr  # noqa: E402
-from style_transfer.errors import (ConfigError, NumericalError, OutputExistsError,  # noqa: E402
-                                   StyleTransferError)
+from style_transfer.cli import StopOnSignal, UsageError  # noqa: E402  (StopOnSignal's program is ours)
+from style_transfer.errors import NumericalError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
@@ -49,53 +46,13 @@ flags.DEFINE_bool("summary", True, "Also write <output>_summary.png: content | s
                   "curves.")
 
 
-def _define_config_flags() -> None:
-    """One flag per StyleConfig field, default and help from the field, so CLI and API cannot disagree."""
-    defaults = config_lib.DEFAULT.to_flat_dict()  # layer weights and number lists as the text the flag takes
-    for field in dataclasses.fields(config_lib.StyleConfig):
-        default = defaults[field.name]
-        help_text = field.metadata["help"]
-        if field.metadata.get("choices"):
-            help_text += f" One of: {', '.join(field.metadata['choices'])}."
-        if field.type == "bool":
-            flags.DEFINE_bool(field.name, default, help_text)
-        elif field.type == "int":
-            flags.DEFINE_integer(field.name, default, help_text)
-        elif field.type == "float":
-            flags.DEFINE_float(field.name, default, help_text)
-        else:
-            flags.DEFINE_string(field.name, default, help_text)
-
-
-_define_config_flags()
-
-
-# Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
-# TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.
-_TENSORFLOW_IMPORT_BANNER = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] .*)$")
-
-
-def _import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up banner filtered out of stderr; any other line is passed on."""
-    with capture_stderr() as printed:
-        import tensorflow  # noqa: F401
-    for line in printed():
-        if not _TENSORFLOW_IMPORT_BANNER.match(line):
-            print(line, file=sys.stderr)
-
-
-class UsageError(Exception):
-    """A mistake in the command line; exit status 2."""
+cli.define_config_flags(config_lib.StyleConfig, config_lib.DEFAULT.to_flat_dict(), module_name=__name__)
 
 
 def config_from_flags() -> config_lib.StyleConfig:
     """The --preset's config with every explicitly given config flag applied (and validated)."""
     base = config_lib.preset(FLAGS.preset)
-    changes = {field.name: FLAGS[field.name].value for field in dataclasses.fields(config_lib.StyleConfig)
-               if FLAGS[field.name].present}
-    return base.replace(**changes)
+    return base.replace(**cli.config_changes(config_lib.StyleConfig, FLAGS))
 
 
 def check_outputs(config: config_lib.StyleConfig) -> Path:
@@ -138,43 +95,6 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
     return output
 
 
-class StopOnSignal:
-    """While active, SIGINT and SIGTERM ask the run to stop after its current step (a second one quits at
-    once, except while results are being saved: `saving` makes every signal wait for that). `received` is the
-    first signal's number."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.stop = threading.Event()
-        self.received: int | None = None
-        self.saving = False
-        self._previous = {}
-
-    def __enter__(self):
-        for number in self.SIGNALS:
-            self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def __exit__(self, *_):
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
-
-    def _handle(self, number, frame):
-        if self.saving:  # half-written results would lose the run: finish writing, then stop
-            self.received = self.received or number
-            print(f"\n{PROGRAM}: {signal.Signals(number).name} received: stopping once the results are saved",
-                  file=sys.stderr, flush=True)
-            return
-        if self.stop.is_set():  # asked twice: give up without saving
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-        self.received = number
-        self.stop.set()
-        print(f"\n{PROGRAM}: {signal.Signals(number).name} received: stopping after this step to save a "
-              "checkpoint (send it again to quit at once)", file=sys.stderr, flush=True)
-
-
 def resume_command(output: Path) -> str:
     """The command line that continues this run."""
     arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume")]
@@ -206,7 +126,7 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
 
     # Everything that can be checked is checked before VGG19 is built or a step is run.
-    _import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
+    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     output = check_outputs(config)
     from style_transfer import api, callbacks, checkpoints, image_io
 
@@ -302,27 +222,11 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return FLAGS(argv)
     except flags.Error as error:
-        _fail(str(error), 2)
-
-
-def _fail(message: str, status: int):
-    print(f"{PROGRAM}: error: {message}", file=sys.stderr)
-    sys.exit(status)
+        cli.fail(PROGRAM, str(error), 2)
 
 
 def _main_with_errors(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except ConfigError as error:
-        _fail(f"--{error.field}: {error.message}", 2)
-    except OutputExistsError as error:
-        _fail(f"{error} (pass --overwrite to replace it)", 1)
-    except UsageError as error:
-        _fail(str(error), 2)
-    except StyleTransferError as error:
-        _fail(str(error), 1)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
+    return cli.run_with_errors(PROGRAM, main, argv)
 
 
 def console_main() -> None:

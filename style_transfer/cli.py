@@ -1,0 +1,180 @@
+"""What the command-line programs share: flags generated from a config dataclass, the one-line error
+contract, signals that stop a run after its current step, and importing TensorFlow without its banner.
+
+`style-transfer` (run.py) parses absl's global FLAGS. train_fast.py and apply.py each keep their flags in
+their own `flags.FlagValues`, so all three can be imported into one process (tests, notebooks) although
+they share flag names such as --style and --content_weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import signal
+import sys
+import threading
+from typing import Callable
+
+from absl import flags, logging
+
+from style_transfer.errors import ConfigError, OutputExistsError, StyleTransferError
+from style_transfer.files import capture_stderr
+
+
+class UsageError(Exception):
+    """A mistake in the command line; exit status 2."""
+
+
+def define_config_flags(config_class, defaults: dict, flag_values: flags.FlagValues = flags.FLAGS,
+                        skip: tuple[str, ...] = (), module_name: str | None = None) -> None:
+    """One flag per field of the dataclass `config_class` (except `skip`), with the default from `defaults`
+    (a flat dict of the text each flag takes) and the help text (and choices) from the field's metadata.
+    `module_name`: the module the flags belong to in absl's --help (default: this one)."""
+    for field in dataclasses.fields(config_class):
+        if field.name in skip:
+            continue
+        default = defaults[field.name]
+        help_text = field.metadata["help"]
+        if field.metadata.get("choices"):
+            help_text += f" One of: {', '.join(field.metadata['choices'])}."
+        define = {"bool": flags.DEFINE_bool, "int": flags.DEFINE_integer,
+                  "float": flags.DEFINE_float}.get(field.type, flags.DEFINE_string)
+        define(field.name, default, help_text, flag_values=flag_values, module_name=module_name)
+
+
+def config_changes(config_class, flag_values: flags.FlagValues) -> dict:
+    """{field: value} for every config flag given explicitly on the command line."""
+    return {field.name: flag_values[field.name].value for field in dataclasses.fields(config_class)
+            if field.name in flag_values and flag_values[field.name].present}
+
+
+# Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
+# TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.
+_TENSORFLOW_IMPORT_BANNER = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] .*)$")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up banner filtered out of stderr; any other line is passed on."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with capture_stderr() as printed:
+        import tensorflow  # noqa: F401
+    for line in printed():
+        if not _TENSORFLOW_IMPORT_BANNER.match(line):
+            print(line, file=sys.stderr)
+
+
+class StopOnSignal:
+    """While active, SIGINT and SIGTERM ask the run to stop after its current step (a second one quits at
+    once, except while results are being saved: `saving` makes every signal wait for that). `received` is the
+    first signal's number."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, program: str = "style-transfer", what: str = "save a checkpoint"):
+        self.program = program
+        self.what = what
+        self.stop = threading.Event()
+        self.received: int | None = None
+        self.saving = False
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signals can only be handled there
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *_):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number, frame):
+        if self.saving:  # half-written results would lose the run: finish writing, then stop
+            self.received = self.received or number
+            print(f"\n{self.program}: {signal.Signals(number).name} received: stopping once the results are saved",
+                  file=sys.stderr, flush=True)
+            return
+        if self.stop.is_set():  # asked twice: give up without saving
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+        self.received = number
+        self.stop.set()
+        print(f"\n{self.program}: {signal.Signals(number).name} received: stopping after this step to {self.what} "
+              "(send it again to quit at once)", file=sys.stderr, flush=True)
+
+
+def fail(program: str, message: str, status: int):
+    """One line on stderr, `program: error: message`, and exit with `status`."""
+    print(f"{program}: error: {message}", file=sys.stderr)
+    sys.exit(status)
+
+
+def run_with_errors(program: str, main: Callable[[list[str]], int], argv: list[str]) -> int:
+    """Calls main(argv), turning the package's errors into one line and an exit status: 2 for usage and
+    config mistakes, 1 for bad inputs and failed runs, 130 for Ctrl-C outside a run."""
+    try:
+        return main(argv)
+    except ConfigError as error:
+        fail(program, f"--{error.field}: {error.message}", 2)
+    except OutputExistsError as error:
+        fail(program, f"{error} (pass --overwrite to replace it)", 1)
+    except UsageError as error:
+        fail(program, str(error), 2)
+    except StyleTransferError as error:
+        fail(program, str(error), 1)
+    except KeyboardInterrupt:
+        fail(program, "interrupted", 130)
+
+
+class Command:
+    """A program whose flags live in their own FlagValues: `command.flags`, defined by its module.
+
+    `command.main(argv)` parses argv (argv[0] is the program name), prints --help, and runs `main` with the
+    remaining positional arguments under `run_with_errors`; it returns the exit status.
+    """
+
+    def __init__(self, program: str, doc: str):
+        self.program = program
+        self.doc = doc
+        self.flags = flags.FlagValues()
+
+    def usage(self) -> str:
+        lines = [f"{self.doc.strip()}\n\nFlags:"]
+        for name in sorted(self.flags):
+            flag = self.flags[name]
+            if flag.name != name:  # short names
+                continue
+            default = f" (default: {flag.default_as_str})" if flag.default is not None else ""
+            lines.append(f"  --{name}: {flag.help}{default}")
+        return "\n".join(lines) + "\n"
+
+    def parse(self, argv: list[str]) -> list[str]:
+        """Parses the flags; UsageError for unknown or malformed ones. Returns the positional arguments."""
+        self.flags.unparse_flags()
+        try:
+            return self.flags(argv)
+        except flags.Error as error:
+            raise UsageError(str(error)) from None
+
+    def run(self, main: Callable[[list[str]], int], argv: list[str]) -> int:
+        if any(arg in ("-h", "--help", "--helpshort", "-?") for arg in argv[1:]):
+            print(self.usage(), end="")
+            return 0
+        if not flags.FLAGS.is_parsed():  # absl logging warns until the global flags are parsed
+            flags.FLAGS.mark_as_parsed()
+        logging.set_verbosity(logging.WARNING)
+        try:
+            positional = self.parse(argv)
+        except UsageError as error:
+            fail(self.program, str(error), 2)
+        return run_with_errors(self.program, main, positional)
+
+    def console_main(self, main: Callable[[list[str]], int]) -> None:
+        try:
+            status = self.run(main, sys.argv)
+        except SystemExit as exit_:
+            status = exit_.code
+        sys.exit(status)

@@ -1,0 +1,116 @@
+"""A trained transformation network as a SavedModel, and loading it back.
+
+The export is self-contained: `load` needs TensorFlow only, none of the training code or custom layers, so
+a SavedModel directory can be copied to any machine (or TensorFlow Serving) and applied there.
+
+Signature `serving_default`: input `images`, float32 [B, H, W, 3] RGB in [0, 1], any B, H, W (at least
+4 pixels a side); output `stylized`, the same shape. The directory also holds `style_transfer.json`: what the
+network was trained on and with which settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from style_transfer.errors import ModelError, OutputExistsError
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+OUTPUT_NAME = "stylized"
+METADATA_FILE = "style_transfer.json"
+MIN_SIDE = 4  # the reflection padding to a multiple of 4 mirrors at most 3 pixels
+
+
+class _Serving(tf.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)])
+    def serve(self, images):
+        return {OUTPUT_NAME: self.model(images, training=False)}
+
+
+def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None, overwrite: bool = False) -> Path:
+    """Exports the Keras `model` ([B, H, W, 3] -> [B, H, W, 3], in [0, 1]) as a SavedModel at `directory`.
+
+    Written into a temporary directory beside it and moved into place, so `directory` is either the old
+    export or the complete new one. Returns the directory.
+    """
+    directory = Path(directory)
+    if directory.exists() and not overwrite:
+        raise OutputExistsError(f"{directory}: already exists; not overwriting it")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        module = _Serving(model)
+        tf.saved_model.save(module, str(staging), signatures={SIGNATURE: module.serve})
+        (staging / METADATA_FILE).write_text(json.dumps(dict(metadata or {}), indent=2), encoding="utf8")
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(directory, old)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+class Stylizer:
+    """A loaded export: `stylizer(images)` maps float32 [B, H, W, 3] in [0, 1] to the stylised images, a
+    NumPy array of the same shape. `metadata` is what training recorded (style, settings, steps)."""
+
+    def __init__(self, directory: Path, signature, metadata: dict):
+        self.directory = directory
+        self._signature = signature
+        self.metadata = metadata
+
+    def __call__(self, images) -> np.ndarray:
+        images = tf.convert_to_tensor(images, tf.float32)
+        if images.shape.rank != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected float32 [B, H, W, 3] images, got shape {images.shape}")
+        if min(images.shape[1:3]) < MIN_SIDE:
+            raise ValueError(f"pictures must be at least {MIN_SIDE} pixels a side, got {images.shape[2]}x"
+                             f"{images.shape[1]}")
+        return self._signature(**{INPUT_NAME: images})[OUTPUT_NAME].numpy()
+
+
+def load(directory: str | os.PathLike) -> Stylizer:
+    """Loads an export written by `save` (or the model directory of a training run holding one in
+    `export/`). ModelError, naming the path, if it is not such an export."""
+    directory = Path(directory)
+    if (directory / "export" / "saved_model.pb").is_file() and not (directory / "saved_model.pb").exists():
+        directory = directory / "export"
+    if not directory.exists():
+        raise ModelError(f"{directory}: no such model directory")
+    if not (directory / "saved_model.pb").is_file():
+        raise ModelError(f"{directory}: not a SavedModel export (no saved_model.pb); train one with "
+                         "python -m style_transfer.train_fast")
+    try:
+        loaded = tf.saved_model.load(str(directory))
+    except Exception as error:  # TensorFlow raises OSError, ValueError or its own errors for damaged files
+        raise ModelError(f"{directory}: cannot load the SavedModel ({' '.join(str(error).split())[:300]})") from None
+    signature = loaded.signatures.get(SIGNATURE)
+    if signature is None or INPUT_NAME not in signature.structured_input_signature[1]:
+        raise ModelError(f"{directory}: a SavedModel, but without the {SIGNATURE} signature taking {INPUT_NAME!r} "
+                         "that style_transfer exports")
+    metadata_path = directory / METADATA_FILE
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf8")) if metadata_path.exists() else {}
+    except (OSError, ValueError):
+        metadata = {}
+    stylizer = Stylizer(directory, signature, metadata)
+    stylizer._loaded = loaded  # the signature's variables live as long as the loaded object
+    return stylizer
+
