@@ -32,7 +32,9 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
     },
-    entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main"]},
+    entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main",
+                                      "style-transfer-train=style_transfer.train_fast:console_main",
+                                      "style-transfer-apply=style_transfer.apply:console_main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Graphics",

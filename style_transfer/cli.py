@@ -132,8 +132,9 @@ def run_with_errors(program: str, main: Callable[[list[str]], int], argv: list[s
 class Command:
     """A program whose flags live in their own FlagValues: `command.flags`, defined by its module.
 
-    `command.main(argv)` parses argv (argv[0] is the program name), prints --help, and runs `main` with the
-    remaining positional arguments under `run_with_errors`; it returns the exit status.
+    `command.run(main, argv)` parses argv (argv[0] is the program name), prints --help, and runs `main` under
+    `run_with_errors` with what remains: argv[0] and the positional arguments, as absl's app.run passes them.
+    It returns the exit status.
     """
 
     def __init__(self, program: str, doc: str):
@@ -152,7 +153,8 @@ class Command:
         return "\n".join(lines) + "\n"
 
     def parse(self, argv: list[str]) -> list[str]:
-        """Parses the flags; UsageError for unknown or malformed ones. Returns the positional arguments."""
+        """Parses the flags; UsageError for unknown or malformed ones. Returns argv[0] and the positional
+        arguments."""
         self.flags.unparse_flags()
         try:
             return self.flags(argv)

@@ -202,63 +202,40 @@ class StyleConfig:
             object.__setattr__(self, "scales", ",".join(str(size) for size in self.scales))
         object.__setattr__(self, "style_blend_weights",
                            parse_numbers(self.style_blend_weights, "style_blend_weights", float))
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            # NumPy scalars (from sweeps) and paths are ordinary inputs; they are stored as plain Python values.
-            if field.type == "float":
-                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                    raise ConfigError(field.name, f"must be a finite number, got {value!r}")
-                if abs(value) > FLOAT32_MAX:  # TensorFlow computes in float32, where it would be infinite
-                    raise ConfigError(field.name, f"must be at most {FLOAT32_MAX:.4g} (float32), got {value!r}")
-                object.__setattr__(self, field.name, float(value))
-            elif field.type == "int":
-                if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                    raise ConfigError(field.name, f"must be an integer, got {value!r}")
-                object.__setattr__(self, field.name, int(value))
-            elif field.type == "bool" and not isinstance(value, bool):
-                raise ConfigError(field.name, f"must be true or false, got {value!r}")
-            elif field.type == "str":
-                if isinstance(value, os.PathLike):
-                    value = os.fspath(value)
-                    object.__setattr__(self, field.name, value)
-                if not isinstance(value, str):
-                    raise ConfigError(field.name, f"must be a string, got {value!r}")
-            choices = field.metadata.get("choices")
-            if choices and value not in choices:
-                raise ConfigError(field.name, f"must be one of {', '.join(choices)}; got {value!r}")
-        _check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG19 pools four times before block5), "
+        normalize_fields(self)
+        check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG19 pools four times before block5), "
                f"got {self.max_dim}")
-        _check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
-        _check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
+        check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
         for name in ("content_weight", "style_weight", "tv_weight"):
-            _check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+            check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         # Pixels live in [0, 1] and Adam moves each by about learning_rate per step: above 1 every step
         # only throws pixels to 0 or 1 (the loss curves for 1 and 1e30 are identical).
-        _check(0 < self.learning_rate <= 1, "learning_rate", f"must be in (0, 1] (pixels are in [0, 1] and Adam "
+        check(0 < self.learning_rate <= 1, "learning_rate", f"must be in (0, 1] (pixels are in [0, 1] and Adam "
                f"moves each by about this much per step), got {self.learning_rate:g}")
         for name in ("beta_1", "beta_2"):
-            _check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
-        _check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
-        _check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
-        _check(not self.weights.startswith("random:") or self.weights[len("random:"):].isdigit(), "weights",
+            check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
+        check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
+        check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
+        check(not self.weights.startswith("random:") or self.weights[len("random:"):].isdigit(), "weights",
                f"the seed after 'random:' must be a non-negative integer, got {self.weights!r}")
-        _check(0 <= self.init_noise <= 1, "init_noise", f"must be in [0, 1], got {self.init_noise:g}")
-        _check(self.init != "", "init", f"must be one of {', '.join(INIT_CHOICES)} or a picture's path")
-        _check(all(w >= 0 for w in self.style_blend_weights) and (not self.style_blend_weights
+        check(0 <= self.init_noise <= 1, "init_noise", f"must be in [0, 1], got {self.init_noise:g}")
+        check(self.init != "", "init", f"must be one of {', '.join(INIT_CHOICES)} or a picture's path")
+        check(all(w >= 0 for w in self.style_blend_weights) and (not self.style_blend_weights
                                                                    or sum(self.style_blend_weights) > 0),
                "style_blend_weights", f"must be >= 0 and not all zero, got {self.style_blend_weights}")
         # Up to 4: a style picture 4x the output's size already needs 16x the memory of the output's features.
-        _check(0 < self.style_scale <= 4, "style_scale", f"must be in (0, 4], got {self.style_scale:g}")
-        _check(self.style_max_dim == 0 or self.style_max_dim >= 16, "style_max_dim",
+        check(0 < self.style_scale <= 4, "style_scale", f"must be in (0, 4], got {self.style_scale:g}")
+        check(self.style_max_dim == 0 or self.style_max_dim >= 16, "style_max_dim",
                f"must be 0 (no bound) or at least 16, got {self.style_max_dim}")
         # Measured: with bfloat16 gradients L-BFGS-B's line search fails within a few iterations.
-        _check(not (self.optimizer == "lbfgs" and self.precision == "bfloat16"), "precision",
+        check(not (self.optimizer == "lbfgs" and self.precision == "bfloat16"), "precision",
                "bfloat16 gradients are too coarse for L-BFGS-B's line search; use float32 (or 'auto', which "
                "picks float32 for lbfgs) or --optimizer adam")
         self.scale_sizes  # validates `scales`
-        _check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
-        _check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
+        check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
+        check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:
@@ -266,18 +243,18 @@ class StyleConfig:
         spec = self.scales.strip()
         if spec.isdigit() and int(spec) <= 8:
             count = int(spec)
-            _check(count >= 1, "scales", f"the number of scales must be 1 to 8 (or list sizes), got {count}")
+            check(count >= 1, "scales", f"the number of scales must be 1 to 8 (or list sizes), got {count}")
             sizes = tuple(round(self.max_dim / 2 ** (count - 1 - index)) for index in range(count))
-            _check(sizes[0] >= 16, "scales", f"{count} scales halve max_dim {self.max_dim} down to {sizes[0]} px, "
+            check(sizes[0] >= 16, "scales", f"{count} scales halve max_dim {self.max_dim} down to {sizes[0]} px, "
                    "below VGG19's 16 px minimum; use fewer scales or a larger max_dim")
             return sizes
         sizes = parse_numbers(spec, "scales", int)
-        _check(len(sizes) >= 1, "scales", "give a number of scales or a list of sizes")
-        _check(all(a < b for a, b in zip(sizes, sizes[1:])), "scales",
+        check(len(sizes) >= 1, "scales", "give a number of scales or a list of sizes")
+        check(all(a < b for a, b in zip(sizes, sizes[1:])), "scales",
                f"the sizes must increase, got {self.scales!r}")
-        _check(sizes[0] >= 16, "scales", f"sizes must be at least 16 px, got {sizes[0]} (a number up to 8 counts "
+        check(sizes[0] >= 16, "scales", f"sizes must be at least 16 px, got {sizes[0]} (a number up to 8 counts "
                "scales)")
-        _check(sizes[-1] == self.max_dim, "scales", f"the last size is the output's and must equal max_dim "
+        check(sizes[-1] == self.max_dim, "scales", f"the last size is the output's and must equal max_dim "
                f"({self.max_dim}), got {sizes[-1]}; set --max_dim {sizes[-1]} or end the list at {self.max_dim}")
         return sizes
 
@@ -296,18 +273,54 @@ class StyleConfig:
 
     def to_flat_dict(self) -> dict[str, Any]:
         """Field values as bool/int/float/str (layer dicts formatted), for logs, hparams and PNG metadata."""
-        flat = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, Mapping):
-                value = format_layer_weights(value)
-            elif isinstance(value, tuple):
-                value = ",".join(f"{number:g}" for number in value)
-            flat[field.name] = value
-        return flat
+        return flat_dict(self)
 
 
-def _check(condition: bool, field: str, message: str) -> None:
+def normalize_fields(config) -> None:
+    """Checks every field of the frozen dataclass `config` against its declared type ("float", "int",
+    "bool", "str") and choices, storing NumPy scalars and paths as plain Python values; ConfigError names
+    the field."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        # NumPy scalars (from sweeps) and paths are ordinary inputs; they are stored as plain Python values.
+        if field.type == "float":
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                raise ConfigError(field.name, f"must be a finite number, got {value!r}")
+            if abs(value) > FLOAT32_MAX:  # TensorFlow computes in float32, where it would be infinite
+                raise ConfigError(field.name, f"must be at most {FLOAT32_MAX:.4g} (float32), got {value!r}")
+            object.__setattr__(config, field.name, float(value))
+        elif field.type == "int":
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ConfigError(field.name, f"must be an integer, got {value!r}")
+            object.__setattr__(config, field.name, int(value))
+        elif field.type == "bool" and not isinstance(value, bool):
+            raise ConfigError(field.name, f"must be true or false, got {value!r}")
+        elif field.type == "str":
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+                object.__setattr__(config, field.name, value)
+            if not isinstance(value, str):
+                raise ConfigError(field.name, f"must be a string, got {value!r}")
+        choices = field.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(field.name, f"must be one of {', '.join(choices)}; got {value!r}")
+
+
+def flat_dict(config) -> dict[str, Any]:
+    """Field values of a config dataclass as bool/int/float/str (layer dicts and number lists formatted)."""
+    flat = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, Mapping):
+            value = format_layer_weights(value)
+        elif isinstance(value, tuple):
+            value = ",".join(f"{number:g}" for number in value)
+        flat[field.name] = value
+    return flat
+
+
+def check(condition: bool, field: str, message: str) -> None:
+    """ConfigError(field, message) unless `condition`."""
     if not condition:
         raise ConfigError(field, message)
 

@@ -39,14 +39,21 @@ def guided_gram_matrices(features: tf.Tensor, masks: tf.Tensor, normalization: s
 
 
 def weighted_mse(outputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor],
-                 layer_weights: Mapping[str, float], weight: float) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+                 layer_weights: Mapping[str, float], weight: float, *, per_example: bool = False,
+                 ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """`weight` * sum_l w_l * mean((outputs_l - targets_l)^2) / sum_l w_l, and each layer's share of it.
 
     With equal layer weights this is the tutorial's `add_n(means) * weight / num_layers`, computed in that
-    order so its float results are reproduced.
+    order so its float results are reproduced. `per_example`: means over all but the batch axis, so every
+    result is [B] (targets broadcast: one [1, ...] target serves a whole batch).
     """
     scale = weight / sum(layer_weights.values())
-    means = {name: tf.reduce_mean(tf.square(outputs[name] - targets[name])) for name in layer_weights}
+
+    def mean(difference):
+        return tf.reduce_mean(tf.square(difference), axis=list(range(1, difference.shape.rank)) if per_example
+                              else None)
+
+    means = {name: mean(outputs[name] - targets[name]) for name in layer_weights}
     loss = tf.add_n([means[name] if w == 1.0 else means[name] * w for name, w in layer_weights.items()]) * scale
     per_layer = {name: means[name] * (w * scale) for name, w in layer_weights.items()}
     return loss, per_layer
@@ -62,7 +69,7 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                content_layers: Mapping[str, float], style_layers: Mapping[str, float],
                content_weight: float, style_weight: float, tv_weight: float, gram_norm: str = "hw",
                style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
-               ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+               per_example: bool = False) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The weighted objective of Gatys et al. with the tutorial's normalisations.
 
     `features` holds the image's activations for every content and style layer; `style_targets` are Gram
@@ -71,15 +78,22 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
     shares of the picture). Returns (total, terms) where terms has "total", "content", "style", "tv" and one
     entry per layer ("style/block1_conv1", "content/block5_conv2": that layer's weighted share). `terms` is
     exactly what gets logged.
+
+    `per_example` (for training a network on batches, without masks): every term is [B], one value per
+    picture of the batch, with the [1, c, c] style targets shared by all of them.
     """
+    if per_example and style_masks is not None:
+        raise ValueError("per_example losses do not take style masks")
     if style_masks is None:
         grams = {name: gram_matrix(features[name], gram_norm) for name in style_layers}
-        style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight)
+        style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight,
+                                              per_example=per_example)
     else:
         style, style_per_layer = _guided_style_loss(features, style_targets, style_layers, style_weight,
                                                     gram_norm, style_masks, region_weights)
-    content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight)
-    tv = tv_weight * total_variation_loss(image)
+    content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight,
+                                              per_example=per_example)
+    tv = tv_weight * (tf.image.total_variation(image) if per_example else total_variation_loss(image))
     total = style + content + tv  # the tutorial's order of summation
     terms = {"total": total, "content": content, "style": style, "tv": tv}
     terms.update({f"style/{name}": value for name, value in style_per_layer.items()})

@@ -1,0 +1,109 @@
+"""Every default of training a fast style-transfer network, in one frozen dataclass (`TrainConfig`).
+
+The loss settings mean exactly what they mean in `StyleConfig` (the same layers, weights and normalisation
+feed the same `losses.total_loss`), and default to the same values; train_fast.py generates one flag per
+field, as run.py does for StyleConfig.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, PRECISION_CHOICES, VGG19_LAYERS, _field, check,
+                                   flat_dict, normalize_fields, parse_layer_weights)
+from style_transfer.errors import ConfigError
+
+STRATEGY_CHOICES = ("default", "mirrored", "multi_worker")
+_STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(DEFAULT)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How a transformation network is trained for one style (Johnson et al. 2016)."""
+
+    # Data.
+    image_size: int = _field(256, "Training crops are image_size x image_size: each photograph is resized so "
+                             "its short side is this, then cropped at random and flipped at random.")
+    style_size: int = _field(512, "Longest side, in pixels, of the style picture whose Gram matrices are the "
+                             "targets; smaller makes the brush strokes bigger.")
+    batch_size: int = _field(4, "Pictures per step over all replicas and workers (the global batch); it must "
+                             "divide evenly among the replicas.")
+    max_megapixels: float = _field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
+                                   "more megapixels than this.")
+    # The network.
+    filters: int = _field(32, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
+                          "Compute grows with its square: 16 is about 4x faster to apply.")
+    residual_blocks: int = _field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
+    # The objective, as in StyleConfig.
+    content_layers: dict = _field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
+    style_layers: dict = _field(dict(DEFAULT.style_layers), _STYLE_HELP["style_layers"])
+    content_weight: float = _field(DEFAULT.content_weight, _STYLE_HELP["content_weight"])
+    style_weight: float = _field(DEFAULT.style_weight, _STYLE_HELP["style_weight"])
+    tv_weight: float = _field(DEFAULT.tv_weight, "Weight of the total-variation loss (tf.image.total_variation, "
+                              "per picture).")
+    gram_norm: str = _field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
+    weights: str = _field(DEFAULT.weights, _STYLE_HELP["weights"])
+    precision: str = _field("float32", "Arithmetic of VGG19's convolutions in the loss: 'float32', 'bfloat16' "
+                            "(about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs) or 'auto'. "
+                            "The network itself always trains in float32.", PRECISION_CHOICES)
+    # Optimisation.
+    steps: int = _field(2000, "Training steps (batches); --resume continues up to this many.")
+    learning_rate: float = _field(1e-3, "Adam learning rate of the network's weights.")
+    seed: int = _field(0, "Seed of the network's initial weights and of the data order, crops and flips.")
+    strategy: str = _field("default", "tf.distribute strategy: 'default' (one device), 'mirrored' "
+                           "(MirroredStrategy: every GPU of this machine) or 'multi_worker' "
+                           "(MultiWorkerMirroredStrategy: the machines listed in the TF_CONFIG environment "
+                           "variable, each running this same command).", STRATEGY_CHOICES)
+    # Monitoring and checkpoints.
+    log_every: int = _field(10, "Write the loss scalars to TensorBoard every this many steps.")
+    sample_every: int = _field(100, "Every this many steps, write stylisations of a few fixed data pictures to "
+                               "TensorBoard (0: only at the end).")
+    checkpoint_every: int = _field(200, "Save a checkpoint every this many steps (and at the end, or when "
+                                   "interrupted).")
+    keep_checkpoints: int = _field(3, "How many of the latest checkpoints to keep.")
+
+    def __post_init__(self):
+        for name in ("content_layers", "style_layers"):
+            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
+        normalize_fields(self)
+        used = {*self.content_layers, *self.style_layers}
+        deepest = max(VGG19_LAYERS.index(name) for name in used)
+        minimum = 2 ** sum(1 for name in VGG19_LAYERS[: deepest + 1] if name.endswith("_pool"))
+        check(self.image_size >= max(minimum, 16), "image_size", f"must be at least {max(minimum, 16)} for the "
+              f"layers used, got {self.image_size}")
+        check(self.style_size >= max(minimum, 16), "style_size", f"must be at least {max(minimum, 16)} for the "
+              f"layers used, got {self.style_size}")
+        check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
+        check(1 <= self.filters <= 256, "filters", f"must be in [1, 256], got {self.filters}")
+        check(0 <= self.residual_blocks <= 32, "residual_blocks", f"must be in [0, 32], got {self.residual_blocks}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
+        check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        check(0 < self.learning_rate <= 1, "learning_rate", f"must be in (0, 1], got {self.learning_rate:g}")
+        check(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
+        check(self.sample_every >= 0, "sample_every", f"must be >= 0, got {self.sample_every}")
+        check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
+        check(self.keep_checkpoints >= 1, "keep_checkpoints", f"must be >= 1, got {self.keep_checkpoints}")
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
+        names = {field.name for field in dataclasses.fields(self)}
+        for name in changes:
+            if name not in names:
+                raise ConfigError(name, "no such setting")
+        return dataclasses.replace(self, **changes)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Field values as bool/int/float/str, for config.json, TensorBoard and the export's metadata."""
+        return flat_dict(self)
+
+    # What a checkpoint's network and targets depend on: resuming with other values would train another model.
+    RESUME_FIELDS = ("image_size", "style_size", "filters", "residual_blocks", "content_layers", "style_layers",
+                     "content_weight", "style_weight", "tv_weight", "gram_norm", "weights", "precision")
+
+
+TRAIN_DEFAULT = TrainConfig()

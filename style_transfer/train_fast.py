@@ -1,0 +1,186 @@
+"""Trains a feed-forward network that paints any photograph in one style (Johnson et al. 2016).
+
+  python -m style_transfer.train_fast --style painting.jpg --data photos/ --model_dir models/painting
+  style-transfer-train --style painting.jpg --data photos/ --model_dir M --strategy mirrored --batch_size 16
+
+Then stylise pictures in one forward pass each: python -m style_transfer.apply --model M --content a.jpg
+
+The model directory M receives config.json, checkpoints/ (every --checkpoint_every steps, and on Ctrl-C;
+continue with --resume), logs/ (TensorBoard: losses and sample stylisations; tensorboard --logdir M/logs) and,
+at the end, export/: a SavedModel that style_transfer.apply (or any TensorFlow program) loads without this
+code. Several machines: run this same command on each, with TF_CONFIG naming the cluster and that machine's
+place in it, and --strategy multi_worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import flags  # noqa: E402
+
+from style_transfer import cli  # noqa: E402
+from style_transfer.cli import UsageError  # noqa: E402
+from style_transfer.errors import ResumeError  # noqa: E402
+from style_transfer.train_config import TRAIN_DEFAULT, TrainConfig  # noqa: E402
+
+PROGRAM = "style-transfer-train"
+COMMAND = cli.Command(PROGRAM, __doc__)
+FLAGS = COMMAND.flags
+
+flags.DEFINE_string("style", None, "The painting whose style the network learns.", flag_values=FLAGS)
+flags.DEFINE_string("data", None, "Folder of training photographs (searched recursively; JPEG, PNG, GIF, BMP, "
+                    "WebP). Files that are not such pictures are skipped and counted.", flag_values=FLAGS)
+flags.DEFINE_string("model_dir", None, "Where the checkpoints, TensorBoard logs and the exported SavedModel go.",
+                    flag_values=FLAGS)
+flags.DEFINE_bool("resume", False, "Continue the training run in --model_dir from its latest checkpoint, up to "
+                  "--steps; the settings that shape the network and its loss must be the same.", flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Start over in a --model_dir that holds a training run, replacing it.",
+                  flag_values=FLAGS)
+flags.DEFINE_bool("progress", True, "Show a progress bar (only when stdout is a terminal).", flag_values=FLAGS)
+cli.define_config_flags(TrainConfig, TRAIN_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
+
+
+def config_from_flags() -> TrainConfig:
+    return TRAIN_DEFAULT.replace(**cli.config_changes(TrainConfig, FLAGS))
+
+
+def check_model_dir(model_dir: Path) -> bool:
+    """UsageError unless `model_dir` may be written as the flags ask; whether it holds a run to resume."""
+    from style_transfer import image_io, training
+    from style_transfer.errors import OutputError
+
+    if model_dir.exists() and not model_dir.is_dir():
+        raise UsageError(f"--model_dir {model_dir}: exists and is not a folder")
+    has_run = (model_dir / training.CONFIG_FILE).is_file()
+    has_checkpoint = has_run and bool(list((model_dir / training.CHECKPOINTS).glob("ckpt-*.index")))
+    if FLAGS.resume and FLAGS.overwrite:
+        raise UsageError("--resume continues the run in --model_dir and --overwrite replaces it: pass one of them")
+    if FLAGS.resume and not has_checkpoint:
+        raise UsageError(f"--resume: {model_dir} holds no checkpoint to continue")
+    if has_run and not (FLAGS.resume or FLAGS.overwrite):
+        raise UsageError(f"{model_dir}: holds a training run; pass --resume to continue it or --overwrite to "
+                         "start over")
+    if model_dir.is_dir() and not has_run and any(model_dir.iterdir()):
+        raise UsageError(f"--model_dir {model_dir}: a folder of other files, not a training run's; choose a new "
+                         "or empty folder")
+    try:
+        image_io.check_writable_directory(model_dir)
+    except OutputError as error:
+        raise UsageError(f"--model_dir: cannot write there: {error}") from None
+    return has_checkpoint
+
+
+def run_description(config: TrainConfig, style_path: str, style_fingerprint: str, data: str) -> dict:
+    return {"config": config.to_flat_dict(), "style": str(Path(style_path).resolve()),
+            "style_fingerprint": style_fingerprint, "data": str(Path(data).resolve())}
+
+
+def check_resumable(model_dir: Path, description: dict) -> None:
+    """ResumeError unless the run in model_dir was trained with the same network, loss and style picture."""
+    from style_transfer import training
+
+    saved = json.loads((model_dir / training.CONFIG_FILE).read_text(encoding="utf8"))
+    differences = [f"--{name} {saved['config'].get(name)!r} -> {description['config'][name]!r}"
+                   for name in TrainConfig.RESUME_FIELDS if saved["config"].get(name) != description["config"][name]]
+    if saved.get("style_fingerprint") != description["style_fingerprint"]:
+        differences.append(f"--style {saved.get('style')} -> {description['style']} (other pixels)")
+    if differences:
+        raise ResumeError(f"{model_dir}: cannot resume with other settings than the run's: {'; '.join(differences)}")
+
+
+def resume_command() -> str:
+    arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume", "--overwrite")]
+    return shlex.join([PROGRAM, *arguments, "--resume"])
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise UsageError(f"unexpected argument {argv[1]!r} (all inputs are flags, e.g. --data FOLDER)")
+    for name in ("style", "data", "model_dir"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (--style PAINTING --data FOLDER --model_dir M)")
+    config = config_from_flags()
+    model_dir = Path(FLAGS.model_dir)
+    cli.import_tensorflow_quietly()
+    resuming = check_model_dir(model_dir)
+
+    import tensorflow as tf
+
+    from style_transfer import checkpoints, dataset, image_io, preprocessing, training
+
+    # Everything that can be checked is checked before VGG19 is built or a step is run.
+    max_pixels = int(config.max_megapixels * 1e6)
+    style = preprocessing.resize_to_max_dim(image_io.load_image(FLAGS.style, max_pixels=max_pixels),
+                                            config.style_size).numpy()
+    folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
+    description = run_description(config, FLAGS.style, checkpoints.fingerprint(style), FLAGS.data)
+    if FLAGS.resume:
+        check_resumable(model_dir, description)
+    strategy = training.make_strategy(config.strategy)
+    if folder.skipped:
+        examples = "; ".join(f"{path}: {reason}" for path, reason in folder.skipped[:3])
+        print(f"{PROGRAM}: skipped {len(folder.skipped)} of {len(folder.skipped) + len(folder.paths)} files in "
+              f"{FLAGS.data}: {examples}{' ...' if len(folder.skipped) > 3 else ''}", file=sys.stderr)
+
+    trainer = training.FastTrainer(config, style, folder.paths, model_dir, strategy)
+    start = trainer.restore() if FLAGS.resume else 0
+    if trainer.chief:
+        if FLAGS.overwrite:  # the new run is set up: what the replaced one left goes now, not before
+            for name in (training.CHECKPOINTS, training.LOGS, training.EXPORT):
+                shutil.rmtree(model_dir / name, ignore_errors=True)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / training.CONFIG_FILE).write_text(json.dumps(description, indent=2), encoding="utf8")
+    writer = tf.summary.create_file_writer(str(model_dir / training.LOGS)) if trainer.chief else None
+    if writer is not None and start == 0:
+        with writer.as_default(step=0):
+            tf.summary.text("config", "\n".join(f"    {key}: {value}" for key, value in description["config"].items()))
+    progress = None
+    if FLAGS.progress and sys.stdout.isatty() and trainer.chief and config.steps > start:
+        import keras
+
+        progress = keras.utils.Progbar(config.steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
+    started = time.perf_counter()
+
+    def on_step(step, terms):
+        if progress is not None:
+            rate = (step - start) / max(time.perf_counter() - started, 1e-9)
+            progress.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == config.steps)
+
+    with cli.StopOnSignal(PROGRAM) as stopper:
+        step = trainer.run(on_step, stop=stopper.stop, summary_writer=writer)
+        seconds = time.perf_counter() - started
+        stopper.saving = True
+        if step < config.steps:
+            print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
+                  f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr)
+            return 128 + stopper.received if stopper.received else 1
+        exported = trainer.export(metadata={**description, "steps": step})
+    rate = f", {(step - start) / seconds:.2f} steps/s" if step > start and seconds > 0 else ""
+    workers = training.worker_count(strategy)
+    print(f"Trained {step - start} steps{f' (from step {start})' if start else ''} in {seconds:.1f} s{rate} on "
+          f"{strategy.num_replicas_in_sync} replica(s), {workers} worker(s); weights digest {trainer.weights_digest()}")
+    if exported:
+        print(f"Exported the network to {exported}; apply it with: python -m style_transfer.apply --model "
+              f"{model_dir} --content PHOTO")
+        print(f"TensorBoard logs in {model_dir / training.LOGS}; view with: tensorboard --logdir "
+              f"{model_dir / training.LOGS}")
+    if stopper.received:
+        return 128 + stopper.received
+    return 0
+
+
+def console_main() -> None:
+    """Entry point of the `style-transfer-train` console script and of `python -m style_transfer.train_fast`."""
+    COMMAND.console_main(main)
+
+
+if __name__ == "__main__":
+    console_main()

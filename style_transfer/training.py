@@ -1,0 +1,241 @@
+"""Training a transformation network for one style under tf.distribute (Johnson et al. 2016).
+
+The loss is the optimiser's own: the same FeatureExtractor (VGG19) and `losses.total_loss`, evaluated per
+picture (`per_example=True`) so tf.distribute can average it over the global batch:
+
+    content targets = VGG19(photos);  style targets = Gram(VGG19(style picture))
+    loss = compute_average_loss(total_loss(VGG19(network(photos)), ...), global_batch_size)
+
+Every replica computes its share of the batch; Keras' optimizer sums the gradients over replicas (and
+workers) before applying them, so the result is the gradient of the mean over the global batch, whatever the
+number of replicas. Only the chief worker writes checkpoints, summaries and the export; the other workers
+save their checkpoints to a temporary directory and delete it, as TensorFlow's multi-worker guide requires
+(saving may involve collective operations every worker must join).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from style_transfer import dataset as dataset_lib
+from style_transfer import export, losses
+from style_transfer.errors import ConfigError, NumericalError
+from style_transfer.features import FeatureExtractor
+from style_transfer.train_config import TrainConfig
+from style_transfer.transformer import transformer_network
+
+CHECKPOINTS = "checkpoints"
+EXPORT = "export"
+LOGS = "logs"
+CONFIG_FILE = "config.json"
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The tf.distribute strategy `name` (TrainConfig.strategy); ConfigError naming `strategy` if it cannot
+    be built, e.g. multi_worker without a valid TF_CONFIG."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        check_tf_config(os.environ.get("TF_CONFIG"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ConfigError("strategy", f"unknown strategy {name!r}")
+
+
+def check_tf_config(text: str | None) -> dict:
+    """TF_CONFIG parsed and checked: {"cluster": {"worker": [host:port, ...], ...}, "task": {"type", "index"}}."""
+    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
+    if not text:
+        raise ConfigError("strategy", f"multi_worker needs the TF_CONFIG environment variable on every worker, "
+                          f"e.g. TF_CONFIG='{example}'")
+    try:
+        tf_config = json.loads(text)
+        workers = tf_config["cluster"]["worker"]
+        task_type, index = tf_config["task"]["type"], tf_config["task"]["index"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("strategy", f"TF_CONFIG is not of the form {example}: {text[:200]!r}") from None
+    cluster = tf_config["cluster"]
+    if not isinstance(workers, list) or not workers:
+        raise ConfigError("strategy", "TF_CONFIG's cluster lists no workers")
+    if task_type not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[task_type]):
+        raise ConfigError("strategy", f"TF_CONFIG's task {task_type!r} {index!r} is not in its cluster")
+    return tf_config
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes the run's files: the only worker, the chief, or worker 0 without a chief."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """How many worker processes train together (1 unless multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+class FastTrainer:
+    """The network, its optimiser, the losses and the distributed train step, for one style and data folder.
+
+    style_image: float32 [1, H, W, 3] in [0, 1] at the size whose Gram matrices are the targets.
+    paths: the training pictures (dataset.scan_folder). model_dir: where checkpoints, logs and the export go.
+    """
+
+    def __init__(self, config: TrainConfig, style_image: np.ndarray, paths: list[str], model_dir: str | Path,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.model_dir = Path(model_dir)
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.chief = is_chief(self.strategy)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ConfigError("batch_size", f"{config.batch_size} does not divide among the {replicas} replicas; "
+                              f"use a multiple of {replicas}")
+        self.global_batch = config.batch_size
+        keras.utils.set_random_seed(config.seed)  # the network's initial weights
+        with self.strategy.scope():
+            layers = (*config.content_layers, *config.style_layers)
+            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision)
+            self.network = transformer_network(config.filters, config.residual_blocks)
+            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        style_features = self.extractor(tf.constant(style_image, tf.float32))
+        self.style_targets = {name: losses.gram_matrix(style_features[name], config.gram_norm)
+                              for name in config.style_layers}
+
+        def dataset_fn(input_context):
+            per_replica = input_context.get_per_replica_batch_size(self.global_batch)
+            return dataset_lib.training_dataset(paths, image_size=config.image_size, batch_size=per_replica,
+                                                seed=config.seed, input_context=input_context)
+
+        self.dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        self.samples = dataset_lib.sample_batch(paths, image_size=config.image_size)
+        self.checkpoint = tf.train.Checkpoint(network=self.network, optimizer=self.optimizer, step=self.step)
+        self._train_step = tf.function(self._distributed_step)
+
+    def loss_terms(self, photos: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """(stylised photos, {term: [B] per-picture values}) for a batch of photos [B, h, w, 3]."""
+        config = self.config
+        content_targets = self.extractor(photos)
+        stylised = self.network(photos, training=True)
+        _, terms = losses.total_loss(
+            self.extractor(stylised), stylised, content_targets=content_targets, style_targets=self.style_targets,
+            content_layers=config.content_layers, style_layers=config.style_layers,
+            content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
+            gram_norm=config.gram_norm, per_example=True)
+        return stylised, terms
+
+    def _replica_step(self, photos):
+        with tf.GradientTape() as tape:
+            _, terms = self.loss_terms(photos)
+            # Summed over this replica's pictures and divided by the global batch: the replicas' gradients
+            # then add up (Keras' optimizer all-reduces them) to the gradient of the global mean.
+            loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch)
+        variables = self.network.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return {name: tf.nn.compute_average_loss(value, global_batch_size=self.global_batch)
+                for name, value in terms.items()}
+
+    def _distributed_step(self, iterator):
+        per_replica = self.strategy.run(self._replica_step, args=(next(iterator),))
+        self.step.assign_add(1)
+        return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()}
+
+    def stylise(self, photos: tf.Tensor) -> tf.Tensor:
+        """The network's output for `photos` [B, H, W, 3] in [0, 1] (inference mode)."""
+        return self.network(photos, training=False)
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint in model_dir/checkpoints; returns its step (0 if there is none)."""
+        latest = tf.train.latest_checkpoint(str(self.model_dir / CHECKPOINTS))
+        if latest is None:
+            return 0
+        self.checkpoint.restore(latest).expect_partial()
+        return int(self.step.numpy())
+
+    def save_checkpoint(self) -> Path | None:
+        """Writes a checkpoint of the network, the optimiser and the step; the chief's path (None elsewhere)."""
+        directory = self.model_dir / CHECKPOINTS
+        if not self.chief:  # every worker saves (collectives); only the chief keeps it
+            directory = Path(tempfile.mkdtemp(prefix="style_transfer_worker_checkpoint_"))
+        manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=self.config.keep_checkpoints)
+        path = manager.save(checkpoint_number=int(self.step.numpy()))
+        if not self.chief:
+            shutil.rmtree(directory, ignore_errors=True)
+            return None
+        return Path(path)
+
+    def run(self, on_step: Callable[[int, dict[str, float]], None], *, stop: threading.Event | None = None,
+            summary_writer=None) -> int:
+        """Trains from the current step up to config.steps; returns the last step done.
+
+        on_step(step, {term: mean over the global batch}) after each step. Checkpoints every
+        config.checkpoint_every steps; summaries (losses every log_every steps, sample stylisations every
+        sample_every) go to `summary_writer` if given. NumericalError if the loss stops being finite.
+        """
+        config = self.config
+        iterator = iter(self.dataset)
+        step = int(self.step.numpy())
+        while step < config.steps:
+            terms = {name: float(value) for name, value in self._train_step(iterator).items()}
+            step = int(self.step.numpy())
+            if not np.isfinite(terms["total"]):
+                raise NumericalError(f"the training loss stopped being finite at step {step}; lower "
+                                     f"--learning_rate (now {config.learning_rate:g})", step)
+            if summary_writer is not None:
+                self.write_summaries(summary_writer, step, terms)
+            on_step(step, terms)
+            stopping = stop is not None and stop.is_set()
+            if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+                self.save_checkpoint()
+            if stopping:
+                break
+        return step
+
+    def write_summaries(self, writer, step: int, terms: dict[str, float]) -> None:
+        config = self.config
+        last = step == config.steps
+        with writer.as_default(step=step):
+            if step % config.log_every == 0 or last or step == 1:
+                for name, value in terms.items():
+                    tf.summary.scalar(f"loss/{name}", value)
+            if (config.sample_every and step % config.sample_every == 0) or last or step == 1:
+                tf.summary.image("stylised", self.stylise(self.samples), max_outputs=len(self.samples))
+        writer.flush()
+
+    def export(self, directory: str | Path | None = None, *, metadata: dict | None = None) -> Path | None:
+        """Writes the SavedModel (chief only; returns its path, None elsewhere). A plain copy of the network
+        is saved, so the export holds no distributed variables."""
+        if not self.chief:
+            return None
+        plain = transformer_network(self.config.filters, self.config.residual_blocks)
+        plain.set_weights(self.network.get_weights())
+        return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True)
+
+    def weights_digest(self) -> str:
+        """A short SHA-256 of the network's weights: equal on every worker of a correct distributed run."""
+        digest = hashlib.sha256()
+        for weight in self.network.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+        return digest.hexdigest()[:16]
