@@ -10,9 +10,11 @@ in a fresh Python process, so its peak resident memory (ru_maxrss) is its own.
   python scripts/bench.py --quality --plot quality.png  # tutorial objective against time, 1000 tutorial steps
   python scripts/bench.py --largest                     # the largest output that fits in memory
   python scripts/bench.py --many 20                     # 20 pictures of different sizes in one process
+  python scripts/bench.py --fast                        # fast style transfer: training and apply speed
 
 GFLOP/s counts the VGG19 convolutions a step needs (forward to the deepest layer used, and the backward pass
 to the image, no weight gradients) against the float32 matrix-product rate measured at the start.
+The feed-forward network's measurements (--fast) live in scripts/bench_fast.py.
 """
 
 from __future__ import annotations
@@ -54,6 +56,16 @@ flags.DEFINE_bool("largest", False, "Instead: find the largest longest side whos
 flags.DEFINE_float("memory_gb", 22.0, "With --largest: the memory budget.")
 flags.DEFINE_integer("many", 0, "Instead: stylise this many pictures of different sizes in one process and "
                      "report traces and memory after each.")
+flags.DEFINE_bool("fast", False, "Instead: the fast (feed-forward) style transfer: training steps per second "
+                  "at --fast_image_size, then seconds per picture at --sizes through an export loaded with "
+                  "export.load. --steps sets the timed training steps.")
+flags.DEFINE_list("fast_filters", ["32", "16"], "With --fast: network widths to measure.")
+flags.DEFINE_list("fast_precisions", ["float32", "bfloat16"], "With --fast: precisions of the loss network "
+                  "(VGG19) to train with.")
+flags.DEFINE_integer("fast_image_size", 256, "With --fast: training crop size.")
+flags.DEFINE_integer("fast_batch_size", 4, "With --fast: training batch.")
+flags.DEFINE_integer("fast_repeats", 5, "With --fast: timed calls per picture size (the median is reported).")
+flags.DEFINE_string("fast_data", str(SHARED / "content"), "With --fast: folder of training photographs.")
 flags.DEFINE_string("json", "", "Also write the results here.")
 flags.DEFINE_string("worker", "", "Internal: run one measurement described by this JSON and print its result.")
 
@@ -172,8 +184,14 @@ def scalar(tensor) -> float:
 
 
 def run_worker(spec: dict) -> dict:
-    kinds = {"matmul": lambda spec: matmul_peak(), "speed": speed, "quality": quality, "many": many}
-    return kinds[spec["kind"]](spec)
+    import bench_fast
+
+    kinds = {"matmul": lambda spec: matmul_peak(), "speed": speed, "quality": quality, "many": many,
+             "fast_train": bench_fast.train_speed, "fast_export": bench_fast.export_network,
+             "fast_apply": bench_fast.apply_speed}
+    result = kinds[spec["kind"]](spec)
+    result.setdefault("peak_rss_mb", peak_rss_mb())
+    return result
 
 
 def measure(spec: dict) -> dict:
@@ -299,6 +317,8 @@ def main(argv):
             report["largest"] = run_largest(common)
         elif FLAGS.many:
             report["many"] = run_many(common)
+        elif FLAGS.fast:
+            report["fast"] = run_fast(common, report["machine"])
         else:
             report["speed"] = run_speed(common)
     if FLAGS.json:
@@ -348,6 +368,15 @@ def print_speed_row(row: dict, rows: list, peak: float) -> None:
     print(f"{row['width']:>5}x{row['height']:<4} {row['implementation']:<22} {row['seconds_per_step']:>7.3f} "
           f"{speedup:>7.2f}x {gflops:>8.0f} {gflops / peak:>6.0%} {row['peak_rss_mb']:>6.0f} MB "
           f"{row['mb_per_megapixel']:>6.0f}", flush=True)
+
+
+def run_fast(common: dict, machine: dict) -> dict:
+    import bench_fast
+
+    return bench_fast.run_fast(common, measure, machine, filters=[int(width) for width in FLAGS.fast_filters],
+                               precisions=FLAGS.fast_precisions, sizes=[int(size) for size in FLAGS.sizes],
+                               steps=FLAGS.steps, batch_size=FLAGS.fast_batch_size,
+                               image_size=FLAGS.fast_image_size, repeats=FLAGS.fast_repeats, data=FLAGS.fast_data)
 
 
 def run_quality(common: dict) -> dict:

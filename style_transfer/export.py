@@ -4,7 +4,7 @@ The export is self-contained: `load` needs TensorFlow only, none of the training
 a SavedModel directory can be copied to any machine (or TensorFlow Serving) and applied there.
 
 Signature `serving_default`: input `images`, float32 [B, H, W, 3] RGB in [0, 1], any B, H, W (at least
-4 pixels a side); output `stylized`, the same shape. The directory also holds `style_transfer.json`: what the
+5 pixels a side); output `stylized`, the same shape. The directory also holds `style_transfer.json`: what the
 network was trained on and with which settings.
 """
 
@@ -26,7 +26,7 @@ SIGNATURE = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "stylized"
 METADATA_FILE = "style_transfer.json"
-MIN_SIDE = 4  # the reflection padding to a multiple of 4 mirrors at most 3 pixels
+MIN_SIDE = 5  # the first 9x9 convolution mirrors 4 pixels at each border
 
 
 class _Serving(tf.Module):

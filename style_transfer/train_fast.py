@@ -110,21 +110,24 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
     model_dir = Path(FLAGS.model_dir)
     cli.import_tensorflow_quietly()
-    resuming = check_model_dir(model_dir)
 
     import tensorflow as tf
 
     from style_transfer import checkpoints, dataset, image_io, preprocessing, training
 
+    # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
+    strategy = training.make_strategy(config.strategy)
+    # The other workers of a cluster write nothing there (and would see the chief's files appear meanwhile).
+    if training.is_chief(strategy):
+        check_model_dir(model_dir)
     # Everything that can be checked is checked before VGG19 is built or a step is run.
     max_pixels = int(config.max_megapixels * 1e6)
     style = preprocessing.resize_to_max_dim(image_io.load_image(FLAGS.style, max_pixels=max_pixels),
                                             config.style_size).numpy()
     folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
     description = run_description(config, FLAGS.style, checkpoints.fingerprint(style), FLAGS.data)
-    if FLAGS.resume:
+    if FLAGS.resume and training.is_chief(strategy):
         check_resumable(model_dir, description)
-    strategy = training.make_strategy(config.strategy)
     if folder.skipped:
         examples = "; ".join(f"{path}: {reason}" for path, reason in folder.skipped[:3])
         print(f"{PROGRAM}: skipped {len(folder.skipped)} of {len(folder.skipped) + len(folder.paths)} files in "

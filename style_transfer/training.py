@@ -122,15 +122,20 @@ class FastTrainer:
         self.style_targets = {name: losses.gram_matrix(style_features[name], config.gram_norm)
                               for name in config.style_layers}
 
-        def dataset_fn(input_context):
-            per_replica = input_context.get_per_replica_batch_size(self.global_batch)
-            return dataset_lib.training_dataset(paths, image_size=config.image_size, batch_size=per_replica,
-                                                seed=config.seed, input_context=input_context)
-
-        self.dataset = self.strategy.distribute_datasets_from_function(dataset_fn)
+        self.paths = paths
         self.samples = dataset_lib.sample_batch(paths, image_size=config.image_size)
         self.checkpoint = tf.train.Checkpoint(network=self.network, optimizer=self.optimizer, step=self.step)
         self._train_step = tf.function(self._distributed_step)
+
+    def distributed_dataset(self, seed: int) -> tf.distribute.DistributedDataset:
+        """The training batches, split among the replicas. A resumed run seeds them with its starting step, so
+        it goes on with new crops rather than the ones it began with."""
+        def dataset_fn(input_context):
+            per_replica = input_context.get_per_replica_batch_size(self.global_batch)
+            return dataset_lib.training_dataset(self.paths, image_size=self.config.image_size,
+                                                batch_size=per_replica, seed=seed, input_context=input_context)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def loss_terms(self, photos: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """(stylised photos, {term: [B] per-picture values}) for a batch of photos [B, h, w, 3]."""
@@ -195,8 +200,8 @@ class FastTrainer:
         sample_every) go to `summary_writer` if given. NumericalError if the loss stops being finite.
         """
         config = self.config
-        iterator = iter(self.dataset)
         step = int(self.step.numpy())
+        iterator = iter(self.distributed_dataset(seed=config.seed + step))
         while step < config.steps:
             terms = {name: float(value) for name, value in self._train_step(iterator).items()}
             step = int(self.step.numpy())

@@ -9,8 +9,9 @@ Convolutions pad by reflection, so the borders carry no dark frame.
     9x9 conv (f) -> 3x3 stride-2 conv (2f) -> 3x3 stride-2 conv (4f) -> residual blocks (4f)
       -> resize x2 + 3x3 conv (2f) -> resize x2 + 3x3 conv (f) -> 9x9 conv (3), sigmoid
 
-Any input size works: the model pads the picture by reflection to a multiple of 4 (the two stride-2
-convolutions) and crops the result back, so output and input always have the same size.
+Any input of at least 5 pixels a side works (the first 9x9 convolution mirrors 4 at each border): the model
+pads the picture by reflection to a multiple of 4 (the two stride-2 convolutions) and crops the result back,
+so output and input always have the same size.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class ReflectionPadding(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="style_transfer")
 class PadToMultiple(keras.layers.Layer):
     """Pads the bottom and right edges by reflection up to the next multiple of `multiple` (at most
-    multiple - 1 pixels, so pictures down to that many pixels a side work)."""
+    multiple - 1 pixels)."""
 
     def __init__(self, multiple: int, **kwargs):
         super().__init__(**kwargs)

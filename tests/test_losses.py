@@ -121,3 +121,25 @@ def test_the_masked_style_loss_with_one_full_region_equals_the_unmasked_loss():
     half, _ = losses._guided_style_loss(outputs, targets, layers, 2.0, "hw", masks, tf.constant([0.5]))
     np.testing.assert_allclose(half, plain / 2, rtol=1e-5)
 
+
+
+def test_per_example_terms_are_each_pictures_own_loss():
+    # Training a network averages total_loss(per_example=True) over a batch: each entry must be exactly the
+    # loss that picture alone would get, with one style target shared by the batch.
+    rng = np.random.default_rng(5)
+    features = {"a": tf.constant(rng.random((3, 4, 5, 6), dtype=np.float32)),
+                "b": tf.constant(rng.random((3, 2, 3, 8), dtype=np.float32))}
+    content = {"a": tf.constant(rng.random((3, 4, 5, 6), dtype=np.float32))}
+    style = {name: losses.gram_matrix(tf.constant(rng.random((1, 4, 4, value.shape[-1]), dtype=np.float32)))
+             for name, value in features.items()}
+    images = tf.constant(rng.random((3, 8, 10, 3), dtype=np.float32))
+    settings = dict(style_targets=style, content_layers={"a": 1.0}, style_layers={"a": 1.0, "b": 0.5},
+                    content_weight=2.0, style_weight=3.0, tv_weight=0.1)
+    _, batch = losses.total_loss(features, images, content_targets=content, per_example=True, **settings)
+    for index in range(3):
+        _, alone = losses.total_loss({name: value[index:index + 1] for name, value in features.items()},
+                                     images[index:index + 1], content_targets={"a": content["a"][index:index + 1]},
+                                     **settings)
+        for name, value in alone.items():
+            assert batch[name].shape == (3,)
+            np.testing.assert_allclose(batch[name][index], value, rtol=1e-5)

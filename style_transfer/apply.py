@@ -1,0 +1,397 @@
+"""Fast style transfer: stylises pictures with a trained network, one forward pass each (Johnson et al. 2016).
+
+  python -m style_transfer.apply --model models/painting --content photo.jpg
+  style-transfer-apply --model models/painting --content frames/ more.jpg --max_dim 1024 --output_dir out
+
+--model is the export of style-transfer-train (a SavedModel directory) or the training run's model directory
+holding it in export/; TensorFlow alone loads it, none of the training code. --content names a picture or a
+folder (every picture in it, not recursive; other files are skipped and counted), and further pictures or
+folders may follow it. Each result is written as <picture>_<model>.png in --output_dir (default: the current
+directory), numbered _2, _3, ... if that name is taken, and each path written is printed. Same-size pictures
+are stylised --batch_size at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+from absl import flags  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+from style_transfer import cli, image_io  # noqa: E402
+from style_transfer.cli import UsageError  # noqa: E402
+from style_transfer.config import StyleConfig  # noqa: E402
+from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError  # noqa: E402
+
+PROGRAM = "style-transfer-apply"
+COMMAND = cli.Command(PROGRAM, __doc__)
+FLAGS = COMMAND.flags
+# image_io.load_image captures file descriptor 2 while it decodes (what C decoders print), and that is
+# process-wide: two captures at once in two threads can leave stderr pointing at a deleted temporary file,
+# and a line printed meanwhile lands in the capture. So decoding holds this lock, as does printing to stderr
+# while pictures load: loading still overlaps with the network, one picture at a time.
+STDERR_LOCK = threading.RLock()
+_MAX_MEGAPIXELS = {field.name: field for field in dataclasses.fields(StyleConfig)}["max_megapixels"]
+
+flags.DEFINE_string("model", None, "The trained network: an export of style-transfer-train (a SavedModel "
+                    "directory) or a training run's model directory holding one in export/.", flag_values=FLAGS)
+flags.DEFINE_string("content", None, "The picture to stylise, or a folder of them (every picture in it, not "
+                    "recursive); more pictures or folders may follow as arguments.", flag_values=FLAGS)
+flags.DEFINE_string("output", None, "Where to write the result when there is exactly one picture (.png, .jpg, "
+                    ".webp, .bmp, .tif); default <picture>_<model>.png in --output_dir.", flag_values=FLAGS)
+flags.DEFINE_string("output_dir", None, "Where the results go, as <picture>_<model>.png (numbered _2, _3, ... "
+                    "when taken); default the current directory.", flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Replace existing results: --output, or the default names (which are "
+                  "otherwise numbered around existing files). Without it an existing --output is an error.",
+                  flag_values=FLAGS)
+flags.DEFINE_integer("max_dim", 0, "Resize each picture (antialiased) so its longest side is this many pixels "
+                     "before stylising it; 0 keeps each picture's size. The result has the stylised size.",
+                     flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 4, "How many pictures of the same size are stylised in one forward pass.",
+                     flag_values=FLAGS)
+flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
+flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
+                  flag_values=FLAGS)
+
+
+@dataclasses.dataclass
+class Picture:
+    """One input picture, where its result goes, and whether it was named on the command line (rather than
+    found in a folder)."""
+
+    path: Path
+    explicit: bool
+    output: Path | None = None
+
+
+def check_flags(argv: list[str]) -> list[str]:
+    """The inputs (--content, then the arguments); UsageError or ConfigError for a mistaken command line."""
+    for name in ("model", "content"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (--model EXPORT --content PICTURE_OR_FOLDER [MORE ...])")
+    if FLAGS.batch_size < 1:
+        raise ConfigError("batch_size", f"must be at least 1, got {FLAGS.batch_size}")
+    if FLAGS.max_dim < 0:
+        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or a size in pixels, got {FLAGS.max_dim}")
+    if not 0 < FLAGS.max_megapixels < math.inf:
+        raise ConfigError("max_megapixels", f"must be a number > 0, got {FLAGS.max_megapixels}")
+    if FLAGS.output and FLAGS.output_dir:
+        raise UsageError("--output and --output_dir: give one (--output is the path of a single result)")
+    inputs = [FLAGS.content, *argv[1:]]
+    if FLAGS.output and len(inputs) > 1:
+        raise UsageError(f"--output names one result but {len(inputs)} inputs are given; use --output_dir")
+    return inputs
+
+
+def picture_problem(path: Path, *, max_pixels: int, max_dim: int) -> str | None:
+    """Why the picture file `path` cannot be stylised, judged from its header (image_io's rules, without
+    decoding), as "path: reason"; None if it looks fine."""
+    from style_transfer import export, preprocessing
+
+    try:
+        # image_io's own limit handling, so a header passes here exactly when load_image would open it.
+        with warnings.catch_warnings(), image_io._pillow_pixel_limit(max_pixels):
+            warnings.simplefilter("ignore")
+            with Image.open(path) as picture:
+                width, height = picture.size
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except PermissionError:
+        return f"{path}: permission denied"
+    except UnidentifiedImageError:
+        return f"{path}: not an image Pillow can read"
+    except Image.DecompressionBombError as error:
+        return f"{path}: refused, {error}"
+    except OSError as error:
+        return f"{path}: cannot decode image ({error})"
+    except image_io.DAMAGED_FILE_ERRORS as error:
+        return f"{path}: cannot decode image ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+    if width * height > max_pixels:
+        return (f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the limit of "
+                f"{max_pixels / 1e6:g} (raise --max_megapixels to allow it)")
+    stylised_height, stylised_width = preprocessing.target_size(height, width, max_dim) if max_dim else (height, width)
+    if min(stylised_height, stylised_width) < export.MIN_SIDE:
+        resized = f" ({stylised_width}x{stylised_height} at --max_dim {max_dim})" if max_dim else ""
+        return (f"{path}: {width}x{height}{resized} is too small; the network needs at least {export.MIN_SIDE} "
+                "pixels a side")
+    return None
+
+
+def find_pictures(inputs: list[str], *, max_pixels: int, max_dim: int) -> tuple[list[Picture], list[str]]:
+    """The pictures to stylise, in order (a folder gives its files sorted by name), and why the other files
+    in the folders are skipped. ImageError, before any work, for an input named explicitly that cannot be
+    used: missing, not a picture, or a folder holding none."""
+    pictures, skipped = [], []
+    for name in inputs:
+        path = Path(name)
+        if not path.is_dir():
+            problem = picture_problem(path, max_pixels=max_pixels, max_dim=max_dim)
+            if problem:
+                raise ImageError(problem)
+            pictures.append(Picture(path, explicit=True))
+            continue
+        try:
+            files = sorted(member for member in path.iterdir() if member.is_file())
+        except OSError as error:
+            raise ImageError(f"{path}: cannot list the folder ({error.strerror or error})") from None
+        problems = {member: picture_problem(member, max_pixels=max_pixels, max_dim=max_dim) for member in files}
+        found = [Picture(member, explicit=False) for member in files if not problems[member]]
+        if not found:
+            example = next(iter(problems.values()), None)
+            raise ImageError(f"{path}: a folder without pictures to stylise" + (
+                f" (none of its {len(files)} files is; e.g. {example})" if example else " (it holds no files)"))
+        pictures += found
+        skipped += [problem for problem in problems.values() if problem]
+    return pictures, skipped
+
+
+def model_name(model: str) -> str:
+    """The name results carry: the directory the user named (an export or a training run), resolved."""
+    return Path(model).resolve().name
+
+
+class OutputNames:
+    """Default result names in `directory`: <stem>.png, else <stem>_2.png, _3, ... passing over the names
+    that exist (unless `overwrite`) and those this run has already given out."""
+
+    def __init__(self, directory: Path, overwrite: bool):
+        self.directory = directory
+        self.overwrite = overwrite
+        self.given: set[Path] = set()
+
+    def claim(self, stem: str) -> Path:
+        number = 1
+        while True:
+            candidate = self.directory / (f"{stem}.png" if number == 1 else f"{stem}_{number}.png")
+            free = not candidate.exists() or (self.overwrite and candidate.is_file())
+            if free and candidate not in self.given:
+                self.given.add(candidate)
+                return candidate
+            number += 1
+
+
+def plan_outputs(pictures: list[Picture], names: OutputNames, model: str) -> None:
+    """Sets each picture's output path and checks that it can be written; UsageError if not (before any work)."""
+    try:
+        if FLAGS.output:
+            if len(pictures) != 1:
+                raise UsageError(f"--output names one result but the inputs hold {len(pictures)} pictures; use "
+                                 "--output_dir")
+            pictures[0].output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
+            return
+        image_io.check_writable_directory(names.directory)
+        for picture in pictures:
+            picture.output = image_io.check_output_path(names.claim(f"{picture.path.stem}_{model}"),
+                                                        overwrite=FLAGS.overwrite)
+    except OutputExistsError as error:
+        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
+    except OutputError as error:
+        raise UsageError(f"cannot write outputs: {error}") from None
+    except ImageError as error:
+        raise UsageError(str(error)) from None
+
+
+def picture_dataset(paths: list[Path], *, max_dim: int, max_pixels: int):
+    """A tf.data.Dataset of (index, image, error) for each of `paths`, in order: the picture as float32
+    [H, W, 3] in [0, 1], decoded by image_io.load_image in parallel (Pillow's decoders release the GIL, so
+    loading overlaps with the network) and resized so its longest side is `max_dim` (0: as it is). A picture
+    whose data turns out damaged gives an empty image and the reason as `error` (bytes), instead of ending
+    the pipeline."""
+    import tensorflow as tf
+
+    from style_transfer import preprocessing
+
+    def load(path):
+        try:
+            with STDERR_LOCK:
+                image = image_io.load_image(os.fsdecode(path), max_pixels=max_pixels)[0]
+        except ImageError as error:
+            return np.zeros((0, 0, 3), np.float32), np.zeros(2, np.int32), str(error).encode()
+        size = preprocessing.target_size(*image.shape[:2], max_dim) if max_dim else image.shape[:2]
+        return image, np.asarray(size, np.int32), b""
+
+    def read(index, path):
+        image, size, error = tf.numpy_function(load, [path], (tf.float32, tf.int32, tf.string), stateful=False)
+        image.set_shape([None, None, 3])
+        size.set_shape([2])
+        error.set_shape([])
+        image = tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image,
+                        lambda: preprocessing.resize(image[None], size, antialias=True)[0])
+        return index, image, error
+
+    return (tf.data.Dataset.from_tensor_slices([os.fsencode(path) for path in paths]).enumerate()
+            .map(read, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def group_by_size(pictures, batch_size: int):
+    """Batches (indices, float32 [B, H, W, 3]) of up to `batch_size` same-size pictures from (index, [H, W, 3])
+    pairs, each picture once.
+
+    tf.data's group_by_window would keep every size's unfinished batch until the input ends: for a folder of
+    photographs of all different sizes, every photograph in memory at once. Here at most 2 * batch_size
+    pictures wait; when more would, the group that started waiting first goes as it is.
+    """
+    waiting: dict[tuple, list] = {}  # dicts keep insertion order: the first group is the oldest
+    for index, image in pictures:
+        group = waiting.setdefault(image.shape, [])
+        group.append((index, image))
+        if len(group) == batch_size:
+            yield _stacked(waiting.pop(image.shape))
+        elif sum(map(len, waiting.values())) > 2 * batch_size:
+            yield _stacked(waiting.pop(next(iter(waiting))))
+    for group in waiting.values():
+        yield _stacked(group)
+
+
+def _stacked(group):
+    return [index for index, _ in group], np.stack([image for _, image in group])
+
+
+class Progress:
+    """"12/40 pictures, 0.21 s per picture" redrawn in place on stderr, when `enabled` and stderr is a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total = total
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def show(self, done: int, seconds: float) -> None:
+        if self.enabled:
+            rate = f", {seconds / done:.2f} s per picture" if done else ""
+            with STDERR_LOCK:
+                print(f"\r\033[K{done}/{self.total} pictures{rate}", end="", file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        if self.enabled:
+            with STDERR_LOCK:
+                print("\r\033[K", end="", file=sys.stderr, flush=True)
+
+
+def png_metadata(stylizer, picture: Picture) -> dict[str, str]:
+    from style_transfer import __version__
+
+    return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
+            "style_transfer:model_metadata": json.dumps(stylizer.metadata),
+            "style_transfer:content": str(picture.path.resolve())}
+
+
+def save_result(image: np.ndarray, picture: Picture, names: OutputNames, model: str, metadata: dict) -> Path:
+    """Writes one result; a default name taken meanwhile (by another program) gives way to the next free one."""
+    for _ in range(100):
+        try:
+            return image_io.save_image(image, picture.output, overwrite=FLAGS.overwrite, metadata=metadata)
+        except OutputExistsError:
+            if FLAGS.output:
+                raise
+            picture.output = names.claim(f"{picture.path.stem}_{model}")
+    return image_io.save_image(image, picture.output, overwrite=FLAGS.overwrite, metadata=metadata)
+
+
+def report(message: str) -> None:
+    """One line on stderr, `style-transfer-apply: message`, never inside a decoder's stderr capture."""
+    with STDERR_LOCK:
+        print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+
+
+def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: str, stopper: cli.StopOnSignal,
+                progress: Progress) -> tuple[int, list[Picture]]:
+    """Loads, stylises and writes the pictures batch by batch until done or until `stopper` has received a
+    signal; prints each path written. Returns how many were written and the pictures that failed to load."""
+    failed: list[Picture] = []
+    started = time.perf_counter()
+
+    def loaded(dataset):
+        for index, image, error in dataset.as_numpy_iterator():
+            if error:
+                progress.clear()
+                report(f"skipped {error.decode()}")
+                failed.append(pictures[index])
+            else:
+                yield index, image
+
+    dataset = picture_dataset([picture.path for picture in pictures], max_dim=FLAGS.max_dim,
+                              max_pixels=int(FLAGS.max_megapixels * 1e6))
+    batches = group_by_size(loaded(dataset), FLAGS.batch_size)
+    written = 0
+    try:
+        for indices, images in batches:
+            results = stylizer(images)
+            stopper.saving = True  # a signal now waits until this batch is written
+            progress.clear()
+            for index, result in zip(indices, results):
+                picture = pictures[index]
+                path = save_result(result[None], picture, names, model, png_metadata(stylizer, picture))
+                height, width = result.shape[:2]
+                print(f"Wrote {path} ({width}x{height}, from {picture.path})", flush=True)
+                written += 1
+            stopper.saving = False
+            progress.show(written + len(failed), time.perf_counter() - started)
+            if stopper.received:
+                break
+    finally:
+        batches.close()  # ends the pipeline, so nothing decodes while the last lines are printed
+        with STDERR_LOCK:  # and waits for a picture still being decoded
+            progress.clear()
+    return written, failed
+
+
+def main(argv: list[str]) -> int:
+    inputs = check_flags(argv)
+    max_pixels = int(FLAGS.max_megapixels * 1e6)
+
+    # Everything that can be checked is checked before the model is loaded or a picture decoded.
+    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
+    from style_transfer import export
+
+    if 0 < FLAGS.max_dim < export.MIN_SIDE:
+        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or at least {export.MIN_SIDE}, got "
+                          f"{FLAGS.max_dim}")
+    pictures, skipped = find_pictures(inputs, max_pixels=max_pixels, max_dim=FLAGS.max_dim)
+    model = model_name(FLAGS.model)
+    names = OutputNames(Path(FLAGS.output_dir or "."), FLAGS.overwrite)
+    plan_outputs(pictures, names, model)
+    for problem in skipped:
+        report(f"skipped {problem}")
+
+    stylizer = export.load(FLAGS.model)
+    started = time.perf_counter()
+    with cli.StopOnSignal(PROGRAM, "write the pictures of this batch") as stopper:
+        written, failed = stylise_all(stylizer, pictures, names, model, stopper,
+                                      Progress(len(pictures), FLAGS.progress))
+    seconds = time.perf_counter() - started
+    per_picture = f"{seconds / written:.2f} s per picture" if written else "no picture"
+    print(f"Stylised {written} picture{'' if written == 1 else 's'} in {seconds:.1f} s ({per_picture}, excluding "
+          "model loading)")
+    if skipped or failed:
+        report(f"{len(skipped) + len(failed)} of {len(pictures) + len(skipped)} files skipped")
+    if stopper.received:
+        report(f"{signal.Signals(stopper.received).name}: stopped after {written} of {len(pictures)} pictures; "
+               "the ones written are kept")
+        return 128 + stopper.received
+    named = [str(picture.path) for picture in failed if picture.explicit]
+    if named:
+        raise ImageError(f"could not stylise {', '.join(named)} (see above)")
+    if not written:
+        raise ImageError("no picture could be stylised (see above)")
+    return 0
+
+
+def console_main() -> None:
+    """Entry point of the `style-transfer-apply` console script and of `python -m style_transfer.apply`."""
+    COMMAND.console_main(main)
+
+
+if __name__ == "__main__":
+    console_main()

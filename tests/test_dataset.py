@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_transfer import dataset
+from style_transfer.errors import DataError
+
+
+def write_pictures(folder, count=3, size=(80, 60)):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"p{index}.png")
+    return folder
+
+
+def test_the_scan_keeps_pictures_and_counts_what_it_skips(tmp_path, content_path):
+    folder = write_pictures(tmp_path / "data", 2)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "photo.jpg").write_bytes(content_path.read_bytes())  # searched recursively
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "empty.jpg").write_bytes(b"")
+    Image.new("RGB", (8, 8)).save(folder / "scan.tif")  # Pillow reads it, tf.data does not
+    Image.new("RGB", (5000, 5000)).save(folder / "huge.png")
+    (folder / ".hidden.png").write_bytes((folder / "p0.png").read_bytes())
+    scanned = dataset.scan_folder(folder, max_pixels=10_000_000)
+    assert [p.split("data/")[1] for p in scanned.paths] == ["p0.png", "p1.png", "sub/photo.jpg"]
+    reasons = {path.split("data/")[1]: reason for path, reason in scanned.skipped}
+    assert reasons == {"empty.jpg": "not a picture", "notes.txt": "not a picture",
+                       "scan.tif": "TIFF pictures are not read by tf.data (JPEG, PNG, GIF, BMP, WebP are)",
+                       "huge.png": "5000x5000 is above the limit of 10 megapixels"}
+
+
+def test_unusable_folders_are_named(tmp_path):
+    with pytest.raises(DataError, match="no such folder"):
+        dataset.scan_folder(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="not a folder"):
+        dataset.scan_folder(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="empty; put training photographs"):
+        dataset.scan_folder(tmp_path / "empty")
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "a.jpg").write_text("x")
+    with pytest.raises(DataError, match=r"none of its 1 files is a picture .*a\.jpg: not a picture"):
+        dataset.scan_folder(tmp_path / "texts")
+
+
+def take(data, batches):
+    return [batch.numpy() for batch in data.take(batches)]
+
+
+def test_batches_are_square_crops_in_the_unit_range_reproducible_by_seed(tmp_path, content_path):
+    folder = write_pictures(tmp_path / "data", 2, size=(50, 30))  # short side below the crop: scaled up
+    paths = [*dataset.scan_folder(folder).paths, str(content_path)]
+    first = take(dataset.training_dataset(paths, image_size=32, batch_size=2, seed=0), 4)
+    assert all(batch.shape == (2, 32, 32, 3) and batch.dtype == np.float32 for batch in first)
+    assert min(batch.min() for batch in first) >= 0 and max(batch.max() for batch in first) <= 1
+    again = take(dataset.training_dataset(paths, image_size=32, batch_size=2, seed=0), 4)
+    other = take(dataset.training_dataset(paths, image_size=32, batch_size=2, seed=1), 4)
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))
+    assert not np.array_equal(np.stack(first), np.stack(other))
+
+
+def test_a_damaged_picture_is_dropped_and_training_goes_on(tmp_path, content_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    good = content_path.read_bytes()
+    (folder / "good.jpg").write_bytes(good)
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 3])  # a valid header, damaged data
+    paths = dataset.scan_folder(folder).paths
+    assert len(paths) == 2  # the header check cannot see the damage
+    batches = take(dataset.training_dataset(paths, image_size=32, batch_size=1, seed=0), 6)
+    assert len(batches) == 6  # every batch from the good picture; the damaged one is left out
+    assert all(np.isfinite(batch).all() for batch in batches)
+
+
+def test_workers_read_disjoint_shards_of_the_files(tmp_path):
+    import tensorflow as tf
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for level in range(4):  # one flat grey level per picture tells where a crop came from
+        Image.new("RGB", (40, 40), (level * 60,) * 3).save(folder / f"grey{level}.png")
+    paths = dataset.scan_folder(folder).paths
+
+    def levels(pipeline):
+        context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=pipeline,
+                                             num_replicas_in_sync=2)
+        batches = take(dataset.training_dataset(paths, image_size=16, batch_size=1, seed=0, input_context=context), 8)
+        return {round(float(batch.mean()) * 255 / 60) for batch in batches}
+
+    assert levels(0) | levels(1) == {0, 1, 2, 3} and not levels(0) & levels(1)
+
+
+def test_samples_are_centre_crops_of_the_first_pictures(tmp_path):
+    folder = write_pictures(tmp_path / "data", 5, size=(64, 48))
+    samples = dataset.sample_batch(dataset.scan_folder(folder).paths, image_size=32, count=4).numpy()
+    assert samples.shape == (4, 32, 32, 3)
+    first = np.asarray(Image.open(folder / "p0.png").resize((43, 32), Image.BILINEAR), np.float32) / 255
+    assert np.abs(samples[0] - first[:, 5:37]).mean() < 0.1

@@ -1,0 +1,67 @@
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from style_transfer import export
+from style_transfer.errors import ModelError, OutputExistsError
+from style_transfer.transformer import transformer_network
+
+
+@pytest.fixture(scope="module")
+def network():
+    keras.utils.set_random_seed(3)
+    return transformer_network(filters=4, residual_blocks=1)
+
+
+def test_the_loaded_export_computes_what_the_network_computes(network, tmp_path):
+    directory = export.save(network, tmp_path / "model", metadata={"style": "starry_night.jpg", "steps": 7})
+    images = np.random.default_rng(0).random((2, 37, 21, 3), dtype=np.float32)
+    stylizer = export.load(directory)
+    np.testing.assert_array_equal(stylizer(images), network(images).numpy())
+    assert stylizer.metadata == {"style": "starry_night.jpg", "steps": 7}
+    assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging left
+
+
+def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):
+    directory = export.save(network, tmp_path / "model")
+    images = np.random.default_rng(1).random((1, 40, 30, 3), dtype=np.float32)
+    np.save(tmp_path / "in.npy", images)
+    script = (f"import sys, numpy as np; from style_transfer import export; "
+              f"out = export.load({str(directory)!r})(np.load({str(tmp_path / 'in.npy')!r})); "
+              f"np.save({str(tmp_path / 'out.npy')!r}, out); "
+              f"assert 'style_transfer.transformer' not in sys.modules, 'training code'")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), network(images).numpy())
+
+
+def test_a_run_directory_finds_its_export_and_existing_exports_are_kept(network, tmp_path):
+    run_dir = tmp_path / "run"
+    export.save(network, run_dir / "export", metadata={"a": 1})
+    assert export.load(run_dir).directory == run_dir / "export"
+    before = (run_dir / "export" / "saved_model.pb").read_bytes()
+    with pytest.raises(OutputExistsError):
+        export.save(network, run_dir / "export")
+    assert (run_dir / "export" / "saved_model.pb").read_bytes() == before
+    export.save(network, run_dir / "export", metadata={"a": 2}, overwrite=True)
+    assert json.loads((run_dir / "export" / export.METADATA_FILE).read_text()) == {"a": 2}
+
+
+def test_pictures_too_small_for_the_network_are_refused_by_name(network, tmp_path):
+    stylizer = export.load(export.save(network, tmp_path / "model"))
+    assert stylizer(np.zeros((1, 5, 5, 3), np.float32)).shape == (1, 5, 5, 3)
+    with pytest.raises(ValueError, match="at least 5 pixels a side, got 4x9"):
+        stylizer(np.zeros((1, 9, 4, 3), np.float32))
+
+
+def test_what_is_not_an_export_is_named(tmp_path):
+    with pytest.raises(ModelError, match="no such model directory"):
+        export.load(tmp_path / "missing")
+    with pytest.raises(ModelError, match="not a SavedModel export"):
+        export.load(tmp_path)
+    (tmp_path / "saved_model.pb").write_bytes(b"not a protobuf")
+    with pytest.raises(ModelError, match="cannot load the SavedModel"):
+        export.load(tmp_path)

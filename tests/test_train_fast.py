@@ -1,0 +1,231 @@
+"""Training a fast style-transfer network: the trainer (loss falls, checkpoints restore, tf.distribute gives the
+gradient of the global mean) and the train_fast command (outputs, resume, clean errors, two workers)."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from style_transfer import dataset, export, image_io, preprocessing, train_fast, training
+from style_transfer.train_config import TrainConfig
+
+TINY = dict(image_size=32, style_size=48, batch_size=2, filters=4, residual_blocks=1, weights="random",
+            learning_rate=1e-2)
+TINY_FLAGS = ["--weights", "random", "--image_size", "32", "--style_size", "48", "--batch_size", "2",
+              "--filters", "4", "--residual_blocks", "1", "--learning_rate", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory, content_path):
+    folder = tmp_path_factory.mktemp("photos")
+    for name in ("tubingen.jpg", "golden_gate.jpg", "hoovertowernight.jpg", "brad_pitt.jpg"):
+        source = content_path.parent / name
+        if source.exists():
+            Image.open(source).convert("RGB").resize((96, 72)).save(folder / f"{Path(name).stem}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def style_image(style_path):
+    return preprocessing.resize_to_max_dim(image_io.load_image(style_path), 48).numpy()
+
+
+def trainer_for(tmp_path, photos, style_image, **changes):
+    config = TrainConfig(**{**TINY, **changes})
+    return training.FastTrainer(config, style_image, dataset.scan_folder(photos).paths, tmp_path / "model")
+
+
+def mean_loss(trainer):
+    return float(np.mean(trainer.loss_terms(trainer.samples)[1]["total"]))
+
+
+def test_training_lowers_the_loss_on_pictures_held_fixed(tmp_path, photos, style_image):
+    trainer = trainer_for(tmp_path, photos, style_image, steps=30)
+    before = mean_loss(trainer)
+    seen = []
+    assert trainer.run(lambda step, terms: seen.append(step)) == 30
+    assert seen == list(range(1, 31))
+    assert mean_loss(trainer) < 0.7 * before
+
+
+def test_a_checkpoint_restores_network_optimiser_and_step(tmp_path, photos, style_image):
+    trainer = trainer_for(tmp_path, photos, style_image, steps=3, checkpoint_every=2, keep_checkpoints=1)
+    trainer.run(lambda *_: None)
+    assert sorted(path.name for path in (tmp_path / "model" / "checkpoints").glob("*.index")) == ["ckpt-3.index"]
+    restored = trainer_for(tmp_path, photos, style_image, steps=3)
+    assert restored.weights_digest() != trainer.weights_digest()  # fresh weights (another seed would do too)
+    assert restored.restore() == 3
+    assert restored.weights_digest() == trainer.weights_digest()
+    assert int(restored.optimizer.iterations.numpy()) == 3
+
+
+def test_a_diverging_run_stops_with_a_numerical_error(tmp_path, photos, style_image):
+    from style_transfer.errors import NumericalError
+
+    trainer = trainer_for(tmp_path, photos, style_image, steps=5, content_weight=3e38, style_weight=3e38)
+    with pytest.raises(NumericalError, match="stopped being finite at step 1"):
+        trainer.run(lambda *_: None)
+
+
+def test_strategy_names_and_tf_config_are_checked():
+    from style_transfer.errors import ConfigError
+
+    assert training.make_strategy("default").num_replicas_in_sync == 1
+    with pytest.raises(ConfigError, match="needs the TF_CONFIG environment variable"):
+        training.check_tf_config(None)
+    with pytest.raises(ConfigError, match="is not of the form"):
+        training.check_tf_config("{nonsense")
+    with pytest.raises(ConfigError, match="task 'worker' 2 is not in its cluster"):
+        training.check_tf_config(json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                             "task": {"type": "worker", "index": 2}}))
+
+
+def test_two_replicas_compute_the_gradient_of_the_global_mean(tmp_path, photos, style_path):
+    # Two logical CPUs under MirroredStrategy against one device, same global batch, plain SGD (Adam would
+    # hide a wrong scale): the weights and the reported losses must agree. Logical devices must be set before
+    # TensorFlow starts, hence a fresh process.
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf, keras
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from style_transfer import dataset, image_io, preprocessing, training
+        from style_transfer.train_config import TrainConfig
+        style = preprocessing.resize_to_max_dim(image_io.load_image({str(style_path)!r}), 48).numpy()
+        paths = dataset.scan_folder({str(photos)!r}).paths
+        config = TrainConfig(**{TINY!r}, steps=2)
+        results = []
+        for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
+            trainer = training.FastTrainer(config, style, paths, {str(tmp_path)!r}, strategy)
+            with strategy.scope():
+                trainer.optimizer = keras.optimizers.SGD(1e-8)
+            weights = lambda: np.concatenate([w.ravel() for w in trainer.network.get_weights()])
+            start, losses = weights(), []
+            trainer.run(lambda step, terms: losses.append(terms["total"]))
+            results.append((strategy.num_replicas_in_sync, weights() - start, losses))
+        (r1, update1, l1), (r2, update2, l2) = results
+        assert (r1, r2) == (1, 2), (r1, r2)
+        np.testing.assert_allclose(l2, l1, rtol=1e-4)
+        assert np.abs(update1).max() > 1e-4, np.abs(update1).max()  # the step really moved the weights
+        # A sum over replicas instead of the mean would double the update; a per-replica mean would halve it.
+        np.testing.assert_allclose(update2, update1, rtol=2e-2, atol=2e-3 * np.abs(update1).max())
+        print("ok", l1, np.abs(update1).max())
+    """)
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0 and "ok" in finished.stdout, finished.stderr[-3000:]
+
+
+@pytest.fixture
+def train(monkeypatch, tmp_path):
+    """Runs the train_fast command in-process in a fresh working directory; returns the exit status."""
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args):
+        try:
+            return train_fast.COMMAND.run(train_fast.main, ["style-transfer-train", *args])
+        except SystemExit as exit_:
+            return exit_.code
+
+    return invoke
+
+
+def test_the_command_trains_checkpoints_logs_and_exports(train, photos, style_path, tmp_path, capsys):
+    args = ["--style", str(style_path), "--data", str(photos), "--model_dir", "m", *TINY_FLAGS]
+    assert train(*args, "--steps", "4", "--checkpoint_every", "2", "--sample_every", "2") == 0
+    out = capsys.readouterr().out
+    assert "Trained 4 steps" in out and "Exported the network to m/export" in out
+    model = tmp_path / "m"
+    assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    description = json.loads((model / "config.json").read_text())
+    assert description["config"]["filters"] == 4 and description["style"] == str(style_path.resolve())
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(model / "logs"), size_guidance={"tensors": 0}).Reload()
+    steps = [event.step for event in events.Tensors("loss/total")]
+    assert steps == [1, 2, 4] or steps == [1, 4]  # log_every 10: the first and last step (and none between)
+    assert [event.step for event in events.Tensors("stylised")] == [1, 2, 4]
+    stylizer = export.load(model)
+    assert stylizer.metadata["steps"] == 4
+    picture = image_io.load_image(next(photos.iterdir()))
+    assert stylizer(picture).shape == picture.shape
+
+    # A second run into the same folder must say what to do; --resume goes on from the last checkpoint.
+    assert train(*args, "--steps", "6") == 2
+    assert "holds a training run; pass --resume to continue it or --overwrite" in capsys.readouterr().err
+    assert train(*args, "--steps", "6", "--resume") == 0
+    assert "Trained 2 steps (from step 4)" in capsys.readouterr().out
+    assert export.load(model).metadata["steps"] == 6
+    assert train(*args[:-2], "--filters", "8", "--steps", "8", "--resume") == 1
+    assert "cannot resume with other settings than the run's: --filters 4 -> 8" in capsys.readouterr().err
+    assert train(*args, "--steps", "1", "--overwrite") == 0
+    assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
+
+
+@pytest.mark.parametrize("extra, status, message", [
+    ((), 2, "--style is required"),
+    (("--style", "S", "--model_dir", "m"), 2, "--data is required"),
+    (("--style", "S", "--data", "D", "--model_dir", "m", "--filters", "0"), 2, "--filters: must be in [1, 256], got 0"),
+    (("--style", "S", "--data", "D", "--model_dir", "m", "--strategy", "tpu"), 2,
+     "--strategy: must be one of default, mirrored, multi_worker; got 'tpu'"),
+    (("--style", "S", "--data", "D", "--model_dir", "m", "--nosuchflag"), 2, "Unknown command line flag 'nosuchflag'"),
+    (("--style", "missing.jpg", "--data", "D", "--model_dir", "m"), 1, "missing.jpg"),
+    (("--style", "S", "--data", "nowhere", "--model_dir", "m"), 1, "data folder nowhere: no such folder"),
+    (("--style", "S", "--data", "EMPTY", "--model_dir", "m"), 1, "empty; put training photographs"),
+    (("--style", "S", "--data", "D", "--model_dir", "m", "--strategy", "multi_worker"), 2,
+     "--strategy: multi_worker needs the TF_CONFIG environment variable"),
+    (("--style", "S", "--data", "D", "--model_dir", "m", "--resume"), 2, "--resume: m holds no checkpoint"),
+    (("--style", "S", "--data", "D", "--model_dir", "OTHER"), 2, "a folder of other files, not a training run's"),
+])
+def test_bad_input_gives_one_line_and_writes_nothing(train, capsys, tmp_path, photos, style_path, monkeypatch,
+                                                     extra, status, message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "OTHER").mkdir()
+    (tmp_path / "OTHER" / "notes.txt").write_text("mine")
+    replace = {"S": str(style_path), "D": str(photos)}
+    assert train(*TINY_FLAGS, *[replace.get(arg, arg) for arg in extra]) == status
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("style-transfer-train: error: ") and message in err[0], err
+    assert not (tmp_path / "m").exists()
+    assert [path.name for path in (tmp_path / "OTHER").iterdir()] == ["notes.txt"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_workers_on_localhost_train_together_and_only_the_chief_writes(tmp_path, photos, style_path):
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    processes = []
+    for index in range(2):
+        scratch = tmp_path / f"tmp{index}"
+        scratch.mkdir()
+        env = {**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "style_transfer.train_fast", "--style", str(style_path), "--data", str(photos),
+             "--model_dir", str(tmp_path / "m"), "--strategy", "multi_worker", *TINY_FLAGS, "--steps", "4",
+             "--checkpoint_every", "2", "--noprogress"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (out, err) in zip(processes, outputs):
+        assert process.returncode == 0, err[-3000:]
+        assert "Trained 4 steps" in out and "on 2 replica(s), 2 worker(s)" in out
+    digests = {out.split("weights digest ")[1].split()[0] for out, _ in outputs}
+    assert len(digests) == 1  # both workers hold the same weights
+    assert "Exported" in outputs[0][0] and "Exported" not in outputs[1][0]
+    model = tmp_path / "m"
+    assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
+    event_files = list((model / "logs").glob("events.out.tfevents.*"))
+    assert len(event_files) == 1 and event_files[0].name.split(".")[-3] == str(processes[0].pid)
+    assert not list((tmp_path / "tmp1").iterdir())  # the other worker's checkpoints went to its scratch, removed
+    assert export.load(model).metadata["steps"] == 4

@@ -1,0 +1,48 @@
+import keras
+import numpy as np
+import pytest
+
+from style_transfer.transformer import transformer_network
+
+
+@pytest.fixture(scope="module")
+def network():
+    keras.utils.set_random_seed(0)
+    return transformer_network(filters=4, residual_blocks=1)
+
+
+@pytest.mark.parametrize("height, width", [(64, 64), (37, 21), (5, 6), (130, 97)])
+def test_any_picture_size_comes_back_at_its_size_in_the_unit_range(network, height, width):
+    images = np.random.default_rng(0).random((2, height, width, 3), dtype=np.float32)
+    stylised = network(images).numpy()
+    assert stylised.shape == images.shape
+    assert 0 < stylised.min() and stylised.max() < 1
+
+
+def test_each_picture_is_stylised_independently_of_its_batch(network):
+    # Instance normalisation: statistics per picture, so batch-mates change nothing (batch norm would).
+    rng = np.random.default_rng(1)
+    picture = rng.random((1, 32, 48, 3), dtype=np.float32)
+    alone = network(picture).numpy()
+    with_others = network(np.concatenate([picture, rng.random((3, 32, 48, 3), dtype=np.float32)])).numpy()
+    np.testing.assert_allclose(with_others[:1], alone, atol=1e-5)
+
+
+def test_the_output_depends_on_the_picture_and_the_seed_fixes_the_weights(network):
+    rng = np.random.default_rng(2)
+    a, b = rng.random((2, 1, 32, 32, 3), dtype=np.float32)
+    assert np.abs(network(a).numpy() - network(b).numpy()).mean() > 1e-3
+    keras.utils.set_random_seed(0)
+    again = transformer_network(filters=4, residual_blocks=1)
+    np.testing.assert_array_equal(again(a).numpy(), network(a).numpy())
+    keras.utils.set_random_seed(1)
+    other = transformer_network(filters=4, residual_blocks=1)
+    assert np.abs(other(a).numpy() - network(a).numpy()).mean() > 1e-3
+
+
+def test_width_and_depth_set_the_size_of_the_network():
+    small, wide, deep = (transformer_network(f, r).count_params() for f, r in ((8, 1), (16, 1), (8, 3)))
+    assert 3.5 < wide / small < 4.1  # compute and weights grow with the square of the width
+    assert deep > small
+    with pytest.raises(ValueError, match="filters"):
+        transformer_network(0)
