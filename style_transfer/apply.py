@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError  # noqa: E402
 from style_transfer import cli, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
 from style_transfer.config import StyleConfig  # noqa: E402
-from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError  # noqa: E402
+from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer-apply"
 COMMAND = cli.Command(PROGRAM, __doc__)
@@ -184,7 +184,7 @@ class OutputNames:
 
 def plan_outputs(pictures: list[Picture], names: OutputNames, model: str) -> None:
     """Sets each picture's output path and checks that it can be written; UsageError if not (before any work)."""
-    try:
+    with cli.outputs_as_usage_errors():
         if FLAGS.output:
             if len(pictures) != 1:
                 raise UsageError(f"--output names one result but the inputs hold {len(pictures)} pictures; use "
@@ -195,12 +195,6 @@ def plan_outputs(pictures: list[Picture], names: OutputNames, model: str) -> Non
         for picture in pictures:
             picture.output = image_io.check_output_path(names.claim(f"{picture.path.stem}_{model}"),
                                                         overwrite=FLAGS.overwrite)
-    except OutputExistsError as error:
-        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
-    except OutputError as error:
-        raise UsageError(f"cannot write outputs: {error}") from None
-    except ImageError as error:
-        raise UsageError(str(error)) from None
 
 
 def picture_dataset(paths: list[Path], *, max_dim: int, max_pixels: int):

@@ -8,6 +8,7 @@ they share flag names such as --style and --content_weight.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -18,12 +19,25 @@ from typing import Callable
 
 from absl import flags, logging
 
-from style_transfer.errors import ConfigError, OutputExistsError, StyleTransferError
+from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError, StyleTransferError
 from style_transfer.files import capture_stderr
 
 
 class UsageError(Exception):
     """A mistake in the command line; exit status 2."""
+
+
+@contextlib.contextmanager
+def outputs_as_usage_errors():
+    """Within it, an output that exists or cannot be written is a UsageError (the command line asked for it)."""
+    try:
+        yield
+    except OutputExistsError as error:
+        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
+    except OutputError as error:
+        raise UsageError(f"cannot write outputs: {error}") from None
+    except ImageError as error:
+        raise UsageError(str(error)) from None
 
 
 def define_config_flags(config_class, defaults: dict, flag_values: flags.FlagValues = flags.FLAGS,

@@ -110,8 +110,24 @@ def format_layer_weights(layers: Mapping[str, float]) -> str:
     return ",".join(f"{name}:{weight:g}" for name, weight in layers.items())
 
 
+class ConfigMethods:
+    """What every config dataclass offers: validated copies and a flat dict of its values."""
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
+        names = {field.name for field in dataclasses.fields(self)}
+        for name in changes:
+            if name not in names:
+                raise ConfigError(name, "no such setting")
+        return dataclasses.replace(self, **changes)
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """Field values as bool/int/float/str (layer dicts formatted), for logs, hparams, metadata and flags."""
+        return flat_dict(self)
+
+
 @dataclasses.dataclass(frozen=True)
-class StyleConfig:
+class StyleConfig(ConfigMethods):
     """Everything that decides a stylised image, and how a run is monitored.
 
     Defaults are the TensorFlow tutorial's hyper-parameters (see `TUTORIAL`), with two departures that only
@@ -263,17 +279,6 @@ class StyleConfig:
         """Steps over all scales (`steps` at each)."""
         return self.steps * len(self.scale_sizes)
 
-    def replace(self, **changes) -> "StyleConfig":
-        """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
-        names = {field.name for field in dataclasses.fields(self)}
-        for name in changes:
-            if name not in names:
-                raise ConfigError(name, "no such setting")
-        return dataclasses.replace(self, **changes)
-
-    def to_flat_dict(self) -> dict[str, Any]:
-        """Field values as bool/int/float/str (layer dicts formatted), for logs, hparams and PNG metadata."""
-        return flat_dict(self)
 
 
 def normalize_fields(config) -> None:

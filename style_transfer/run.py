@@ -58,9 +58,8 @@ def config_from_flags() -> config_lib.StyleConfig:
 def check_outputs(config: config_lib.StyleConfig) -> Path:
     """The output path, after checking everything the run will write (UsageError if it cannot)."""
     from style_transfer import checkpoints, image_io
-    from style_transfer.errors import ImageError, OutputError
 
-    try:
+    with cli.outputs_as_usage_errors():
         if FLAGS.output:
             output = image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
         elif FLAGS.resume:
@@ -86,12 +85,6 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
         image_io.check_writable_directory(run_dir)
         if config.logdir:
             image_io.check_writable_directory(config.logdir)
-    except OutputExistsError as error:
-        raise UsageError(f"{error} (pass --overwrite to replace it)") from None
-    except OutputError as error:
-        raise UsageError(f"cannot write outputs: {error}") from None
-    except ImageError as error:
-        raise UsageError(str(error)) from None
     return output
 
 

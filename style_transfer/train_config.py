@@ -8,18 +8,15 @@ field, as run.py does for StyleConfig.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
-
-from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, PRECISION_CHOICES, VGG19_LAYERS, _field, check,
-                                   flat_dict, normalize_fields, parse_layer_weights)
-from style_transfer.errors import ConfigError
+from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, PRECISION_CHOICES, VGG19_LAYERS, ConfigMethods,
+                                   _field, check, normalize_fields, parse_layer_weights)
 
 STRATEGY_CHOICES = ("default", "mirrored", "multi_worker")
 _STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(DEFAULT)}
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(ConfigMethods):
     """How a transformation network is trained for one style (Johnson et al. 2016)."""
 
     # Data.
@@ -88,18 +85,6 @@ class TrainConfig:
         check(self.sample_every >= 0, "sample_every", f"must be >= 0, got {self.sample_every}")
         check(self.checkpoint_every >= 1, "checkpoint_every", f"must be >= 1, got {self.checkpoint_every}")
         check(self.keep_checkpoints >= 1, "keep_checkpoints", f"must be >= 1, got {self.keep_checkpoints}")
-
-    def replace(self, **changes) -> "TrainConfig":
-        """A copy with `changes` applied (and validated); unknown names raise ConfigError."""
-        names = {field.name for field in dataclasses.fields(self)}
-        for name in changes:
-            if name not in names:
-                raise ConfigError(name, "no such setting")
-        return dataclasses.replace(self, **changes)
-
-    def to_flat_dict(self) -> dict[str, Any]:
-        """Field values as bool/int/float/str, for config.json, TensorBoard and the export's metadata."""
-        return flat_dict(self)
 
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     RESUME_FIELDS = ("image_size", "style_size", "filters", "residual_blocks", "content_layers", "style_layers",
