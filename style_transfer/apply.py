@@ -21,14 +21,12 @@ import signal
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
-from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 from style_transfer import cli, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
@@ -101,23 +99,9 @@ def picture_problem(path: Path, *, max_pixels: int, max_dim: int) -> str | None:
     from style_transfer import export, preprocessing
 
     try:
-        # image_io's own limit handling, so a header passes here exactly when load_image would open it.
-        with warnings.catch_warnings(), image_io._pillow_pixel_limit(max_pixels):
-            warnings.simplefilter("ignore")
-            with Image.open(path) as picture:
-                width, height = picture.size
-    except FileNotFoundError:
-        return f"{path}: no such file"
-    except PermissionError:
-        return f"{path}: permission denied"
-    except UnidentifiedImageError:
-        return f"{path}: not an image Pillow can read"
-    except Image.DecompressionBombError as error:
-        return f"{path}: refused, {error}"
-    except OSError as error:
-        return f"{path}: cannot decode image ({error})"
-    except image_io.DAMAGED_FILE_ERRORS as error:
-        return f"{path}: cannot decode image ({type(error).__name__}: {' '.join(str(error).split())[:200]})"
+        _, width, height = image_io.read_header(path, max_pixels=max_pixels)
+    except ImageError as error:
+        return str(error)
     if width * height > max_pixels:
         return (f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, more than the limit of "
                 f"{max_pixels / 1e6:g} (raise --max_megapixels to allow it)")

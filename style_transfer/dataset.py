@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
 
-from style_transfer.errors import DataError
-from style_transfer.image_io import DAMAGED_FILE_ERRORS
+from style_transfer import image_io
+from style_transfer.errors import DataError, ImageError
 
 DECODABLE_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}  # what tf.io.decode_image reads
 
@@ -59,9 +58,8 @@ def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None) 
 
 def _unusable(path: Path, max_pixels: int | None) -> str:
     try:
-        with Image.open(path) as picture:
-            picture_format, (width, height) = picture.format, picture.size
-    except (UnidentifiedImageError, OSError, *DAMAGED_FILE_ERRORS):
+        picture_format, width, height = image_io.read_header(path, max_pixels=max_pixels)
+    except ImageError:
         return "not a picture"
     if picture_format not in DECODABLE_FORMATS:
         return f"{picture_format} pictures are not read by tf.data (JPEG, PNG, GIF, BMP, WebP are)"

@@ -105,19 +105,39 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bo
 
 
 def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False):
+    with _file_errors(path), warnings.catch_warnings(record=True) as caught, _pillow_pixel_limit(max_pixels):
+        warnings.simplefilter("always")
+        # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:  # reads the header only
+            _check_pixels(image.size, max_pixels, path)
+            image.load()  # decode now, so truncated files fail here and not later
+            if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L") and not keep_alpha:
+                pixels = _decode_jpeg_like_tensorflow(path, image)
+            else:
+                pixels = _pil_to_array(image, keep_alpha=keep_alpha)
+    return pixels, caught
+
+
+def read_header(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[str, int, int]:
+    """(Pillow format name, width, height) of a picture file from its header alone, without decoding it.
+
+    ImageError, with load_image's wording, if Pillow cannot open the file. `max_pixels` is not enforced
+    here (callers word that themselves) but lifts Pillow's own limit as load_image does, so a header
+    passes here exactly when load_image would open it.
+    """
+    path = Path(path)
+    with _file_errors(path), warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
+        warnings.simplefilter("ignore")
+        with Image.open(path) as image:
+            return image.format, image.size[0], image.size[1]
+
+
+@contextlib.contextmanager
+def _file_errors(path: Path):
+    """Turns what opening or decoding `path` raises into ImageError naming the file and the reason."""
     try:
-        with warnings.catch_warnings(record=True) as caught, _pillow_pixel_limit(max_pixels):
-            warnings.simplefilter("always")
-            # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:  # reads the header only
-                _check_pixels(image.size, max_pixels, path)
-                image.load()  # decode now, so truncated files fail here and not later
-                if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L") and not keep_alpha:
-                    pixels = _decode_jpeg_like_tensorflow(path, image)
-                else:
-                    pixels = _pil_to_array(image, keep_alpha=keep_alpha)
-        return pixels, caught
+        yield
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:

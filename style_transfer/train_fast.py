@@ -118,7 +118,8 @@ def main(argv: list[str]) -> int:
     # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
     strategy = training.make_strategy(config.strategy)
     # The other workers of a cluster write nothing there (and would see the chief's files appear meanwhile).
-    if training.is_chief(strategy):
+    chief = training.is_chief(strategy)
+    if chief:
         check_model_dir(model_dir)
     # Everything that can be checked is checked before VGG19 is built or a step is run.
     max_pixels = int(config.max_megapixels * 1e6)
@@ -126,7 +127,7 @@ def main(argv: list[str]) -> int:
                                             config.style_size).numpy()
     folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
     description = run_description(config, FLAGS.style, checkpoints.fingerprint(style), FLAGS.data)
-    if FLAGS.resume and training.is_chief(strategy):
+    if FLAGS.resume and chief:
         check_resumable(model_dir, description)
     if folder.skipped:
         examples = "; ".join(f"{path}: {reason}" for path, reason in folder.skipped[:3])

@@ -125,6 +125,7 @@ class FastTrainer:
         self.paths = paths
         self.samples = dataset_lib.sample_batch(paths, image_size=config.image_size)
         self.checkpoint = tf.train.Checkpoint(network=self.network, optimizer=self.optimizer, step=self.step)
+        self._manager = None  # the chief's, made at its first save (after a restore, so it sees the old ones)
         self._train_step = tf.function(self._distributed_step)
 
     def distributed_dataset(self, seed: int) -> tf.distribute.DistributedDataset:
@@ -181,15 +182,16 @@ class FastTrainer:
 
     def save_checkpoint(self) -> Path | None:
         """Writes a checkpoint of the network, the optimiser and the step; the chief's path (None elsewhere)."""
-        directory = self.model_dir / CHECKPOINTS
-        if not self.chief:  # every worker saves (collectives); only the chief keeps it
-            directory = Path(tempfile.mkdtemp(prefix="style_transfer_worker_checkpoint_"))
-        manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=self.config.keep_checkpoints)
-        path = manager.save(checkpoint_number=int(self.step.numpy()))
-        if not self.chief:
-            shutil.rmtree(directory, ignore_errors=True)
-            return None
-        return Path(path)
+        if self.chief:
+            if self._manager is None:
+                self._manager = tf.train.CheckpointManager(self.checkpoint, str(self.model_dir / CHECKPOINTS),
+                                                           max_to_keep=self.config.keep_checkpoints)
+            return Path(self._manager.save(checkpoint_number=int(self.step.numpy())))
+        # Every worker saves (saving may run collectives); only the chief's checkpoint is kept.
+        directory = tempfile.mkdtemp(prefix="style_transfer_worker_checkpoint_")
+        tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=1).save()
+        shutil.rmtree(directory, ignore_errors=True)
+        return None
 
     def run(self, on_step: Callable[[int, dict[str, float]], None], *, stop: threading.Event | None = None,
             summary_writer=None) -> int:
