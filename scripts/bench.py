@@ -61,7 +61,9 @@ flags.DEFINE_bool("fast", False, "Instead: the fast (feed-forward) style transfe
                   "export.load. --steps sets the timed training steps.")
 flags.DEFINE_list("fast_filters", ["32", "16"], "With --fast: network widths to measure.")
 flags.DEFINE_list("fast_precisions", ["float32", "bfloat16"], "With --fast: precisions of the loss network "
-                  "(VGG19) to train with.")
+                  "(VGG19) to train with; empty (--fast_precisions=) skips the training table.")
+flags.DEFINE_list("fast_apply_precisions", ["float32", "bfloat16"], "With --fast: arithmetic of the network when "
+                  "applying it (export.load's precision).")
 flags.DEFINE_integer("fast_image_size", 256, "With --fast: training crop size.")
 flags.DEFINE_integer("fast_batch_size", 4, "With --fast: training batch.")
 flags.DEFINE_integer("fast_repeats", 5, "With --fast: timed calls per picture size (the median is reported).")
@@ -376,7 +378,8 @@ def run_fast(common: dict, machine: dict) -> dict:
     return bench_fast.run_fast(common, measure, machine, filters=[int(width) for width in FLAGS.fast_filters],
                                precisions=FLAGS.fast_precisions, sizes=[int(size) for size in FLAGS.sizes],
                                steps=FLAGS.steps, batch_size=FLAGS.fast_batch_size,
-                               image_size=FLAGS.fast_image_size, repeats=FLAGS.fast_repeats, data=FLAGS.fast_data)
+                               image_size=FLAGS.fast_image_size, repeats=FLAGS.fast_repeats, data=FLAGS.fast_data,
+                               apply_precisions=FLAGS.fast_apply_precisions)
 
 
 def run_quality(common: dict) -> dict:

@@ -7,8 +7,8 @@ fresh worker process (bench.py --worker), so its peak resident memory is its own
   training:  FastTrainer.run at image_size x image_size crops of real photographs, batch batch_size, the loss
              network's precision as given; seconds per step after `warmup` untimed steps (the first traces).
   apply:     a random-weight network of each width exported with export.save, loaded in another process with
-             export.load (what users run), one 4:3 picture per call; median of `repeats` calls after a
-             warm-up call that traces.
+             export.load (what users run) in float32 and in bfloat16, one 4:3 picture per call; median of
+             `repeats` calls after a warm-up call that traces.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def apply_speed(spec: dict) -> dict:
     width, height = spec["size"], spec["size"] * 3 // 4
     picture = preprocessing.resize(image_io.load_image(spec["content"]), (height, width), antialias=True).numpy()
     start = time.perf_counter()
-    stylizer = export.load(spec["directory"])
+    stylizer = export.load(spec["directory"], spec["precision"])
     loaded = time.perf_counter()
     stylizer(picture)
     first = time.perf_counter()
@@ -89,7 +89,8 @@ def apply_speed(spec: dict) -> dict:
 # The driver's part.
 
 def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precisions: list[str], sizes: list[int],
-             steps: int, batch_size: int, image_size: int, repeats: int, data: str) -> dict:
+             steps: int, batch_size: int, image_size: int, repeats: int, data: str,
+             apply_precisions: list[str] = ("float32", "bfloat16")) -> dict:
     """Both tables of --fast, each row measured by `measure(spec)` in a fresh process; the JSON's "fast"."""
     print(f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, TensorFlow "
           f"{machine['tensorflow']}; bfloat16 instructions: {bf16_instructions() or 'none'}")
@@ -112,7 +113,8 @@ def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precis
                   f"{2000 * per_step / 60:>6.0f} min", flush=True)
 
     print(f"\napply: one 4:3 picture per call through export.load, median of {repeats} calls after a warm-up call")
-    print(f"{'filters':>7} {'size':>9} {'s/image':>8} {'images/s':>8} {'load':>6} {'1st call':>8} {'peak RSS':>9}")
+    print(f"{'filters':>7} {'size':>9} {'arithm.':<9} {'s/image':>8} {'images/s':>8} {'load':>6} {'1st call':>8} "
+          f"{'peak RSS':>9}")
     applying, goal = [], {}
     with tempfile.TemporaryDirectory() as directory:
         for width in filters:
@@ -122,25 +124,27 @@ def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precis
                 print(f"{width:>7} export failed: {exported['error']}")
                 continue
             for size in sizes:
-                result = measure({"kind": "fast_apply", "directory": export_dir, "size": size, "repeats": repeats,
-                                  "content": common["content"]})
-                applying.append({"filters": width, "size": size, "parameters": exported["parameters"], **result})
-                if "error" in result:
-                    print(f"{width:>7} {size:>9} failed: {result['error']}")
-                    continue
-                per_image = result["seconds_per_image"]
-                print(f"{width:>7} {result['width']:>4}x{result['height']:<4} {per_image:>8.3f} "
-                      f"{1 / per_image:>8.2f} {result['load_seconds']:>5.1f}s {result['first_call_seconds']:>7.2f}s "
-                      f"{result['peak_rss_mb']:>6.0f} MB", flush=True)
-                if size == GOAL_SIZE:
-                    goal[width] = per_image
-    for width, per_image in goal.items():
+                for arithmetic in apply_precisions:
+                    result = measure({"kind": "fast_apply", "directory": export_dir, "size": size,
+                                      "precision": arithmetic, "repeats": repeats, "content": common["content"]})
+                    applying.append({"filters": width, "size": size, "parameters": exported["parameters"],
+                                     "precision": arithmetic, **result})
+                    if "error" in result:
+                        print(f"{width:>7} {size:>9} {arithmetic:<9} failed: {result['error']}")
+                        continue
+                    per_image = result["seconds_per_image"]
+                    print(f"{width:>7} {result['width']:>4}x{result['height']:<4} {arithmetic:<9} {per_image:>8.3f} "
+                          f"{1 / per_image:>8.2f} {result['load_seconds']:>5.1f}s "
+                          f"{result['first_call_seconds']:>7.2f}s {result['peak_rss_mb']:>6.0f} MB", flush=True)
+                    if size == GOAL_SIZE:
+                        goal[f"{width} {arithmetic}"] = per_image
+    for setting, per_image in goal.items():
         verdict = "met" if per_image < GOAL_SECONDS else "missed"
-        print(f"goal ({GOAL_SIZE}x{GOAL_SIZE * 3 // 4} in under {GOAL_SECONDS:g} s), filters {width}: "
+        print(f"goal ({GOAL_SIZE}x{GOAL_SIZE * 3 // 4} in under {GOAL_SECONDS:g} s), filters {setting}: "
               f"{per_image:.2f} s, {verdict}")
     return {"training": training, "apply": applying,
             "goal": {"size": GOAL_SIZE, "seconds": GOAL_SECONDS,
-                     "met": {str(width): per_image < GOAL_SECONDS for width, per_image in goal.items()}}}
+                     "met": {setting: per_image < GOAL_SECONDS for setting, per_image in goal.items()}}}
 
 
 def bf16_instructions() -> str:

@@ -13,6 +13,7 @@ are stylised --batch_size at a time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -60,6 +61,10 @@ flags.DEFINE_integer("max_dim", 0, "Resize each picture (antialiased) so its lon
 flags.DEFINE_integer("batch_size", 4, "How many pictures of the same size are stylised in one forward pass.",
                      flag_values=FLAGS)
 flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
+flags.DEFINE_enum("precision", "auto", ["auto", "float32", "bfloat16"], "Arithmetic of the network: "
+                  "'bfloat16' is about 1.6x faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, its "
+                  "results within about 1/255 of float32's on average; 'auto' picks it where the machine computes "
+                  "it natively.", flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
                   flag_values=FLAGS)
 
@@ -302,24 +307,39 @@ def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: st
     dataset = picture_dataset([picture.path for picture in pictures], max_dim=FLAGS.max_dim,
                               max_pixels=int(FLAGS.max_megapixels * 1e6))
     batches = group_by_size(loaded(dataset), FLAGS.batch_size)
+    # Results are encoded and written by one thread while the network computes the next batch (zlib
+    # releases the GIL): at most one batch waits to be written. Paths are printed in order, once written.
+    writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="style-transfer-apply-writer")
+    pending: list[tuple[concurrent.futures.Future, Picture]] = []
     written = 0
+
+    def confirm_pending():
+        nonlocal written
+        for future, picture in pending:
+            path, (height, width) = future.result()
+            progress.clear()
+            print(f"Wrote {path} ({width}x{height}, from {picture.path})", flush=True)
+            written += 1
+        pending.clear()
+        progress.show(written + len(failed), time.perf_counter() - started)
+
+    def write(result, picture):
+        return save_result(result[None], picture, names, model, png_metadata(stylizer, picture)), result.shape[:2]
+
     try:
         for indices, images in batches:
             results = stylizer(images)
-            stopper.saving = True  # a signal now waits until this batch is written
-            progress.clear()
+            confirm_pending()  # the previous batch, written while this one was computed
             for index, result in zip(indices, results):
-                picture = pictures[index]
-                path = save_result(result[None], picture, names, model, png_metadata(stylizer, picture))
-                height, width = result.shape[:2]
-                print(f"Wrote {path} ({width}x{height}, from {picture.path})", flush=True)
-                written += 1
-            stopper.saving = False
-            progress.show(written + len(failed), time.perf_counter() - started)
+                pending.append((writer.submit(write, result, pictures[index]), pictures[index]))
             if stopper.received:
                 break
+        stopper.saving = True  # a signal now waits until the last results are written
+        confirm_pending()
     finally:
         batches.close()  # ends the pipeline, so nothing decodes while the last lines are printed
+        writer.shutdown(wait=True, cancel_futures=True)  # writes are atomic: each result is whole or absent
+        stopper.saving = False
         with STDERR_LOCK:  # and waits for a picture still being decoded
             progress.clear()
     return written, failed
@@ -343,15 +363,15 @@ def main(argv: list[str]) -> int:
     for problem in skipped:
         report(f"skipped {problem}")
 
-    stylizer = export.load(FLAGS.model)
+    stylizer = export.load(FLAGS.model, FLAGS.precision)
     started = time.perf_counter()
     with cli.StopOnSignal(PROGRAM, "write the pictures of this batch") as stopper:
         written, failed = stylise_all(stylizer, pictures, names, model, stopper,
                                       Progress(len(pictures), FLAGS.progress))
     seconds = time.perf_counter() - started
     per_picture = f"{seconds / written:.2f} s per picture" if written else "no picture"
-    print(f"Stylised {written} picture{'' if written == 1 else 's'} in {seconds:.1f} s ({per_picture}, excluding "
-          "model loading)")
+    print(f"Stylised {written} picture{'' if written == 1 else 's'} in {seconds:.1f} s ({per_picture} in "
+          f"{stylizer.precision}, excluding model loading)")
     if skipped or failed:
         report(f"{len(skipped) + len(failed)} of {len(pictures) + len(skipped)} files skipped")
     if stopper.received:

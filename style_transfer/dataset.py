@@ -68,7 +68,7 @@ def _unusable(path: Path, max_pixels: int | None) -> str:
     return ""
 
 
-def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed: int,
+def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed: int, skip_batches: int = 0,
                      input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Endless batches of float32 [batch_size, image_size, image_size, 3] crops in [0, 1].
 
@@ -76,6 +76,10 @@ def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed
     flipped at random, with stateless randomness from `seed`, so a run is reproducible. Under
     `tf.distribute`, `input_context` shards the files among the input pipelines (one per worker) and
     `batch_size` is then the per-replica batch.
+
+    `skip_batches` starts the sequence that many batches in, as a resumed run needs: the file order and
+    each crop depend only on the seed and the position, and the skipped files are never decoded. (A file
+    whose data turns out damaged is dropped, so after one the batches shift by a picture.)
     """
     files = tf.data.Dataset.from_tensor_slices(paths)
     if input_context is not None and input_context.num_input_pipelines > 1:
@@ -83,7 +87,8 @@ def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed
             files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         # Fewer files than workers: every worker reads them all, in its own order.
         seed = seed + 1000003 * input_context.input_pipeline_id
-    files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    files = (files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+             .skip(skip_batches * batch_size))
 
     def load(index, path):
         image = _short_side_resized(_decode(path), image_size)

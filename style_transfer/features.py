@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from style_transfer.config import POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
+from style_transfer.devices import resolve_precision
 from style_transfer.errors import WeightsError
 
 # The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
@@ -195,30 +196,6 @@ def _conv_copy(layer: keras.layers.Conv2D, dtype: str) -> keras.layers.Conv2D:
     copy.build(layer.input.shape)
     copy.set_weights(layer.get_weights())  # Keras rounds them to the layer's dtype
     return copy
-
-
-def resolve_precision(precision: str) -> str:
-    """'auto' -> 'bfloat16' on a machine with no GPU whose CPU computes bfloat16 natively (AVX512_BF16 or
-    AMX on Linux), else 'float32'; other values are returned as they are.
-
-    Where bfloat16 is only emulated it runs slower than float32, so 'auto' never picks it there.
-    """
-    if precision != "auto":
-        return precision
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"
-    return "bfloat16" if _cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:  # not Linux
-        pass
-    return set()
 
 
 class FeatureExtractor:

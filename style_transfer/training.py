@@ -128,13 +128,16 @@ class FastTrainer:
         self._manager = None  # the chief's, made at its first save (after a restore, so it sees the old ones)
         self._train_step = tf.function(self._distributed_step)
 
-    def distributed_dataset(self, seed: int) -> tf.distribute.DistributedDataset:
-        """The training batches, split among the replicas. A resumed run seeds them with its starting step, so
-        it goes on with new crops rather than the ones it began with."""
+    def distributed_dataset(self, start_step: int = 0) -> tf.distribute.DistributedDataset:
+        """The training batches from step `start_step` on, split among the replicas: a resumed run goes on
+        with the batches the uninterrupted run would have had."""
         def dataset_fn(input_context):
             per_replica = input_context.get_per_replica_batch_size(self.global_batch)
+            # Each step takes one batch for each of this pipeline's replicas.
+            local_replicas = input_context.num_replicas_in_sync // input_context.num_input_pipelines
             return dataset_lib.training_dataset(self.paths, image_size=self.config.image_size,
-                                                batch_size=per_replica, seed=seed, input_context=input_context)
+                                                batch_size=per_replica, seed=self.config.seed,
+                                                skip_batches=start_step * local_replicas, input_context=input_context)
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -203,7 +206,7 @@ class FastTrainer:
         """
         config = self.config
         step = int(self.step.numpy())
-        iterator = iter(self.distributed_dataset(seed=config.seed + step))
+        iterator = iter(self.distributed_dataset(step))
         while step < config.steps:
             terms = {name: float(value) for name, value in self._train_step(iterator).items()}
             step = int(self.step.numpy())

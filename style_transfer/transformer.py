@@ -17,6 +17,7 @@ so output and input always have the same size.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 DOWNSAMPLING = 4  # two stride-2 convolutions
@@ -105,19 +106,93 @@ class InstanceNormalization(keras.layers.Layer):
         self.offset = self.add_weight(shape=(channels,), initializer="zeros", name="offset")
 
     def call(self, inputs):
-        centred = inputs - ops.mean(inputs, axis=[1, 2], keepdims=True)
-        variance = ops.mean(ops.square(centred), axis=[1, 2], keepdims=True)
-        return centred * ops.rsqrt(variance + self.epsilon) * self.scale + self.offset
+        # Statistics in the compute dtype: TensorFlow's reductions accumulate bfloat16 in float32 (a mean over
+        # a million bfloat16 pixels measured exact to bfloat16's precision), and a cast to float32 first made
+        # them 8x slower. The normalisation is then one multiply-add per element.
+        mean = ops.mean(inputs, axis=[1, 2], keepdims=True)
+        variance = ops.cast(ops.mean(ops.square(inputs - mean), axis=[1, 2], keepdims=True), "float32")
+        scale = ops.rsqrt(variance + self.epsilon) * ops.cast(self.scale, "float32")
+        shift = ops.cast(self.offset, "float32") - ops.cast(mean, "float32") * scale
+        return inputs * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+@keras.saving.register_keras_serializable(package="style_transfer")
+class BlockedConv2D(keras.layers.Layer):
+    """A stride-1 "valid" convolution with an odd k x k kernel, computed on 2x2 blocks of pixels: exactly
+    keras.layers.Conv2D(filters, k, padding="valid") with a bias, for inputs of even height and width.
+
+    CPU convolution libraries (oneDNN) run a convolution with few output channels far below their peak:
+    the final 9x9 convolution to 3 colours took 285 ms at 1024x768, measured, against 111 ms this way.
+    space_to_depth folds each 2x2 block into the channels (C -> 4C), a ((k + 1) / 2)^2 convolution makes
+    4 * filters outputs, one per pixel of the block, and depth_to_space unfolds them; the blocked kernel is
+    gathered from the k x k kernel on each call, so the trained weight keeps Conv2D's shape and meaning.
+    """
+
+    def __init__(self, filters: int, kernel_size: int, kernel_initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        channels, k, filters = input_shape[-1], self.kernel_size, self.filters
+        self.kernel = self.add_weight(shape=(k, k, channels, filters), initializer=self.kernel_initializer,
+                                      name="kernel")
+        self.bias = self.add_weight(shape=(filters,), initializer="zeros", name="bias")
+        # blocked[bi, bj, (r * 2 + s) * C + c, (a * 2 + b) * F + f] = kernel[2 bi + r - a, 2 bj + s - b, c, f],
+        # or 0 where that tap falls outside the kernel (index k * k * C * F: a zero appended to the kernel).
+        size = (k + 1) // 2
+        bi, bj, r, s, c, a, b, f = np.ogrid[:size, :size, :2, :2, :channels, :2, :2, :filters]
+        dy, dx = 2 * bi + r - a, 2 * bj + s - b
+        flat = ((dy * k + dx) * channels + c) * filters + f
+        inside = (dy >= 0) & (dy < k) & (dx >= 0) & (dx < k)
+        index = np.where(inside, flat, k * k * channels * filters)
+        self._index = index.reshape(size, size, 4 * channels, 4 * filters).astype("int32")
+
+    def call(self, inputs):
+        kernel = ops.cast(self.kernel, inputs.dtype)
+        flat = ops.concatenate([ops.reshape(kernel, (-1,)), ops.zeros((1,), inputs.dtype)])
+        blocked = ops.take(flat, self._index)
+        blocks = ops.conv(_space_to_depth(inputs), blocked, padding="valid")
+        return _depth_to_space(blocks, self.filters) + ops.cast(self.bias, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        shrink = lambda size: None if size is None else size - self.kernel_size + 1  # noqa: E731
+        return input_shape[0], shrink(input_shape[1]), shrink(input_shape[2]), self.filters
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+def _space_to_depth(x):
+    shape = ops.shape(x)
+    channels = x.shape[-1]
+    x = ops.reshape(x, (shape[0], shape[1] // 2, 2, shape[2] // 2, 2, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (shape[0], shape[1] // 2, shape[2] // 2, 4 * channels))
+
+
+def _depth_to_space(x, channels: int):
+    shape = ops.shape(x)
+    x = ops.reshape(x, (shape[0], shape[1], shape[2], 2, 2, channels))
+    x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+    return ops.reshape(x, (shape[0], 2 * shape[1], 2 * shape[2], channels))
+
+
 def _conv(x, filters: int, kernel: int, name: str, *, strides: int = 1, norm: bool = True, relu: bool = True):
     x = ReflectionPadding(kernel // 2, name=f"{name}_pad")(x)
-    # With instance normalisation after it a bias would be subtracted again at once.
-    x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="valid", use_bias=not norm,
-                            kernel_initializer="he_normal", name=f"{name}_conv")(x)
+    if strides == 1 and not norm and kernel > 1:  # the output convolution: few filters, so blocked
+        x = BlockedConv2D(filters, kernel, name=f"{name}_conv")(x)
+    else:
+        # With instance normalisation after it a bias would be subtracted again at once.
+        x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="valid", use_bias=not norm,
+                                kernel_initializer="he_normal", name=f"{name}_conv")(x)
     if norm:
         x = InstanceNormalization(name=f"{name}_norm")(x)
     if relu:

@@ -90,10 +90,11 @@ def test_the_result_is_what_the_network_computes_at_the_pictures_own_size(apply_
     model, model_dir = tiny_model
     pixels = np.random.RandomState(1).randint(0, 256, (21, 37, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(tmp_path / "odd.png")
-    assert apply_cli("--model", str(model_dir), "--content", "odd.png") == 0
+    assert apply_cli("--model", str(model_dir), "--content", "odd.png", "--precision", "float32") == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "Wrote odd_tiny_model.png (37x21, from odd.png)"
-    assert out[1].startswith("Stylised 1 picture in ") and out[1].endswith(" s per picture, excluding model loading)")
+    assert out[1].startswith("Stylised 1 picture in ")
+    assert out[1].endswith(" s per picture in float32, excluding model loading)")
     result = tmp_path / "odd_tiny_model.png"
     assert Image.open(result).size == (37, 21)
     assert_within_one_level(result, expected_output(model, image_io.load_image(tmp_path / "odd.png")))
@@ -108,11 +109,24 @@ def test_max_dim_resizes_each_picture_before_stylising_it(apply_cli, tiny_model,
     from style_transfer import preprocessing
 
     model, model_dir = tiny_model
-    assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "64") == 0
+    assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "64",
+                     "--precision", "float32") == 0
     resized = preprocessing.resize_to_max_dim(image_io.load_image(content_path), 64)
     result = tmp_path / "tubingen_tiny_model.png"
     assert Image.open(result).size == (64, 48)
     assert_within_one_level(result, expected_output(model, resized))
+
+
+def test_bfloat16_gives_nearly_the_float32_result(apply_cli, tiny_model, content_path, tmp_path, capsys):
+    model, model_dir = tiny_model
+    assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "96",
+                     "--precision", "bfloat16") == 0
+    assert "s per picture in bfloat16," in capsys.readouterr().out
+    from style_transfer import preprocessing
+
+    exact = expected_output(model, preprocessing.resize_to_max_dim(image_io.load_image(content_path), 96)).astype(int)
+    written = np.asarray(Image.open(tmp_path / "tubingen_tiny_model.png").convert("RGB")).astype(int)
+    assert 0 < np.abs(written - exact).mean() < 2  # rounded (so really bfloat16), by about a level at most
 
 
 @pytest.mark.parametrize("batch_size, expected_batches", [
@@ -130,7 +144,7 @@ def test_a_folder_is_stylised_in_same_size_batches_and_its_other_files_skipped(
     write_picture(frames / "d.png", content_path, (600, 400, 1000, 700), (32, 24))
     (frames / "x.jpg").write_text("not a picture")
     assert apply_cli("--model", str(model_dir), "--content", "frames", "--batch_size", batch_size,
-                     "--output_dir", "out") == 0
+                     "--output_dir", "out", "--precision", "float32") == 0
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [f"{PROGRAM}: skipped {Path('frames/x.jpg')}: not an image Pillow can read",
                                          f"{PROGRAM}: 1 of 5 files skipped"]

@@ -62,6 +62,13 @@ def test_batches_are_square_crops_in_the_unit_range_reproducible_by_seed(tmp_pat
     assert not np.array_equal(np.stack(first), np.stack(other))
 
 
+def test_skipping_batches_starts_the_same_sequence_later(tmp_path):
+    paths = dataset.scan_folder(write_pictures(tmp_path / "data", 5)).paths
+    whole = take(dataset.training_dataset(paths, image_size=32, batch_size=2, seed=4), 7)  # beyond one epoch
+    later = take(dataset.training_dataset(paths, image_size=32, batch_size=2, seed=4, skip_batches=4), 3)
+    np.testing.assert_array_equal(np.stack(later), np.stack(whole[4:]))
+
+
 def test_a_damaged_picture_is_dropped_and_training_goes_on(tmp_path, content_path):
     folder = tmp_path / "data"
     folder.mkdir()

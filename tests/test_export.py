@@ -5,8 +5,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from style_transfer import export
+from style_transfer import devices, export
 from style_transfer.errors import ModelError, OutputExistsError
 from style_transfer.transformer import transformer_network
 
@@ -24,6 +25,35 @@ def test_the_loaded_export_computes_what_the_network_computes(network, tmp_path)
     np.testing.assert_array_equal(stylizer(images), network(images).numpy())
     assert stylizer.metadata == {"style": "starry_night.jpg", "steps": 7}
     assert not [path.name for path in tmp_path.iterdir() if path.name.startswith(".")]  # no staging left
+
+
+def test_the_bfloat16_signature_rounds_but_stays_close(network, tmp_path, monkeypatch):
+    directory = export.save(network, tmp_path / "model")
+    images = np.random.default_rng(2).random((2, 33, 29, 3), dtype=np.float32)
+    exact = export.load(directory, "float32")
+    rounded = export.load(directory, "bfloat16")
+    assert (exact.precision, rounded.precision) == ("float32", "bfloat16")
+    difference = np.abs(rounded(images) - exact(images))
+    assert rounded(images).dtype == np.float32
+    assert 1e-4 < difference.mean() < 0.01 and difference.max() < 0.08
+    monkeypatch.setattr(devices, "resolve_precision", lambda precision: "bfloat16")
+    assert export.load(directory, "auto").precision == "bfloat16"
+    monkeypatch.setattr(devices, "resolve_precision", lambda precision: "float32")
+    assert export.load(directory, "auto").precision == "float32"
+
+
+def test_an_export_without_the_bfloat16_signature_runs_in_float32(network, tmp_path, monkeypatch):
+    module = tf.Module()
+    module.model = network
+    module.serve = tf.function(lambda images: {export.OUTPUT_NAME: network(images)},
+                               input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(tmp_path / "old"), signatures={export.SIGNATURE: module.serve})
+    with pytest.raises(ModelError, match="exported without the serving_bfloat16 signature; use precision float32"):
+        export.load(tmp_path / "old", "bfloat16")
+    monkeypatch.setattr(devices, "resolve_precision", lambda precision: "bfloat16")
+    assert export.load(tmp_path / "old", "auto").precision == "float32"
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16, got 'half'"):
+        export.load(tmp_path / "old", "half")
 
 
 def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):

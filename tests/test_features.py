@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import write_official_layout
-from style_transfer import features, image_io, preprocessing
+from style_transfer import devices, features, image_io, preprocessing
 from style_transfer.errors import WeightsError
 from style_transfer.features import FeatureExtractor
 
@@ -203,14 +203,14 @@ def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg, photo):
 
 
 def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
-    monkeypatch.setattr(features.tf.config, "list_physical_devices", lambda kind=None: [])
-    monkeypatch.setattr(features, "_cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
+    monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
     assert features.resolve_precision("auto") == "bfloat16"
-    monkeypatch.setattr(features, "_cpu_flags", lambda: {"avx2", "fma"})  # bfloat16 would be emulated: slower
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})  # bfloat16 would be emulated: slower
     assert features.resolve_precision("auto") == "float32"
     assert features.resolve_precision("bfloat16") == "bfloat16"
-    monkeypatch.setattr(features, "_cpu_flags", lambda: {"amx_bf16"})
-    monkeypatch.setattr(features.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"amx_bf16"})
+    monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
     assert features.resolve_precision("auto") == "float32"
 
 

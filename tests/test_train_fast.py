@@ -66,6 +66,21 @@ def test_a_checkpoint_restores_network_optimiser_and_step(tmp_path, photos, styl
     assert int(restored.optimizer.iterations.numpy()) == 3
 
 
+def test_a_resumed_run_goes_on_with_the_batches_and_weights_of_an_uninterrupted_one(tmp_path, photos, style_image):
+    straight = trainer_for(tmp_path / "straight", photos, style_image, steps=4)
+    batches = iter(straight.distributed_dataset())
+    fourth = [next(batches) for _ in range(4)][3]
+    np.testing.assert_array_equal(next(iter(straight.distributed_dataset(3))), fourth)
+    straight.run(lambda *_: None)
+    interrupted = trainer_for(tmp_path / "resumed", photos, style_image, steps=2)
+    interrupted.run(lambda *_: None)
+    resumed = trainer_for(tmp_path / "resumed", photos, style_image, steps=4)
+    assert resumed.restore() == 2
+    resumed.run(lambda *_: None)
+    for got, expected in zip(resumed.network.get_weights(), straight.network.get_weights()):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_a_diverging_run_stops_with_a_numerical_error(tmp_path, photos, style_image):
     from style_transfer.errors import NumericalError
 

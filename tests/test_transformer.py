@@ -1,8 +1,9 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from style_transfer.transformer import transformer_network
+from style_transfer.transformer import BlockedConv2D, transformer_network
 
 
 @pytest.fixture(scope="module")
@@ -46,3 +47,34 @@ def test_width_and_depth_set_the_size_of_the_network():
     assert deep > small
     with pytest.raises(ValueError, match="filters"):
         transformer_network(0)
+
+
+@pytest.mark.parametrize("kernel, channels, filters, height, width", [(9, 6, 3, 20, 26), (3, 5, 2, 8, 6),
+                                                                      (1, 4, 3, 6, 4), (5, 3, 7, 10, 12)])
+def test_the_blocked_convolution_is_the_plain_one_in_values_and_gradients(kernel, channels, filters, height, width):
+    keras.utils.set_random_seed(kernel)
+    layer = BlockedConv2D(filters, kernel)
+    images = tf.random.normal([2, height, width, channels])
+    layer.build(images.shape)
+    layer.bias.assign(tf.random.normal([filters]))
+
+    def plain(x):
+        return tf.nn.conv2d(x, layer.kernel, 1, "VALID") + layer.bias
+
+    for compute in (layer, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = compute(images)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        gradients = tape.gradient(loss, [layer.kernel, layer.bias, images])
+        if compute is layer:
+            blocked = (outputs, gradients)
+    np.testing.assert_allclose(blocked[0], outputs, atol=2e-5)
+    assert blocked[0].shape == (2, height - kernel + 1, width - kernel + 1, filters)
+    for got, expected in zip(blocked[1], gradients):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=2e-4)
+
+
+def test_the_blocked_convolution_needs_an_odd_kernel():
+    with pytest.raises(ValueError, match="kernel_size must be odd, got 4"):
+        BlockedConv2D(3, 4)

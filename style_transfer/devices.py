@@ -1,0 +1,33 @@
+"""What the machine computes fast: whether 'auto' precision means bfloat16 here.
+
+Imports TensorFlow only (not Keras), so style-transfer-apply can decide without loading the training code.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def resolve_precision(precision: str) -> str:
+    """'auto' -> 'bfloat16' on a machine with no GPU whose CPU computes bfloat16 natively (AVX512_BF16 or
+    AMX on Linux), else 'float32'; other values are returned as they are.
+
+    Where bfloat16 is only emulated it runs slower than float32, so 'auto' never picks it there.
+    """
+    if precision != "auto":
+        return precision
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    return "bfloat16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:  # not Linux
+        pass
+    return set()
