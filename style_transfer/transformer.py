@@ -170,6 +170,61 @@ class BlockedConv2D(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
+@keras.saving.register_keras_serializable(package="style_transfer")
+class ResizeConv2D(keras.layers.Layer):
+    """Nearest-neighbour upsampling x2, reflection padding by 1 and a 3x3 "valid" convolution without bias,
+    computed without making the upsampled picture: exactly UpSampling2D(2) -> ReflectionPadding(1) ->
+    Conv2D(filters, 3, use_bias=False).
+
+    Of the 3x3 taps of an upsampled pixel, the ones that fall on the same input pixel add up, so each of the
+    four pixels of an output 2x2 block is a 2x2 convolution of the input (edge-padded by 1, which is what
+    reflecting the upsampled picture amounts to). One 2x2 convolution makes all four, as 4 * filters
+    channels, which are then interleaved: 4/9 of the multiplications, and none of the upsampled copies
+    (measured: the network 0.1 s faster at 1024x768).
+    """
+
+    # _TAPS[a, t, d]: how much the 3x3 kernel's row d adds to 2x2 tap t of the output row of parity a
+    # (a = 0: input rows i - 1, i; a = 1: input rows i, i + 1). The same for columns.
+    _TAPS = np.array([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], "float32")
+
+    def __init__(self, filters: int, kernel_initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(3, 3, input_shape[-1], self.filters),
+                                      initializer=self.kernel_initializer, name="kernel")
+
+    def call(self, inputs):
+        kernel = ops.cast(self.kernel, inputs.dtype)
+        taps = ops.cast(self._TAPS, inputs.dtype)
+        channels, filters = kernel.shape[2], self.filters
+        # [2 rows, 2 columns, C, (a, b, F)]: the 2x2 kernel of each output parity (a, b).
+        paired = ops.einsum("aiy,bjx,yxcf->ijcabf", taps, taps, kernel)
+        paired = ops.reshape(paired, (2, 2, channels, 4 * filters))
+        padded = _known_channels(ops.pad(inputs, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="symmetric"), inputs)
+        outputs = ops.conv(padded, paired, padding="valid")  # [B, h + 1, w + 1, 4F]
+        shape = ops.shape(inputs)
+        height, width = shape[1], shape[2]
+
+        def parity(a, b):
+            start = (2 * a + b) * filters
+            return outputs[:, a: a + height, b: b + width, start: start + filters]
+
+        rows = [ops.stack([parity(a, 0), parity(a, 1)], axis=3) for a in (0, 1)]  # [B, h, w, 2 (b), F]
+        blocks = ops.stack(rows, axis=2)  # [B, h, 2 (a), w, 2 (b), F]
+        return ops.reshape(blocks, (shape[0], 2 * height, 2 * width, filters))
+
+    def compute_output_shape(self, input_shape):
+        double = lambda size: None if size is None else 2 * size  # noqa: E731
+        return input_shape[0], double(input_shape[1]), double(input_shape[2]), self.filters
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
 def _space_to_depth(x):
     shape = ops.shape(x)
     channels = x.shape[-1]
@@ -207,8 +262,9 @@ def _residual(x, filters: int, name: str):
 
 
 def _upsample(x, filters: int, name: str):
-    x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
-    return _conv(x, filters, 3, name)
+    x = ResizeConv2D(filters, name=f"{name}_conv")(x)  # resize x2, pad, 3x3 convolution, in one
+    x = InstanceNormalization(name=f"{name}_norm")(x)
+    return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
 def transformer_network(filters: int = 32, residual_blocks: int = 5, name: str = "style_network") -> keras.Model:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer.transformer import BlockedConv2D, transformer_network
+from style_transfer.transformer import BlockedConv2D, ReflectionPadding, ResizeConv2D, transformer_network
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +78,26 @@ def test_the_blocked_convolution_is_the_plain_one_in_values_and_gradients(kernel
 def test_the_blocked_convolution_needs_an_odd_kernel():
     with pytest.raises(ValueError, match="kernel_size must be odd, got 4"):
         BlockedConv2D(3, 4)
+
+
+@pytest.mark.parametrize("channels, filters, height, width", [(8, 4, 5, 7), (6, 3, 1, 2), (16, 8, 12, 10)])
+def test_the_fused_upsampling_is_resize_pad_and_convolution(channels, filters, height, width):
+    keras.utils.set_random_seed(channels)
+    layer = ResizeConv2D(filters)
+    images = tf.random.normal([2, height, width, channels])
+    layer.build(images.shape)
+
+    def plain(x):
+        upsampled = keras.layers.UpSampling2D(2, interpolation="nearest")(x)
+        return tf.nn.conv2d(ReflectionPadding(1)(upsampled), layer.kernel, 1, "VALID")
+
+    results = []
+    for compute in (layer, plain):
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            outputs = compute(images)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        results.append((outputs, *tape.gradient(loss, [layer.kernel, images])))
+    assert results[0][0].shape == (2, 2 * height, 2 * width, filters)
+    for fused, expected in zip(*results):  # float32 sums in other orders: errors relative to the largest value
+        np.testing.assert_allclose(fused, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
