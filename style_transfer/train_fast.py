@@ -44,7 +44,8 @@ flags.DEFINE_bool("resume", False, "Continue the training run in --model_dir fro
                   "--steps; the settings that shape the network and its loss must be the same.", flag_values=FLAGS)
 flags.DEFINE_bool("overwrite", False, "Start over in a --model_dir that holds a training run, replacing it.",
                   flag_values=FLAGS)
-flags.DEFINE_bool("progress", True, "Show a progress bar (only when stdout is a terminal).", flag_values=FLAGS)
+flags.DEFINE_bool("progress", True, "Show a progress bar when stdout is a terminal; otherwise (a log file, a "
+                  "notebook) print a line at each checkpoint.", flag_values=FLAGS)
 cli.define_config_flags(TrainConfig, TRAIN_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
 
 
@@ -153,10 +154,16 @@ def main(argv: list[str]) -> int:
         progress = keras.utils.Progbar(config.steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
     started = time.perf_counter()
 
+    report_lines = FLAGS.progress and progress is None and trainer.chief
+
     def on_step(step, terms):
+        rate = (step - start) / max(time.perf_counter() - started, 1e-9)
         if progress is not None:
-            rate = (step - start) / max(time.perf_counter() - started, 1e-9)
             progress.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == config.steps)
+        elif report_lines and step % config.checkpoint_every == 0 and step < config.steps:
+            remaining = (config.steps - step) / rate
+            print(f"step {step}/{config.steps}: loss {terms['total']:.4g}, {rate:.2f} steps/s, about "
+                  f"{remaining / 60:.0f} min to go; writing a checkpoint", flush=True)
 
     with cli.StopOnSignal(PROGRAM) as stopper:
         step = trainer.run(on_step, stop=stopper.stop, summary_writer=writer)

@@ -3,6 +3,7 @@ gradient of the global mean) and the train_fast command (outputs, resume, clean 
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -155,6 +156,8 @@ def test_the_command_trains_checkpoints_logs_and_exports(train, photos, style_pa
     assert train(*args, "--steps", "4", "--checkpoint_every", "2", "--sample_every", "2") == 0
     out = capsys.readouterr().out
     assert "Trained 4 steps" in out and "Exported the network to m/export" in out
+    assert re.search(r"^step 2/4: loss [0-9.e+]+, [0-9.]+ steps/s, about \d+ min to go; writing a checkpoint$", out, re.M)
+    assert "step 4/4" not in out  # the last step's line is the summary
     model = tmp_path / "m"
     assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-2.index", "ckpt-4.index"]
     description = json.loads((model / "config.json").read_text())
