@@ -3,12 +3,12 @@
   python -m style_transfer.apply --model models/painting --content photo.jpg
   style-transfer-apply --model models/painting --content frames/ more.jpg --max_dim 1024 --output_dir out
 
---model is the export of style-transfer-train (a SavedModel directory) or the training run's model directory
-holding it in export/; TensorFlow alone loads it, none of the training code. --content names a picture or a
-folder (every picture in it, not recursive; other files are skipped and counted), and further pictures or
-folders may follow it. Each result is written as <picture>_<model>.png in --output_dir (default: the current
-directory), numbered _2, _3, ... if that name is taken, and each path written is printed. Same-size pictures
-are stylised --batch_size at a time.
+--model is the export of style-transfer-train (a SavedModel directory), the training run's model directory
+holding it in export/, or a TensorFlow Lite file (--tflite); TensorFlow alone loads it, none of the training
+code. --content names a picture or a folder (every picture in it, not recursive; other files are skipped and
+counted), and further pictures or folders may follow it. Each result is written as <picture>_<model>.png in
+--output_dir (default: the current directory), numbered _2, _3, ... if that name is taken, and each path
+written is printed. Same-size pictures are stylised --batch_size at a time.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ STDERR_LOCK = threading.RLock()
 _MAX_MEGAPIXELS = {field.name: field for field in dataclasses.fields(StyleConfig)}["max_megapixels"]
 
 flags.DEFINE_string("model", None, "The trained network: an export of style-transfer-train (a SavedModel "
-                    "directory) or a training run's model directory holding one in export/.", flag_values=FLAGS)
+                    "directory), a training run's model directory holding one in export/, or a .tflite file "
+                    "(style-transfer-train --tflite).", flag_values=FLAGS)
 flags.DEFINE_string("content", None, "The picture to stylise, or a folder of them (every picture in it, not "
                     "recursive); more pictures or folders may follow as arguments.", flag_values=FLAGS)
 flags.DEFINE_string("output", None, "Where to write the result when there is exactly one picture (.png, .jpg, "
@@ -147,8 +148,17 @@ def find_pictures(inputs: list[str], *, max_pixels: int, max_dim: int) -> tuple[
 
 
 def model_name(model: str) -> str:
-    """The name results carry: the directory the user named (an export or a training run), resolved."""
-    return Path(model).resolve().name
+    """The name results carry: the directory the user named (an export or a training run), resolved; for a
+    training run's export/ (or the .tflite file in an export), the run's (or the export's) directory; for
+    another .tflite file, its stem."""
+    from style_transfer import export
+
+    path = Path(model).resolve()
+    if path.suffix == ".tflite":
+        path = path.parent if path.name == export.TFLITE_FILE else path.with_suffix("")
+    if path.name == export.RUN_EXPORT:
+        path = path.parent
+    return path.name
 
 
 class OutputNames:

@@ -7,7 +7,9 @@ Signature `serving_default`: input `images`, float32 [B, H, W, 3] RGB in [0, 1],
 5 pixels a side); output `stylized`, the same shape. Signature `serving_bfloat16` is the same network
 computing in bfloat16 (same inputs and outputs, float32): 1.6x faster on CPUs with AVX512_BF16 or AMX and on
 recent GPUs, its results within about 1/255 of float32's on average. The directory also holds
-`style_transfer.json`: what the network was trained on and with which settings.
+`style_transfer.json`: what the network was trained on and with which settings, and with `tflite=True`
+`style_network.tflite`: the same network for TensorFlow Lite (LiteRT), float32, input [1, H, W, 3] of any
+size (the interpreter is resized to each picture), for phones and small devices.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 INPUT_NAME = "images"
 OUTPUT_NAME = "stylized"
 METADATA_FILE = "style_transfer.json"
+TFLITE_FILE = "style_network.tflite"
+RUN_EXPORT = "export"  # where a training run's directory holds its export
 MIN_SIDE = 5  # the first 9x9 convolution mirrors 4 pixels at each border
 
 
@@ -62,8 +66,26 @@ def bfloat16_copy(model):
     return copy
 
 
-def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None, overwrite: bool = False) -> Path:
-    """Exports the Keras `model` ([B, H, W, 3] -> [B, H, W, 3], in [0, 1]) as a SavedModel at `directory`.
+def tflite_bytes(model) -> bytes:
+    """The Keras `model` as a TensorFlow Lite flat buffer (float32, any picture size).
+
+    The variables are frozen into constants first: converted with its resource variables, the model reads
+    them through READ_VARIABLE ops that the interpreter never initialises, and computes NaN.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)
+    function = tf.function(lambda images: {OUTPUT_NAME: model(images, training=False)}).get_concrete_function(spec)
+    try:
+        return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(function)]).convert()
+    except Exception as error:  # the converter raises ConverterError and others, with long texts
+        raise ModelError(f"TensorFlow Lite cannot convert the network ({' '.join(str(error).split())[:300]})") from None
+
+
+def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None, overwrite: bool = False,
+         tflite: bool = False) -> Path:
+    """Exports the Keras `model` ([B, H, W, 3] -> [B, H, W, 3], in [0, 1]) as a SavedModel at `directory`,
+    with `tflite` also as TFLITE_FILE in it.
 
     Written into a temporary directory beside it and moved into place, so `directory` is either the old
     export or the complete new one. Returns the directory.
@@ -78,6 +100,8 @@ def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE: module.serve,
                                                               SIGNATURES["bfloat16"]: module.serve_bfloat16})
         (staging / METADATA_FILE).write_text(json.dumps(dict(metadata or {}), indent=2), encoding="utf8")
+        if tflite:
+            (staging / TFLITE_FILE).write_bytes(tflite_bytes(model))
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -103,26 +127,79 @@ class Stylizer:
         self.precision = precision
 
     def __call__(self, images) -> np.ndarray:
-        images = tf.convert_to_tensor(images, tf.float32)
-        if images.shape.rank != 4 or images.shape[-1] != 3:
-            raise ValueError(f"expected float32 [B, H, W, 3] images, got shape {images.shape}")
-        if min(images.shape[1:3]) < MIN_SIDE:
-            raise ValueError(f"pictures must be at least {MIN_SIDE} pixels a side, got {images.shape[2]}x"
-                             f"{images.shape[1]}")
-        return self._signature(**{INPUT_NAME: images})[OUTPUT_NAME].numpy()
+        images = _checked(images)
+        return self._signature(**{INPUT_NAME: tf.convert_to_tensor(images)})[OUTPUT_NAME].numpy()
+
+
+class TFLiteStylizer(Stylizer):
+    """A TFLITE_FILE run by TensorFlow's TFLite interpreter, called like a Stylizer (float32 only)."""
+
+    def __init__(self, path: Path, interpreter, metadata: dict):
+        super().__init__(path, None, metadata, "float32")
+        self._interpreter = interpreter
+        self._input = interpreter.get_input_details()[0]["index"]
+        self._output = interpreter.get_output_details()[0]["index"]
+        self._shape = None
+
+    def __call__(self, images) -> np.ndarray:
+        images = _checked(images)
+        if images.shape != self._shape:  # the interpreter's tensors are sized for one input shape at a time
+            self._interpreter.resize_tensor_input(self._input, images.shape)
+            self._interpreter.allocate_tensors()
+            self._shape = images.shape
+        self._interpreter.set_tensor(self._input, images)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
+
+
+def _checked(images) -> np.ndarray:
+    images = np.ascontiguousarray(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected float32 [B, H, W, 3] images, got shape {images.shape}")
+    if min(images.shape[1:3]) < MIN_SIDE:
+        raise ValueError(f"pictures must be at least {MIN_SIDE} pixels a side, got {images.shape[2]}x"
+                         f"{images.shape[1]}")
+    return images
+
+
+def _load_tflite(path: Path, precision: str) -> TFLiteStylizer:
+    import warnings
+
+    if precision == "bfloat16":
+        raise ModelError(f"{path}: TensorFlow Lite networks compute in float32; use precision float32 or auto")
+    try:
+        with warnings.catch_warnings():  # TensorFlow 2.20+ points to the LiteRT package; its interpreter works
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=os.cpu_count())
+    except Exception as error:  # ValueError for what is not a flat buffer
+        raise ModelError(f"{path}: cannot load the TensorFlow Lite network ({' '.join(str(error).split())[:300]})"
+                         ) from None
+    details = interpreter.get_input_details()
+    if len(details) != 1 or list(details[0]["shape"])[-1:] != [3]:
+        raise ModelError(f"{path}: a TensorFlow Lite model, but not a network taking [1, H, W, 3] pictures")
+    return TFLiteStylizer(path, interpreter, _metadata(path.parent))
+
+
+def _metadata(directory: Path) -> dict:
+    try:
+        return json.loads((directory / METADATA_FILE).read_text(encoding="utf8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def load(directory: str | os.PathLike, precision: str = "float32") -> Stylizer:
     """Loads an export written by `save` (or the model directory of a training run holding one in
-    `export/`). ModelError, naming the path, if it is not such an export.
+    `export/`, or a .tflite file). ModelError, naming the path, if it is not such an export.
 
     `precision` picks the signature: 'float32', 'bfloat16', or 'auto' (bfloat16 where the machine computes
     it natively, see devices.resolve_precision, and the export has it; else float32)."""
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
     directory = Path(directory)
-    if (directory / "export" / "saved_model.pb").is_file() and not (directory / "saved_model.pb").exists():
-        directory = directory / "export"
+    if directory.suffix == ".tflite" and directory.is_file():
+        return _load_tflite(directory, precision)
+    if (directory / RUN_EXPORT / "saved_model.pb").is_file() and not (directory / "saved_model.pb").exists():
+        directory = directory / RUN_EXPORT
     if not directory.exists():
         raise ModelError(f"{directory}: no such model directory")
     if not (directory / "saved_model.pb").is_file():
@@ -145,12 +222,7 @@ def load(directory: str | os.PathLike, precision: str = "float32") -> Stylizer:
                              "float32, or export the network again")
         else:
             resolved = "float32"
-    metadata_path = directory / METADATA_FILE
-    try:
-        metadata = json.loads(metadata_path.read_text(encoding="utf8")) if metadata_path.exists() else {}
-    except (OSError, ValueError):
-        metadata = {}
-    stylizer = Stylizer(directory, signature, metadata, resolved)
+    stylizer = Stylizer(directory, signature, _metadata(directory), resolved)
     stylizer._loaded = loaded  # the signature's variables live as long as the loaded object
     return stylizer
 

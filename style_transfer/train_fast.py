@@ -44,6 +44,9 @@ flags.DEFINE_bool("resume", False, "Continue the training run in --model_dir fro
                   "--steps; the settings that shape the network and its loss must be the same.", flag_values=FLAGS)
 flags.DEFINE_bool("overwrite", False, "Start over in a --model_dir that holds a training run, replacing it.",
                   flag_values=FLAGS)
+flags.DEFINE_bool("tflite", False, "Also export the network for TensorFlow Lite (LiteRT), as "
+                  "export/style_network.tflite: float32, any picture size, for phones and small devices.",
+                  flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress bar when stdout is a terminal; otherwise (a log file, a "
                   "notebook) print a line at each checkpoint.", flag_values=FLAGS)
 cli.define_config_flags(TrainConfig, TRAIN_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
@@ -173,7 +176,7 @@ def main(argv: list[str]) -> int:
             print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
                   f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr)
             return 128 + stopper.received if stopper.received else 1
-        exported = trainer.export(metadata={**description, "steps": step})
+        exported = trainer.export(metadata={**description, "steps": step}, tflite=FLAGS.tflite)
     rate = f", {(step - start) / seconds:.2f} steps/s" if step > start and seconds > 0 else ""
     workers = training.worker_count(strategy)
     print(f"Trained {step - start} steps{f' (from step {start})' if start else ''} in {seconds:.1f} s{rate} on "

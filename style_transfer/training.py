@@ -36,7 +36,7 @@ from style_transfer.train_config import TrainConfig
 from style_transfer.transformer import transformer_network
 
 CHECKPOINTS = "checkpoints"
-EXPORT = "export"
+EXPORT = export.RUN_EXPORT
 LOGS = "logs"
 CONFIG_FILE = "config.json"
 
@@ -234,14 +234,17 @@ class FastTrainer:
                 tf.summary.image("stylised", self.stylise(self.samples), max_outputs=len(self.samples))
         writer.flush()
 
-    def export(self, directory: str | Path | None = None, *, metadata: dict | None = None) -> Path | None:
-        """Writes the SavedModel (chief only; returns its path, None elsewhere). A plain copy of the network
-        is saved, so the export holds no distributed variables."""
+    def export(self, directory: str | Path | None = None, *, metadata: dict | None = None,
+               tflite: bool = False) -> Path | None:
+        """Writes the SavedModel, and with `tflite` the TensorFlow Lite network in it (chief only; returns its
+        path, None elsewhere). A plain copy of the network is saved, so the export holds no distributed
+        variables."""
         if not self.chief:
             return None
         plain = transformer_network(self.config.filters, self.config.residual_blocks)
         plain.set_weights(self.network.get_weights())
-        return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True)
+        return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True,
+                           tflite=tflite)
 
     def weights_digest(self) -> str:
         """A short SHA-256 of the network's weights: equal on every worker of a correct distributed run."""

@@ -117,6 +117,19 @@ def test_max_dim_resizes_each_picture_before_stylising_it(apply_cli, tiny_model,
     assert_within_one_level(result, expected_output(model, resized))
 
 
+def test_a_tflite_network_is_applied_like_the_export(apply_cli, tiny_model, content_path, tmp_path, capsys):
+    model, _ = tiny_model
+    tflite = export.save(model, tmp_path / "lite", tflite=True) / export.TFLITE_FILE
+    assert apply_cli("--model", str(tflite), "--content", str(content_path), "--max_dim", "64") == 0
+    assert "s per picture in float32," in capsys.readouterr().out
+    from style_transfer import preprocessing
+
+    resized = preprocessing.resize_to_max_dim(image_io.load_image(content_path), 64)
+    assert_within_one_level(tmp_path / "tubingen_lite.png", expected_output(model, resized))
+    assert apply_cli("--model", str(tflite), "--content", str(content_path), "--precision", "bfloat16") == 1
+    assert "TensorFlow Lite networks compute in float32" in capsys.readouterr().err
+
+
 def test_bfloat16_gives_nearly_the_float32_result(apply_cli, tiny_model, content_path, tmp_path, capsys):
     model, model_dir = tiny_model
     assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "96",

@@ -56,6 +56,25 @@ def test_an_export_without_the_bfloat16_signature_runs_in_float32(network, tmp_p
         export.load(tmp_path / "old", "half")
 
 
+def test_the_tflite_network_computes_what_the_network_computes(network, tmp_path):
+    directory = export.save(network, tmp_path / "model", metadata={"style": "x"}, tflite=True)
+    stylizer = export.load(directory / export.TFLITE_FILE, "auto")
+    assert isinstance(stylizer, export.TFLiteStylizer) and stylizer.precision == "float32"
+    assert stylizer.metadata == {"style": "x"}
+    rng = np.random.default_rng(4)
+    for shape in [(1, 37, 21, 3), (2, 16, 40, 3), (1, 37, 21, 3)]:  # the interpreter is resized each time
+        images = rng.random(shape, dtype=np.float32)
+        np.testing.assert_allclose(stylizer(images), network(images).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="at least 5 pixels a side, got 4x9"):
+        stylizer(np.zeros((1, 9, 4, 3), np.float32))
+    with pytest.raises(ModelError, match="TensorFlow Lite networks compute in float32"):
+        export.load(directory / export.TFLITE_FILE, "bfloat16")
+    assert not (export.save(network, tmp_path / "plain") / export.TFLITE_FILE).exists()  # only when asked
+    (tmp_path / "broken.tflite").write_bytes(b"not a flat buffer")
+    with pytest.raises(ModelError, match="broken.tflite: cannot load the TensorFlow Lite network"):
+        export.load(tmp_path / "broken.tflite")
+
+
 def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):
     directory = export.save(network, tmp_path / "model")
     images = np.random.default_rng(1).random((1, 40, 30, 3), dtype=np.float32)

@@ -153,7 +153,7 @@ def train(monkeypatch, tmp_path):
 
 def test_the_command_trains_checkpoints_logs_and_exports(train, photos, style_path, tmp_path, capsys):
     args = ["--style", str(style_path), "--data", str(photos), "--model_dir", "m", *TINY_FLAGS]
-    assert train(*args, "--steps", "4", "--checkpoint_every", "2", "--sample_every", "2") == 0
+    assert train(*args, "--steps", "4", "--checkpoint_every", "2", "--sample_every", "2", "--tflite") == 0
     out = capsys.readouterr().out
     assert "Trained 4 steps" in out and "Exported the network to m/export" in out
     assert re.search(r"^step 2/4: loss [0-9.e+]+, [0-9.]+ steps/s, about \d+ min to go; writing a checkpoint$", out, re.M)
@@ -170,6 +170,7 @@ def test_the_command_trains_checkpoints_logs_and_exports(train, photos, style_pa
     assert [event.step for event in events.Tensors("stylised")] == [1, 2, 4]
     stylizer = export.load(model)
     assert stylizer.metadata["steps"] == 4
+    assert export.load(model / "export" / export.TFLITE_FILE).metadata["steps"] == 4
     picture = image_io.load_image(next(photos.iterdir()))
     assert stylizer(picture).shape == picture.shape
 
