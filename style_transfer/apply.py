@@ -63,9 +63,9 @@ flags.DEFINE_integer("batch_size", 4, "How many pictures of the same size are st
                      flag_values=FLAGS)
 flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
 flags.DEFINE_enum("precision", "auto", ["auto", "float32", "bfloat16"], "Arithmetic of the network: "
-                  "'bfloat16' is about 1.6x faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, its "
-                  "results within about 1/255 of float32's on average; 'auto' picks it where the machine computes "
-                  "it natively.", flag_values=FLAGS)
+                  "'bfloat16' is about 1.5x faster on CPUs with AVX512_BF16 or AMX, its results within about "
+                  "1/255 of float32's on average; 'auto' picks it on such CPUs when there is no GPU, else float32 "
+                  "(on a GPU, ask for bfloat16 yourself).", flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
                   flag_values=FLAGS)
 
@@ -156,7 +156,7 @@ def model_name(model: str) -> str:
     path = Path(model).resolve()
     if path.suffix == ".tflite":
         path = path.parent if path.name == export.TFLITE_FILE else path.with_suffix("")
-    if path.name == export.RUN_EXPORT:
+    if path.name == export.RUN_EXPORT and (path.parent / export.RUN_CONFIG).is_file():
         path = path.parent
     return path.name
 
@@ -277,6 +277,7 @@ def png_metadata(stylizer, picture: Picture) -> dict[str, str]:
 
     return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
             "style_transfer:model_metadata": json.dumps(stylizer.metadata),
+            "style_transfer:precision": stylizer.precision,
             "style_transfer:content": str(picture.path.resolve())}
 
 
@@ -290,6 +291,34 @@ def save_result(image: np.ndarray, picture: Picture, names: OutputNames, model: 
                 raise
             picture.output = names.claim(f"{picture.path.stem}_{model}")
     return image_io.save_image(image, picture.output, overwrite=FLAGS.overwrite, metadata=metadata)
+
+
+class BackgroundWriter:
+    """One thread writing results. While a write is under way, `stopper.saving` is set, so a signal then
+    waits for it instead of quitting halfway (a second Ctrl-C during the network's computation of the next
+    batch would otherwise kill a write in progress)."""
+
+    def __init__(self, stopper: cli.StopOnSignal):
+        self._stopper = stopper
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"{PROGRAM}-writer")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def submit(self, function, *args) -> concurrent.futures.Future:
+        with self._lock:
+            self._in_flight += 1
+            self._stopper.saving = True
+        future = self._executor.submit(function, *args)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            self._stopper.saving = self._in_flight > 0
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
 
 
 def report(message: str) -> None:
@@ -319,18 +348,23 @@ def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: st
     batches = group_by_size(loaded(dataset), FLAGS.batch_size)
     # Results are encoded and written by one thread while the network computes the next batch (zlib
     # releases the GIL): at most one batch waits to be written. Paths are printed in order, once written.
-    writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="style-transfer-apply-writer")
+    writer = BackgroundWriter(stopper)
     pending: list[tuple[concurrent.futures.Future, Picture]] = []
     written = 0
 
-    def confirm_pending():
+    def confirm_pending(*, raise_errors: bool = True):
         nonlocal written
-        for future, picture in pending:
-            path, (height, width) = future.result()
+        while pending:
+            future, picture = pending.pop(0)
+            try:
+                path, (height, width) = future.result()
+            except Exception:
+                if raise_errors:
+                    raise
+                continue
             progress.clear()
             print(f"Wrote {path} ({width}x{height}, from {picture.path})", flush=True)
             written += 1
-        pending.clear()
         progress.show(written + len(failed), time.perf_counter() - started)
 
     def write(result, picture):
@@ -344,12 +378,14 @@ def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: st
                 pending.append((writer.submit(write, result, pictures[index]), pictures[index]))
             if stopper.received:
                 break
-        stopper.saving = True  # a signal now waits until the last results are written
         confirm_pending()
+    except BaseException:
+        # Whatever went wrong, the results already computed are written and reported before the error.
+        confirm_pending(raise_errors=False)
+        raise
     finally:
         batches.close()  # ends the pipeline, so nothing decodes while the last lines are printed
-        writer.shutdown(wait=True, cancel_futures=True)  # writes are atomic: each result is whole or absent
-        stopper.saving = False
+        writer.shutdown()
         with STDERR_LOCK:  # and waits for a picture still being decoded
             progress.clear()
     return written, failed

@@ -5,8 +5,8 @@ a SavedModel directory can be copied to any machine (or TensorFlow Serving) and 
 
 Signature `serving_default`: input `images`, float32 [B, H, W, 3] RGB in [0, 1], any B, H, W (at least
 5 pixels a side); output `stylized`, the same shape. Signature `serving_bfloat16` is the same network
-computing in bfloat16 (same inputs and outputs, float32): 1.6x faster on CPUs with AVX512_BF16 or AMX and on
-recent GPUs, its results within about 1/255 of float32's on average. The directory also holds
+computing in bfloat16 (same inputs and outputs, float32): about 1.5x faster on CPUs with AVX512_BF16 or AMX,
+its results within about 1/255 of float32's on average. The directory also holds
 `style_transfer.json`: what the network was trained on and with which settings, and with `tflite=True`
 `style_network.tflite`: the same network for TensorFlow Lite (LiteRT), float32, input [1, H, W, 3] of any
 size (the interpreter is resized to each picture), for phones and small devices.
@@ -14,6 +14,7 @@ size (the interpreter is resized to each picture), for phones and small devices.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ OUTPUT_NAME = "stylized"
 METADATA_FILE = "style_transfer.json"
 TFLITE_FILE = "style_network.tflite"
 RUN_EXPORT = "export"  # where a training run's directory holds its export
+RUN_CONFIG = "config.json"  # and the description of the run
 MIN_SIDE = 5  # the first 9x9 convolution mirrors 4 pixels at each border
 
 
@@ -77,7 +79,8 @@ def tflite_bytes(model) -> bytes:
     spec = tf.TensorSpec([None, None, None, 3], tf.float32, name=INPUT_NAME)
     function = tf.function(lambda images: {OUTPUT_NAME: model(images, training=False)}).get_concrete_function(spec)
     try:
-        return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(function)]).convert()
+        frozen = convert_variables_to_constants_v2(function)
+        return tf.lite.TFLiteConverter.from_concrete_functions([frozen], model).convert()
     except Exception as error:  # the converter raises ConverterError and others, with long texts
         raise ModelError(f"TensorFlow Lite cannot convert the network ({' '.join(str(error).split())[:300]})") from None
 
@@ -88,20 +91,33 @@ def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None
     with `tflite` also as TFLITE_FILE in it.
 
     Written into a temporary directory beside it and moved into place, so `directory` is either the old
-    export or the complete new one. Returns the directory.
+    export or the complete new one. Returns the directory. If TensorFlow Lite cannot convert the network,
+    the SavedModel is still written, then ModelError says so.
+
+    The bfloat16 signature's network holds its own copy of the weights, so the export stores them twice
+    (about 13 MB for the default network instead of 7).
     """
     directory = Path(directory)
     if directory.exists() and not overwrite:
         raise OutputExistsError(f"{directory}: already exists; not overwriting it")
+    metadata = dict(metadata or {})
+    tflite_error = None
+    if tflite:
+        try:
+            flat_buffer = tflite_bytes(model)
+            # load() checks the file against these before the interpreter (which does not verify it) reads it.
+            metadata["tflite"] = {"bytes": len(flat_buffer), "sha256": hashlib.sha256(flat_buffer).hexdigest()}
+        except ModelError as error:
+            tflite, tflite_error = False, error
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         module = _Serving(model, bfloat16_copy(model))
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE: module.serve,
                                                               SIGNATURES["bfloat16"]: module.serve_bfloat16})
-        (staging / METADATA_FILE).write_text(json.dumps(dict(metadata or {}), indent=2), encoding="utf8")
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2), encoding="utf8")
         if tflite:
-            (staging / TFLITE_FILE).write_bytes(tflite_bytes(model))
+            (staging / TFLITE_FILE).write_bytes(flat_buffer)
         if directory.exists():
             old = directory.with_name(f".{directory.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -112,6 +128,8 @@ def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None
             os.replace(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if tflite_error is not None:
+        raise ModelError(f"{tflite_error}; the SavedModel was written to {directory}")
     return directory
 
 
@@ -143,12 +161,16 @@ class TFLiteStylizer(Stylizer):
 
     def __call__(self, images) -> np.ndarray:
         images = _checked(images)
-        if images.shape != self._shape:  # the interpreter's tensors are sized for one input shape at a time
-            self._interpreter.resize_tensor_input(self._input, images.shape)
-            self._interpreter.allocate_tensors()
-            self._shape = images.shape
-        self._interpreter.set_tensor(self._input, images)
-        self._interpreter.invoke()
+        try:
+            if images.shape != self._shape:  # the interpreter's tensors are sized for one input shape at a time
+                self._interpreter.resize_tensor_input(self._input, images.shape)
+                self._interpreter.allocate_tensors()
+                self._shape = images.shape
+            self._interpreter.set_tensor(self._input, images)
+            self._interpreter.invoke()
+        except RuntimeError as error:  # what the interpreter raises for a model it cannot run
+            raise ModelError(f"{self.directory}: TensorFlow Lite cannot run the network "
+                             f"({' '.join(str(error).split())[:300]})") from None
         return self._interpreter.get_tensor(self._output).copy()
 
 
@@ -167,17 +189,30 @@ def _load_tflite(path: Path, precision: str) -> TFLiteStylizer:
 
     if precision == "bfloat16":
         raise ModelError(f"{path}: TensorFlow Lite networks compute in float32; use precision float32 or auto")
+    # The interpreter reads the file unverified, and a truncated one can crash the process: check first.
+    try:
+        flat_buffer = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read it ({error.strerror})") from None
+    metadata = _metadata(path.parent) if path.name == TFLITE_FILE else {}
+    expected = metadata.get("tflite") if isinstance(metadata.get("tflite"), dict) else None
+    if flat_buffer[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TensorFlow Lite network (no TFL3 identifier)")
+    if expected and (len(flat_buffer) != expected.get("bytes")
+                     or hashlib.sha256(flat_buffer).hexdigest() != expected.get("sha256")):
+        raise ModelError(f"{path}: damaged or incomplete ({len(flat_buffer)} bytes; the export wrote "
+                         f"{expected.get('bytes')} bytes with another SHA-256)")
     try:
         with warnings.catch_warnings():  # TensorFlow 2.20+ points to the LiteRT package; its interpreter works
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=os.cpu_count())
+            interpreter = tf.lite.Interpreter(model_content=flat_buffer, num_threads=os.cpu_count())
     except Exception as error:  # ValueError for what is not a flat buffer
         raise ModelError(f"{path}: cannot load the TensorFlow Lite network ({' '.join(str(error).split())[:300]})"
                          ) from None
     details = interpreter.get_input_details()
     if len(details) != 1 or list(details[0]["shape"])[-1:] != [3]:
         raise ModelError(f"{path}: a TensorFlow Lite model, but not a network taking [1, H, W, 3] pictures")
-    return TFLiteStylizer(path, interpreter, _metadata(path.parent))
+    return TFLiteStylizer(path, interpreter, metadata)
 
 
 def _metadata(directory: Path) -> dict:

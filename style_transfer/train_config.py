@@ -87,8 +87,10 @@ class TrainConfig(ConfigMethods):
         check(self.keep_checkpoints >= 1, "keep_checkpoints", f"must be >= 1, got {self.keep_checkpoints}")
 
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
-    RESUME_FIELDS = ("image_size", "style_size", "filters", "residual_blocks", "content_layers", "style_layers",
-                     "content_weight", "style_weight", "tv_weight", "gram_norm", "weights", "precision")
+    # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
+    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks",
+                     "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight", "gram_norm",
+                     "weights", "precision")
 
 
 TRAIN_DEFAULT = TrainConfig()

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from style_transfer import dataset as dataset_lib
 from style_transfer import export, losses
-from style_transfer.errors import ConfigError, NumericalError
+from style_transfer.errors import ConfigError, NumericalError, ResumeError
 from style_transfer.features import FeatureExtractor
 from style_transfer.train_config import TrainConfig
 from style_transfer.transformer import transformer_network
@@ -38,7 +38,7 @@ from style_transfer.transformer import transformer_network
 CHECKPOINTS = "checkpoints"
 EXPORT = export.RUN_EXPORT
 LOGS = "logs"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = export.RUN_CONFIG
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -180,7 +180,15 @@ class FastTrainer:
         latest = tf.train.latest_checkpoint(str(self.model_dir / CHECKPOINTS))
         if latest is None:
             return 0
-        self.checkpoint.restore(latest).expect_partial()
+        status = self.checkpoint.restore(latest).expect_partial()
+        try:
+            # Every weight of this network must come from the checkpoint: one written by an earlier version
+            # of the network would otherwise restore in part and train on silently.
+            status.assert_existing_objects_matched()
+        except AssertionError:
+            raise ResumeError(f"{latest}: this checkpoint does not fit the network of this version of "
+                              "style_transfer (it was written by another); start a new run with --overwrite "
+                              "or use the version that wrote it") from None
         return int(self.step.numpy())
 
     def save_checkpoint(self) -> Path | None:

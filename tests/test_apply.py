@@ -102,6 +102,7 @@ def test_the_result_is_what_the_network_computes_at_the_pictures_own_size(apply_
     assert text["Software"].startswith("style_transfer ")
     assert text["style_transfer:model"] == str(model_dir.resolve())
     assert json.loads(text["style_transfer:model_metadata"]) == {"style": "x"}
+    assert text["style_transfer:precision"] == "float32"
     assert text["style_transfer:content"] == str((tmp_path / "odd.png").resolve())
 
 
@@ -320,6 +321,44 @@ def test_a_signal_stops_after_the_current_batch_and_keeps_what_was_written(apply
     assert captured.err.splitlines()[-1] == (f"{PROGRAM}: SIGINT: stopped after 1 of 3 pictures; the ones written "
                                              "are kept")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+def test_a_failing_batch_still_writes_and_reports_the_batch_before_it(apply_cli, tiny_export, content_path,
+                                                                         tmp_path, capsys, monkeypatch):
+    for index, size in enumerate([(32, 24), (24, 32)]):  # two sizes: two batches
+        write_picture(tmp_path / "frames" / f"{index}.png", content_path, (0, 0, 600, 600), size)
+    original = export.Stylizer.__call__
+    calls = []
+
+    def runs_out_of_memory_on_the_second_batch(self, images):
+        calls.append(images.shape)
+        if len(calls) == 2:
+            raise MemoryError("out of memory")
+        return original(self, images)
+
+    monkeypatch.setattr(export.Stylizer, "__call__", runs_out_of_memory_on_the_second_batch)
+    with pytest.raises(MemoryError):
+        apply_cli("--model", str(tiny_export), "--content", "frames", "--output_dir", "out")
+    (written,) = (tmp_path / "out").iterdir()  # the first batch's result, whole, and said so
+    assert capsys.readouterr().out == f"Wrote {Path('out') / written.name} (32x24, from {Path('frames/0.png')})\n"
+    assert Image.open(written).size == (32, 24)
+
+
+def test_signals_wait_while_a_result_is_being_written():
+    import threading
+
+    from style_transfer import cli
+
+    stopper = cli.StopOnSignal(PROGRAM)
+    writer = apply.BackgroundWriter(stopper)
+    release = threading.Event()
+    first = writer.submit(release.wait, 10)
+    second = writer.submit(lambda: None)
+    assert stopper.saving  # both still to be written
+    release.set()
+    first.result(), second.result()
+    writer.shutdown()
+    assert not stopper.saving
 
 
 def test_progress_is_shown_on_a_terminal_only(apply_cli, tiny_export, content_path, tmp_path, monkeypatch, capsys):

@@ -60,7 +60,7 @@ def test_the_tflite_network_computes_what_the_network_computes(network, tmp_path
     directory = export.save(network, tmp_path / "model", metadata={"style": "x"}, tflite=True)
     stylizer = export.load(directory / export.TFLITE_FILE, "auto")
     assert isinstance(stylizer, export.TFLiteStylizer) and stylizer.precision == "float32"
-    assert stylizer.metadata == {"style": "x"}
+    assert stylizer.metadata["style"] == "x"
     rng = np.random.default_rng(4)
     for shape in [(1, 37, 21, 3), (2, 16, 40, 3), (1, 37, 21, 3)]:  # the interpreter is resized each time
         images = rng.random(shape, dtype=np.float32)
@@ -70,9 +70,29 @@ def test_the_tflite_network_computes_what_the_network_computes(network, tmp_path
     with pytest.raises(ModelError, match="TensorFlow Lite networks compute in float32"):
         export.load(directory / export.TFLITE_FILE, "bfloat16")
     assert not (export.save(network, tmp_path / "plain") / export.TFLITE_FILE).exists()  # only when asked
+
+
+def test_damaged_tflite_files_are_refused_before_the_interpreter_reads_them(network, tmp_path):
+    directory = export.save(network, tmp_path / "model", tflite=True)
+    flat_buffer = (directory / export.TFLITE_FILE).read_bytes()
+    for cut in (64, 1000, len(flat_buffer) - 100):  # such prefixes crashed the interpreter (segmentation fault)
+        (directory / export.TFLITE_FILE).write_bytes(flat_buffer[:cut])
+        with pytest.raises(ModelError, match=f"{export.TFLITE_FILE}: damaged or incomplete \\({cut} bytes"):
+            export.load(directory / export.TFLITE_FILE)
     (tmp_path / "broken.tflite").write_bytes(b"not a flat buffer")
-    with pytest.raises(ModelError, match="broken.tflite: cannot load the TensorFlow Lite network"):
+    with pytest.raises(ModelError, match="broken.tflite: not a TensorFlow Lite network"):
         export.load(tmp_path / "broken.tflite")
+
+
+def test_a_failed_tflite_conversion_keeps_the_saved_model(network, tmp_path, monkeypatch):
+    def refuse(model):
+        raise ModelError("TensorFlow Lite cannot convert the network (an unsupported op)")
+
+    monkeypatch.setattr(export, "tflite_bytes", refuse)
+    with pytest.raises(ModelError, match="an unsupported op\\); the SavedModel was written to .*model"):
+        export.save(network, tmp_path / "model", tflite=True)
+    assert export.load(tmp_path / "model").precision == "float32"
+    assert not (tmp_path / "model" / export.TFLITE_FILE).exists()
 
 
 def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):

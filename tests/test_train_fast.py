@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from style_transfer import dataset, export, image_io, preprocessing, train_fast, training
+from style_transfer.errors import ResumeError
 from style_transfer.train_config import TrainConfig
 
 TINY = dict(image_size=32, style_size=48, batch_size=2, filters=4, residual_blocks=1, weights="random",
@@ -82,6 +83,19 @@ def test_a_resumed_run_goes_on_with_the_batches_and_weights_of_an_uninterrupted_
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_checkpoint_of_another_network_is_refused_not_half_restored(tmp_path, photos, style_image, monkeypatch):
+    trainer_for(tmp_path, photos, style_image, steps=1).run(lambda *_: None)
+    from style_transfer import transformer
+
+    def earlier_version(filters, residual_blocks):  # another layer in the middle: the later ones do not match
+        network = transformer.transformer_network(filters, residual_blocks + 1)
+        return network
+
+    monkeypatch.setattr(training, "transformer_network", earlier_version)
+    with pytest.raises(ResumeError, match="ckpt-1: this checkpoint does not fit the network of this version"):
+        trainer_for(tmp_path, photos, style_image, steps=2).restore()
+
+
 def test_a_diverging_run_stops_with_a_numerical_error(tmp_path, photos, style_image):
     from style_transfer.errors import NumericalError
 
@@ -131,6 +145,11 @@ def test_two_replicas_compute_the_gradient_of_the_global_mean(tmp_path, photos, 
         assert np.abs(update1).max() > 1e-4, np.abs(update1).max()  # the step really moved the weights
         # A sum over replicas instead of the mean would double the update; a per-replica mean would halve it.
         np.testing.assert_allclose(update2, update1, rtol=2e-2, atol=2e-3 * np.abs(update1).max())
+        # Resuming under two replicas starts where the uninterrupted run's step would: both replicas' batches.
+        local = lambda batch: np.concatenate(strategy.experimental_local_results(batch))
+        batches = iter(trainer.distributed_dataset())
+        third = [local(next(batches)) for _ in range(3)][2]
+        np.testing.assert_array_equal(local(next(iter(trainer.distributed_dataset(2)))), third)
         print("ok", l1, np.abs(update1).max())
     """)
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
