@@ -63,7 +63,7 @@ flags.DEFINE_list("fast_filters", ["32", "16"], "With --fast: network widths to 
 flags.DEFINE_list("fast_precisions", ["float32", "bfloat16"], "With --fast: precisions of the loss network "
                   "(VGG19) to train with; empty (--fast_precisions=) skips the training table.")
 flags.DEFINE_list("fast_apply_precisions", ["float32", "bfloat16"], "With --fast: arithmetic of the network when "
-                  "applying it (export.load's precision).")
+                  "applying it (export.load's precision), or 'tflite' for the TensorFlow Lite file.")
 flags.DEFINE_integer("fast_image_size", 256, "With --fast: training crop size.")
 flags.DEFINE_integer("fast_batch_size", 4, "With --fast: training batch.")
 flags.DEFINE_integer("fast_repeats", 5, "With --fast: timed calls per picture size (the median is reported).")

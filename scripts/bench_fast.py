@@ -7,8 +7,9 @@ fresh worker process (bench.py --worker), so its peak resident memory is its own
   training:  FastTrainer.run at image_size x image_size crops of real photographs, batch batch_size, the loss
              network's precision as given; seconds per step after `warmup` untimed steps (the first traces).
   apply:     a random-weight network of each width exported with export.save, loaded in another process with
-             export.load (what users run) in float32 and in bfloat16, one 4:3 picture per call; median of
-             `repeats` calls after a warm-up call that traces.
+             export.load (what users run) in float32 and in bfloat16, or its TensorFlow Lite file through
+             TensorFlow's interpreter ("tflite"), one 4:3 picture per call; median of `repeats` calls after
+             a warm-up call that traces.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def export_network(spec: dict) -> dict:
 
     keras.utils.set_random_seed(0)
     network = transformer_network(spec["filters"])
-    export.save(network, spec["directory"], metadata={"filters": spec["filters"], "weights": "random"})
+    export.save(network, spec["directory"], metadata={"filters": spec["filters"], "weights": "random"},
+                tflite=spec.get("tflite", False))
     return {"parameters": int(network.count_params())}
 
 
@@ -70,7 +72,10 @@ def apply_speed(spec: dict) -> dict:
     width, height = spec["size"], spec["size"] * 3 // 4
     picture = preprocessing.resize(image_io.load_image(spec["content"]), (height, width), antialias=True).numpy()
     start = time.perf_counter()
-    stylizer = export.load(spec["directory"], spec["precision"])
+    if spec["precision"] == "tflite":
+        stylizer = export.load(Path(spec["directory"]) / export.TFLITE_FILE)
+    else:
+        stylizer = export.load(spec["directory"], spec["precision"])
     loaded = time.perf_counter()
     stylizer(picture)
     first = time.perf_counter()
@@ -119,7 +124,8 @@ def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precis
     with tempfile.TemporaryDirectory() as directory:
         for width in filters:
             export_dir = str(Path(directory) / f"filters_{width}")
-            exported = measure({"kind": "fast_export", "filters": width, "directory": export_dir})
+            exported = measure({"kind": "fast_export", "filters": width, "directory": export_dir,
+                                "tflite": "tflite" in apply_precisions})
             if "error" in exported:
                 print(f"{width:>7} export failed: {exported['error']}")
                 continue

@@ -106,6 +106,24 @@ class InstanceNormalization(keras.layers.Layer):
         self.offset = self.add_weight(shape=(channels,), initializer="zeros", name="offset")
 
     def call(self, inputs):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            # One picture (what applying a network mostly is): its instance statistics are its batch
+            # statistics, and TensorFlow's fused batch normalisation computes them and normalises in one op,
+            # 2.8x faster than the separate operations (measured at 1024x768x32).
+            return tf.cond(tf.shape(inputs)[0] == 1, lambda: self._fused(inputs), lambda: self._separate(inputs))
+        return self._separate(inputs)
+
+    def _fused(self, inputs):
+        import tensorflow as tf
+
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
+            inputs, ops.cast(self.scale, "float32"), ops.cast(self.offset, "float32"), epsilon=self.epsilon,
+            is_training=True)
+        return outputs
+
+    def _separate(self, inputs):
         # Statistics in the compute dtype: TensorFlow's reductions accumulate bfloat16 in float32 (a mean over
         # a million bfloat16 pixels measured exact to bfloat16's precision), and a cast to float32 first made
         # them 8x slower. The normalisation is then one multiply-add per element.
