@@ -376,3 +376,11 @@ def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, cap
         assert image_io.load_image(tmp_path / "odd.png").shape == (1, 4, 4, 3)
         assert "odd.png: Corrupt data: 4 extraneous bytes" in caplog.text
     assert "Corrupt data" not in capfd.readouterr().err  # nothing raw on stderr
+
+
+def test_png_compression_changes_the_file_size_not_the_pixels(tmp_path, content_path):
+    image = image_io.load_image(content_path)
+    fast = image_io.save_image(image, tmp_path / "fast.png", png_compression=1)
+    small = image_io.save_image(image, tmp_path / "small.png", png_compression=9)
+    assert fast.stat().st_size > small.stat().st_size  # a photograph: 3% larger at level 1 than at 9
+    np.testing.assert_array_equal(np.asarray(Image.open(fast)), np.asarray(Image.open(small)))
