@@ -296,7 +296,7 @@ def save_result(image: np.ndarray, picture: Picture, names: OutputNames, model: 
                 raise
             picture.output = names.claim(f"{picture.path.stem}_{model}")
     return image_io.save_image(image, picture.output, overwrite=FLAGS.overwrite, metadata=metadata,
-                                       png_compression=PNG_COMPRESSION)
+                               png_compression=PNG_COMPRESSION)
 
 
 class BackgroundWriter:

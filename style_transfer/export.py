@@ -217,9 +217,10 @@ def _load_tflite(path: Path, precision: str) -> TFLiteStylizer:
 
 def _metadata(directory: Path) -> dict:
     try:
-        return json.loads((directory / METADATA_FILE).read_text(encoding="utf8"))
+        metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf8"))
     except (OSError, ValueError):
         return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def load(directory: str | os.PathLike, precision: str = "float32") -> Stylizer:
