@@ -154,10 +154,7 @@ def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precis
 
 
 def bf16_instructions() -> str:
-    """The CPU's bfloat16 instruction sets (AVX512_BF16, AMX) from /proc/cpuinfo: what bfloat16 needs to pay."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
-    except OSError:
-        return ""
-    return ", ".join(name for name in ("avx512_bf16", "amx_bf16") if name in flags)
+    """The CPU's bfloat16 instruction sets (AVX512_BF16, AMX): what bfloat16 needs to pay."""
+    from style_transfer import devices
+
+    return ", ".join(name for name in devices.BFLOAT16_FLAGS if name in devices.cpu_flags())

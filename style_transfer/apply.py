@@ -31,7 +31,7 @@ from absl import flags  # noqa: E402
 
 from style_transfer import cli, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
-from style_transfer.config import StyleConfig  # noqa: E402
+from style_transfer.config import PRECISION_CHOICES, StyleConfig  # noqa: E402
 from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer-apply"
@@ -66,7 +66,7 @@ flags.DEFINE_integer("batch_size", 1, "How many pictures of the same size go thr
                      "CPU one is fastest (a single picture's normalisation runs as one fused operation); on a GPU "
                      "larger batches help.", flag_values=FLAGS)
 flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
-flags.DEFINE_enum("precision", "auto", ["auto", "float32", "bfloat16"], "Arithmetic of the network: "
+flags.DEFINE_enum("precision", "auto", PRECISION_CHOICES, "Arithmetic of the network: "
                   "'bfloat16' is about 1.5x faster on CPUs with AVX512_BF16 or AMX, its results within about "
                   "1/255 of float32's on average; 'auto' picks it on such CPUs when there is no GPU, else float32 "
                   "(on a GPU, ask for bfloat16 yourself).", flag_values=FLAGS)

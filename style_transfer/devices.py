@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU instruction sets that compute bfloat16 natively
+
 
 def resolve_precision(precision: str) -> str:
     """'auto' -> 'bfloat16' on a machine with no GPU whose CPU computes bfloat16 natively (AVX512_BF16 or
@@ -18,7 +20,7 @@ def resolve_precision(precision: str) -> str:
         return precision
     if tf.config.list_physical_devices("GPU"):
         return "float32"
-    return "bfloat16" if cpu_flags() & {"avx512_bf16", "amx_bf16"} else "float32"
+    return "bfloat16" if cpu_flags() & set(BFLOAT16_FLAGS) else "float32"
 
 
 def cpu_flags() -> set[str]:

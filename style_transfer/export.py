@@ -26,11 +26,11 @@ import numpy as np
 import tensorflow as tf
 
 from style_transfer import devices
+from style_transfer.config import PRECISION_CHOICES
 from style_transfer.errors import ModelError, OutputExistsError
 
 SIGNATURE = "serving_default"
 SIGNATURES = {"float32": SIGNATURE, "bfloat16": "serving_bfloat16"}
-PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 INPUT_NAME = "images"
 OUTPUT_NAME = "stylized"
 METADATA_FILE = "style_transfer.json"

@@ -233,12 +233,16 @@ class FastTrainer:
 
     def write_summaries(self, writer, step: int, terms: dict[str, float]) -> None:
         config = self.config
-        last = step == config.steps
+        always = step in (1, config.steps)  # the first and last steps are always logged
+        losses = step % config.log_every == 0 or always
+        samples = (config.sample_every and step % config.sample_every == 0) or always
+        if not (losses or samples):
+            return
         with writer.as_default(step=step):
-            if step % config.log_every == 0 or last or step == 1:
+            if losses:
                 for name, value in terms.items():
                     tf.summary.scalar(f"loss/{name}", value)
-            if (config.sample_every and step % config.sample_every == 0) or last or step == 1:
+            if samples:
                 tf.summary.image("stylised", self.stylise(self.samples), max_outputs=len(self.samples))
         writer.flush()
 
