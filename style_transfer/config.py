@@ -31,6 +31,7 @@ PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 POOLING_CHOICES = ("max", "avg")
 PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 OPTIMIZER_CHOICES = ("adam", "lbfgs")
+SCHEDULE_CHOICES = ("constant", "cosine")
 GRAM_NORM_CHOICES = ("hw", "chw")
 FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
@@ -163,6 +164,10 @@ class StyleConfig(ConfigMethods):
                             OPTIMIZER_CHOICES)
     steps: int = _field(1000, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
     learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
+    schedule: str = _field("constant", "Adam learning-rate schedule: 'constant' (the tutorial's) or 'cosine' (from "
+                           "learning_rate down to final_learning_rate along a half cosine over the steps of each "
+                           "scale: big moves first, fine ones last).", SCHEDULE_CHOICES)
+    final_learning_rate: float = _field(0.0005, "With the cosine schedule: the learning rate of the last step.")
     beta_1: float = _field(0.99, "Adam beta_1.")
     beta_2: float = _field(0.999, "Adam beta_2.")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
@@ -229,6 +234,9 @@ class StyleConfig(ConfigMethods):
         # only throws pixels to 0 or 1 (the loss curves for 1 and 1e30 are identical).
         check(0 < self.learning_rate <= 1, "learning_rate", f"must be in (0, 1] (pixels are in [0, 1] and Adam "
                f"moves each by about this much per step), got {self.learning_rate:g}")
+        check(0 < self.final_learning_rate <= self.learning_rate or self.schedule == "constant",
+               "final_learning_rate", f"must be in (0, learning_rate] = (0, {self.learning_rate:g}], "
+               f"got {self.final_learning_rate:g}")
         for name in ("beta_1", "beta_2"):
             check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
         check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
@@ -348,6 +356,8 @@ TUTORIAL = StyleConfig(
     optimizer="adam",
     steps=1000,
     learning_rate=0.02,
+    schedule="constant",
+    final_learning_rate=0.0005,
     beta_1=0.99,
     beta_2=0.999,
     epsilon=0.1,

@@ -5,6 +5,7 @@ No file I/O and no printing here: every step's result goes to callbacks (see cal
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Mapping, Sequence
 
@@ -109,6 +110,8 @@ class StyleOptimizer:
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
         self.last_finite.assign(self.image)
+        if self.config.schedule != "constant":
+            self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
         terms, gradient = self.loss_and_gradient(self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
@@ -256,6 +259,19 @@ class Objective:
                 tv_weight=config.tv_weight, gram_norm=config.gram_norm, style_masks=style_masks,
                 region_weights=region_weights)
         return terms, tape.gradient(loss, image)
+
+
+def learning_rate(config: StyleConfig, steps_done: int) -> float:
+    """Adam's learning rate for the step after `steps_done` steps of a scale, under `config.schedule`.
+
+    'cosine' falls from `learning_rate` (first step) to `final_learning_rate` (last step, `config.steps`)
+    along a half cosine (Loshchilov and Hutter 2017, without restarts).
+    """
+    if config.schedule == "constant" or config.steps <= 1:
+        return config.learning_rate
+    progress = min(steps_done / (config.steps - 1), 1.0)
+    return config.final_learning_rate + (config.learning_rate - config.final_learning_rate) * 0.5 * (
+        1.0 + math.cos(math.pi * progress))
 
 
 def blend_weights(config: StyleConfig, styles: int) -> tuple[float, ...]:

@@ -61,7 +61,9 @@ def test_bad_layer_specs_name_the_field(spec, message):
     ({"style_weight": math.nan}, "style_weight"), ({"tv_weight": math.inf}, "tv_weight"),
     ({"init": ""}, "init"), ({"init_noise": 1.5}, "init_noise"), ({"scales": "0"}, "scales"), ({"pooling": "min"}, "pooling"), ({"jpeg_dct": "slow"}, "jpeg_dct"), ({"log_every": 0}, "log_every"),
     ({"save_every": -2}, "save_every"), ({"seed": -1}, "seed"), ({"resize": "nearest"}, "resize"),
-    ({"weights": ""}, "weights"), ({"colour": 1}, "colour"),
+    ({"weights": ""}, "weights"), ({"colour": 1}, "colour"), ({"schedule": "step"}, "schedule"),
+    ({"schedule": "cosine", "final_learning_rate": 0}, "final_learning_rate"),
+    ({"schedule": "cosine", "learning_rate": 0.01, "final_learning_rate": 0.02}, "final_learning_rate"),
 ])
 def test_invalid_values_are_refused_naming_the_field(changes, field):
     with pytest.raises(ConfigError) as raised:

@@ -8,7 +8,7 @@ from style_transfer import image_io, losses, preprocessing
 from style_transfer.config import TUTORIAL
 from style_transfer.errors import NumericalError
 from style_transfer.features import FeatureExtractor
-from style_transfer.optimize import Callback, StyleOptimizer
+from style_transfer.optimize import Callback, StyleOptimizer, learning_rate
 
 CONFIG = TUTORIAL.replace(max_dim=48, steps=12)
 
@@ -98,6 +98,36 @@ def test_pixels_stay_in_range_even_with_the_largest_learning_rate(extractor, pai
     optimizer = make(extractor, pair, CONFIG.replace(learning_rate=1.0))
     image = optimizer.run(3).numpy()
     assert image.min() == 0 and image.max() == 1  # pushed hard, clipped back
+
+
+def test_the_cosine_schedule_falls_from_the_learning_rate_to_the_final_one():
+    config = CONFIG.replace(schedule="cosine", learning_rate=0.02, final_learning_rate=0.001, steps=11)
+    rates = [learning_rate(config, done) for done in range(config.steps)]
+    assert rates[0] == pytest.approx(0.02) and rates[-1] == pytest.approx(0.001)
+    assert rates[5] == pytest.approx((0.02 + 0.001) / 2)  # half way, half way down
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert {learning_rate(CONFIG, done) for done in range(CONFIG.steps)} == {CONFIG.learning_rate}
+
+
+def test_each_adam_step_uses_the_scheduled_learning_rate(extractor, pair):
+    config = CONFIG.replace(schedule="cosine", learning_rate=0.05, final_learning_rate=0.002, steps=5)
+    optimizer, seen = make(extractor, pair, config), []
+    original = optimizer.optimizer.apply_gradients
+
+    def recording(pairs):
+        seen.append(float(optimizer.optimizer.learning_rate.numpy()))
+        return original(pairs)
+
+    optimizer.optimizer.apply_gradients = recording
+    optimizer.run(config.steps)
+    assert seen == pytest.approx([learning_rate(config, done) for done in range(config.steps)])
+    # The last steps are small: the image moves far less in the last step than in the first.
+    first, last = make(extractor, pair, config), make(extractor, pair, config)
+    first.run(1)
+    last.run(config.steps - 1)
+    before = last.image.numpy()
+    last.run(config.steps)
+    assert np.abs(last.image.numpy() - before).max() < 0.5 * np.abs(first.image.numpy() - pair[0].numpy()).max()
 
 
 def test_same_inputs_give_bit_identical_results(extractor, pair):
