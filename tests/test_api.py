@@ -27,7 +27,7 @@ def test_paths_pil_images_and_arrays_give_the_same_result(content_path, style_pa
 
 def test_overrides_replace_config_fields_and_are_validated(content_path, style_path, extractor, weights_file):
     result = api.stylize(content_path, style_path, TUTORIAL, extractor=extractor, weights=str(weights_file),
-                         tv_weight=0.0, **TINY)
+                         tv_weight=0.0, precision=DEFAULT.precision, **TINY)
     assert (result.config.tv_weight, result.config.jpeg_dct) == (0.0, "fast")
     assert result.losses["tv"] == [0.0, 0.0]
     with pytest.raises(ConfigError, match="steps: must be >= 0"):
@@ -44,8 +44,8 @@ def test_an_extractor_must_fit_the_config(content_path, style_path, extractor, w
 
 def test_an_extractor_built_from_a_model_is_not_checked_for_weights(content_path, style_path, random_vgg):
     layers = [*DEFAULT.style_layers, *DEFAULT.content_layers]
-    result = api.stylize(content_path, style_path, extractor=FeatureExtractor(layers, vgg=random_vgg),
-                         weights="random", **TINY)
+    result = api.stylize(content_path, style_path, weights="random", **TINY,
+                         extractor=FeatureExtractor(layers, vgg=random_vgg, precision=DEFAULT.precision))
     assert result.image.shape == (1, 24, 32, 3)
 
 
@@ -297,6 +297,7 @@ def test_pictures_of_many_sizes_and_every_scale_share_one_trace(content_path, st
 
 
 def test_an_extractor_of_another_precision_is_refused(content_path, style_path, extractor, weights_file):
-    with pytest.raises(ConfigError, match="asks for bfloat16 precision but the extractor computes in float32"):
-        api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file),
-                    precision="bfloat16", **TINY)
+    other = "float32" if extractor.precision == "bfloat16" else "bfloat16"  # 'auto' decides the extractor's
+    with pytest.raises(ConfigError, match=f"asks for {other} precision but the extractor computes in "
+                                          f"{extractor.precision}"):
+        api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), precision=other, **TINY)

@@ -21,10 +21,12 @@ def test_tutorial_preset_is_the_published_tutorial():
     assert (tutorial.resize, tutorial.jpeg_dct) == ("tutorial", "fast")
 
 
-def test_defaults_depart_from_the_tutorial_only_in_how_files_become_pixels():
+def test_defaults_keep_the_tutorials_objective_and_change_only_the_optimiser_schedule_and_file_decoding():
     default, tutorial = config_lib.preset("default"), config_lib.preset("tutorial")
     differing = {f.name for f in dataclasses.fields(StyleConfig) if getattr(default, f.name) != getattr(tutorial, f.name)}
-    assert differing == {"resize", "jpeg_dct"}
+    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "schedule", "precision"}
+    assert (default.steps, default.beta_1, default.schedule, default.precision) == (350, 0.9, "cosine", "auto")
+    assert (default.learning_rate, default.final_learning_rate) == (tutorial.learning_rate, 0.0005)
 
 
 @pytest.mark.parametrize("spec, expected", [
