@@ -7,11 +7,12 @@ computed.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import h5py
 import keras
@@ -233,14 +234,57 @@ class FeatureExtractor:
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
         self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")
                                   for name in self.layer_names}
+        # The model's layers as VGG19's blocks, each ending with its pool (the last at the deepest layer used):
+        # the units whose activations a backward pass can recompute instead of keeping.
+        used = VGG19_LAYERS[: max(VGG19_LAYERS.index(name) for name in self.layer_names) + 1]
+        self.blocks = [[self.model.get_layer(name) for name in used if name.startswith(f"block{block}_")]
+                       for block in range(1, 6)]
+        self.blocks = [block for block in self.blocks if block]
+        self.channels = {name: _channels(name) for name in self.layer_names}
 
     def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-        features = self.model(_preprocess(image), training=False)
-        if self.precision != "float32":  # the losses (Gram matrices, means of squares) stay float32
-            features = {name: tf.cast(value, tf.float32) for name, value in features.items()}
-        if self.pooling == "max":
-            return features
-        return {name: value * self.activation_scales[name] for name, value in features.items()}
+        # The losses (Gram matrices, means of squares) are float32 whatever the convolutions compute in.
+        return self.reduce(image, {name: _as_float32 for name in self.layer_names})
+
+    def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor], Any]], *,
+               recompute_blocks: int = 0) -> dict[str, Any]:
+        """{layer: reducers[layer](activation)} for `image` ([1, H, W, 3] float32 in [0, 1]).
+
+        Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
+        precision; scaled with average pooling) as soon as the layer is computed, and returns tensors; only
+        those are kept. So a reducer that returns a Gram matrix lets the activation go at once.
+        `recompute_blocks`: under a GradientTape, the first this many VGG19 blocks keep nothing for the
+        backward pass but their input; it runs them again (gradient checkpointing: the largest activations,
+        at full and half resolution, are never all held at once, for one more forward pass of those blocks).
+        """
+        unknown = [name for name in reducers if name not in self.layer_names]
+        if unknown:
+            raise ValueError(f"the extractor does not compute layers {unknown}")
+        deepest = max(VGG19_LAYERS.index(name) for name in reducers)
+        inputs, outputs = _preprocess(image), {}
+        for index, block in enumerate(self.blocks):
+            if VGG19_LAYERS.index(block[0].name) > deepest:
+                break
+            run = functools.partial(self._run_block, block, reducers)
+            inputs, reduced = (tf.recompute_grad(run) if index < recompute_blocks else run)(inputs)
+            outputs.update(reduced)
+        return outputs
+
+    def _run_block(self, block, reducers, inputs):
+        reduced = {}
+        for layer in block:
+            inputs = layer(inputs)
+            if layer.name in reducers:
+                activation = inputs
+                if self.pooling == "avg":
+                    activation = activation * tf.cast(self.activation_scales[layer.name], activation.dtype)
+                reduced[layer.name] = reducers[layer.name](activation)
+        return inputs, reduced
+
+    def feature_size(self, name: str, size: tuple[int, int]) -> tuple[int, int]:
+        """The [h, w] of layer `name`'s activation for an image of [H, W] = `size` (each 2x2 pool floors)."""
+        pools = sum(1 for layer in VGG19_LAYERS[: VGG19_LAYERS.index(name) + 1] if layer.endswith("_pool"))
+        return size[0] // 2 ** pools, size[1] // 2 ** pools
 
     def calibrate(self, image: tf.Tensor) -> dict[str, float]:
         """With average pooling: sets each layer's scale to mean max-pooled / mean average-pooled activation
@@ -256,6 +300,15 @@ class FeatureExtractor:
             ratio = float(tf.reduce_mean(reference[name]) / tf.maximum(tf.reduce_mean(averaged[name]), 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)
         return {name: float(scale.numpy()) for name, scale in self.activation_scales.items()}
+
+
+def _channels(name: str) -> int:
+    """Channels of a VGG19 layer's activation (a pool keeps its block's)."""
+    return {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}[name.split("_")[0]]
+
+
+def _as_float32(activation: tf.Tensor) -> tf.Tensor:
+    return tf.cast(activation, tf.float32)
 
 
 def _preprocess(image: tf.Tensor) -> tf.Tensor:

@@ -11,17 +11,32 @@ import tensorflow as tf
 
 
 def gram_matrix(features: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
-    """[B, h, w, c] -> [B, c, c]: channel correlations averaged over the h*w locations (as the tutorial).
+    """[B, h, w, c] -> [B, c, c] float32: channel correlations averaged over the h*w locations (as the tutorial).
 
     Gatys et al. sum over locations instead; averaging makes the style weight independent of image size.
     normalization "chw" also divides by c, so layers with more channels do not get larger Gram entries.
+    bfloat16 features give the float32 Gram matrix of their exact values (a product of two bfloat16 numbers is
+    exact in float32). The gradient keeps only `features` and is one product, F (dG + dG^T) / N, computed in
+    the features' dtype: automatic differentiation of the einsum would keep a float32 copy of bfloat16
+    features and compute two products.
     """
-    gram = tf.linalg.einsum("bijc,bijd->bcd", features, features)
-    shape = tf.shape(features)
-    locations = tf.cast(shape[1] * shape[2], features.dtype)
-    if normalization == "chw":
-        return gram / (locations * tf.cast(shape[3], features.dtype))
-    return gram / locations
+
+    @tf.custom_gradient
+    def gram(features):
+        exact = tf.cast(features, tf.float32)  # a transient copy for bfloat16 (none for float32)
+        shape = tf.shape(features)
+        locations = tf.cast(shape[1] * shape[2], tf.float32)
+        if normalization == "chw":
+            locations = locations * tf.cast(shape[3], tf.float32)
+        result = tf.linalg.einsum("bijc,bijd->bcd", exact, exact) / locations
+
+        def gradient(upstream):
+            symmetric = (upstream + tf.linalg.matrix_transpose(upstream)) / locations
+            return tf.linalg.einsum("bijc,bcd->bijd", features, tf.cast(symmetric, features.dtype))
+
+        return result, gradient
+
+    return gram(features)
 
 
 def guided_gram_matrices(features: tf.Tensor, masks: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
@@ -86,11 +101,31 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
         raise ValueError("per_example losses do not take style masks")
     if style_masks is None:
         grams = {name: gram_matrix(features[name], gram_norm) for name in style_layers}
+    else:
+        grams = {name: guided_gram_matrices(features[name], style_masks[name], gram_norm) for name in style_layers}
+    return loss_of_grams(grams, features, image, content_targets=content_targets, style_targets=style_targets,
+                         content_layers=content_layers, style_layers=style_layers, content_weight=content_weight,
+                         style_weight=style_weight, tv_weight=tv_weight, region_weights=region_weights,
+                         per_example=per_example)
+
+
+def loss_of_grams(grams: Mapping[str, tf.Tensor], features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
+                  content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
+                  content_layers: Mapping[str, float], style_layers: Mapping[str, float],
+                  content_weight: float, style_weight: float, tv_weight: float,
+                  region_weights: tf.Tensor | None = None, per_example: bool = False,
+                  ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    """`total_loss` from the image's Gram matrices already computed: `grams` {style layer: [B, c, c]}, or
+    [R, c, c] guided ones with `region_weights`, and `features` holding the content layers' activations.
+
+    So the activations of style layers need not be kept until the loss (see FeatureExtractor.reduce).
+    """
+    if region_weights is None:
         style, style_per_layer = weighted_mse(grams, style_targets, style_layers, style_weight,
                                               per_example=per_example)
     else:
-        style, style_per_layer = _guided_style_loss(features, style_targets, style_layers, style_weight,
-                                                    gram_norm, style_masks, region_weights)
+        style, style_per_layer = _guided_style_loss(grams, style_targets, style_layers, style_weight,
+                                                    region_weights)
     content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight,
                                               per_example=per_example)
     tv = tv_weight * (tf.image.total_variation(image) if per_example else total_variation_loss(image))
@@ -101,12 +136,11 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
     return total, terms
 
 
-def _guided_style_loss(features, style_targets, style_layers, style_weight, gram_norm, style_masks,
+def _guided_style_loss(grams, style_targets, style_layers, style_weight,
                        region_weights) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     scale = style_weight / sum(style_layers.values())
     per_layer = {}
     for name, weight in style_layers.items():
-        grams = guided_gram_matrices(features[name], style_masks[name], gram_norm)
-        per_region = tf.reduce_mean(tf.square(grams - style_targets[name]), axis=[1, 2])
+        per_region = tf.reduce_mean(tf.square(grams[name] - style_targets[name]), axis=[1, 2])
         per_layer[name] = tf.reduce_sum(per_region * region_weights) * (weight * scale)
     return tf.add_n(list(per_layer.values())), per_layer

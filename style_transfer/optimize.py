@@ -55,14 +55,11 @@ class StyleOptimizer:
         blend = blend_weights(config, len(style_images))
         self.config = config
         self.extractor = extractor
+        self.objective = Objective.for_extractor(extractor, config, masked=regions is not None)
         # The targets never change, so they are computed once here, not in every step.
-        content_features = extractor(content_image)
-        self.content_targets = {name: content_features[name] for name in config.content_layers}
-        per_style = []
-        for style_image in style_images:
-            style_features = extractor(style_image)
-            per_style.append({name: losses.gram_matrix(style_features[name], config.gram_norm)
-                              for name in config.style_layers})
+        self.content_targets, _ = self.objective.targets(tf.convert_to_tensor(content_image, tf.float32))
+        per_style = [self.objective.targets(tf.convert_to_tensor(style_image, tf.float32))[1]
+                     for style_image in style_images]
         self.style_masks = self.region_weights = None
         if regions is not None:
             if regions.shape[0] != len(style_images):
@@ -70,7 +67,8 @@ class StyleOptimizer:
             # Each region keeps its own style's Gram matrix: [R, c, c] per layer.
             self.style_targets = {name: tf.concat([grams[name] for grams in per_style], axis=0)
                                   for name in config.style_layers}
-            self.style_masks = {name: preprocessing.resize_regions(regions, content_features[name].shape[1:3])
+            size = tuple(content_image.shape[1:3])
+            self.style_masks = {name: preprocessing.resize_regions(regions, extractor.feature_size(name, size))
                                 for name in config.style_layers}
             # Each region's share of the picture, so a mask of ones gives exactly the unmasked loss.
             self.region_weights = tf.reduce_mean(tf.convert_to_tensor(regions, tf.float32), axis=[1, 2, 3])
@@ -89,8 +87,6 @@ class StyleOptimizer:
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                                beta_2=config.beta_2, epsilon=config.epsilon)
         self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
-        channels = {name: int(value.shape[-1]) for name, value in content_features.items()}
-        self.objective = Objective.for_extractor(extractor, config, channels, masked=regions is not None)
 
     @property
     def steps_done(self) -> int:
@@ -221,12 +217,16 @@ class Objective:
     settings, so successive runs share it too.
     """
 
-    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, channels: Mapping[str, int],
-                 masked: bool = False):
-        """`channels`: each layer's channel count; `masked`: with style masks and region weights."""
+    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False,
+                 recompute_blocks: int = 0):
+        """`masked`: with style masks and region weights. `recompute_blocks`: VGG19 blocks whose activations
+        the backward pass recomputes instead of keeping (FeatureExtractor.reduce)."""
         self.extractor, self.config, self.masked = extractor, config, masked
+        self.recompute_blocks = recompute_blocks
+        channels = extractor.channels
+        image = tf.TensorSpec([1, None, None, 3], tf.float32, name="image")
         signature = [
-            tf.TensorSpec([1, None, None, 3], tf.float32, name="image"),
+            image,
             {name: tf.TensorSpec([1, None, None, channels[name]], tf.float32) for name in config.content_layers},
             {name: tf.TensorSpec([None, channels[name], channels[name]], tf.float32)
              for name in config.style_layers},
@@ -235,29 +235,37 @@ class Objective:
             signature += [{name: tf.TensorSpec([None, None, None, 1], tf.float32) for name in config.style_layers},
                           tf.TensorSpec([None], tf.float32)]
         self.loss_and_gradient = tf.function(self._loss_and_gradient, input_signature=signature)
+        # Compiled, so no layer's activation outlives its Gram matrix: eagerly every activation of a large
+        # picture would be held at once.
+        self.targets = tf.function(self._targets, input_signature=[image])
 
     @classmethod
-    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, channels: Mapping[str, int],
-                      masked: bool = False) -> "Objective":
+    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False,
+                      recompute_blocks: int = 0) -> "Objective":
         """The extractor's Objective for `config`'s loss settings, built on first use."""
         key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
-               config.style_weight, config.tv_weight, config.gram_norm, masked)
+               config.style_weight, config.tv_weight, config.gram_norm, masked, recompute_blocks)
         cache = extractor.__dict__.setdefault("compiled_objectives", {})
         if key not in cache:
-            cache[key] = cls(extractor, config, channels, masked)
+            cache[key] = cls(extractor, config, masked, recompute_blocks)
         return cache[key]
+
+    def _targets(self, image):
+        """The image's content activations and (unguided) Gram matrices: ({layer: [1, h, w, c]}, {layer: [1, c, c]})."""
+        grams, content = layer_statistics(self.extractor, image, self.config)
+        return content, grams
 
     def _loss_and_gradient(self, image, content_targets, style_targets, style_masks=None, region_weights=None):
         config = self.config
         with tf.GradientTape() as tape:
             tape.watch(image)
-            features = self.extractor(image)
-            loss, terms = losses.total_loss(
-                features, image, content_targets=content_targets, style_targets=style_targets,
+            grams, content = layer_statistics(self.extractor, image, config, style_masks=style_masks,
+                                              recompute_blocks=self.recompute_blocks)
+            loss, terms = losses.loss_of_grams(
+                grams, content, image, content_targets=content_targets, style_targets=style_targets,
                 content_layers=config.content_layers, style_layers=config.style_layers,
                 content_weight=config.content_weight, style_weight=config.style_weight,
-                tv_weight=config.tv_weight, gram_norm=config.gram_norm, style_masks=style_masks,
-                region_weights=region_weights)
+                tv_weight=config.tv_weight, region_weights=region_weights)
         return terms, tape.gradient(loss, image)
 
 
@@ -272,6 +280,36 @@ def learning_rate(config: StyleConfig, steps_done: int) -> float:
     progress = min(steps_done / (config.steps - 1), 1.0)
     return config.final_learning_rate + (config.learning_rate - config.final_learning_rate) * 0.5 * (
         1.0 + math.cos(math.pi * progress))
+
+
+def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: StyleConfig, *,
+                     style_masks: Mapping[str, tf.Tensor] | None = None, recompute_blocks: int = 0,
+                     ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
+    """What the objective needs of `image` ([1, H, W, 3] in [0, 1]), float32: ({style layer: [1, c, c] Gram
+    matrix, or [R, c, c] guided ones with `style_masks`}, {content layer: [1, h, w, c] activation}).
+
+    Each style layer's activation is reduced to its Gram matrix as soon as it is computed, so it is held only
+    as long as the backward pass needs it (or, in a recomputed block, not at all).
+    """
+
+    def reducer(name):
+        def reduce(activation):
+            reduced = {}
+            if name in config.style_layers and style_masks is None:
+                reduced["gram"] = losses.gram_matrix(activation, config.gram_norm)
+            elif name in config.style_layers:
+                reduced["gram"] = losses.guided_gram_matrices(tf.cast(activation, tf.float32), style_masks[name],
+                                                              config.gram_norm)
+            if name in config.content_layers:
+                reduced["content"] = tf.cast(activation, tf.float32)
+            return reduced
+
+        return reduce
+
+    layers = dict.fromkeys([*config.style_layers, *config.content_layers])
+    reduced = extractor.reduce(image, {name: reducer(name) for name in layers}, recompute_blocks=recompute_blocks)
+    return ({name: reduced[name]["gram"] for name in config.style_layers},
+            {name: reduced[name]["content"] for name in config.content_layers})
 
 
 def blend_weights(config: StyleConfig, styles: int) -> tuple[float, ...]:
