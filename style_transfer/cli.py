@@ -45,6 +45,8 @@ def define_config_flags(config_class, defaults: dict, flag_values: flags.FlagVal
     """One flag per field of the dataclass `config_class` (except `skip`), with the default from `defaults`
     (a flat dict of the text each flag takes) and the help text (and choices) from the field's metadata.
     `module_name`: the module the flags belong to in absl's --help (default: this one)."""
+    if module_name == "__main__":  # absl files a script's own flags under its path (python -m pkg.module)
+        module_name = sys.argv[0]
     for field in dataclasses.fields(config_class):
         if field.name in skip:
             continue
