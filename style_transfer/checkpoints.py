@@ -25,7 +25,7 @@ from style_transfer.optimize import StyleOptimizer
 STATE_FILE = "state.json"
 # Settings that may change between an interrupted run and its resumption: how long it runs and how it is
 # watched. Everything else decides the image and must match.
-RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every")
+RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute")
 
 
 def fingerprint(*images) -> str:

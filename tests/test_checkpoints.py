@@ -44,14 +44,14 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(setup, tmp_pat
     assert not np.array_equal(first.image, straight.image)  # the comparison can fail
 
 
-def test_steps_and_monitoring_may_change_on_resume_but_nothing_that_decides_the_image(setup, tmp_path):
+def test_steps_monitoring_and_recompute_may_change_on_resume_but_nothing_that_decides_the_image(setup, tmp_path):
     config, extractor, content, style = setup
     stopper = StopAfter(2)
     api.stylize(content, style, config, extractor=extractor, callbacks=[stopper],
                 stop=stopper.stop).save_checkpoint(tmp_path / "ckpt")
     longer = api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "ckpt", steps=STEPS + 2,
-                         log_every=3)
-    assert longer.steps_done == STEPS + 2
+                         log_every=3, recompute=not config.recompute)
+    assert longer.steps_done == STEPS + 2 and longer.config.recompute != config.recompute
     with pytest.raises(ResumeError, match=r"other settings \(style_weight was 0.01, now 0.5; seed was 4, now 5\)"):
         api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "ckpt", style_weight=0.5, seed=5)
 

@@ -133,6 +133,26 @@ def test_each_adam_step_uses_the_scheduled_learning_rate(extractor, pair):
     assert np.abs(last.image.numpy() - before).max() < 0.5 * np.abs(first.image.numpy() - pair[0].numpy()).max()
 
 
+def _convolutions(optimizer, image):
+    """Conv2D ops in the compiled objective's graph (forward passes, not their gradients)."""
+    graph = optimizer.objective.loss_and_gradient.get_concrete_function(
+        image, optimizer.content_targets, optimizer.style_targets).graph.as_graph_def()
+    return [node.op for node in graph.node].count("Conv2D")
+
+
+def test_recompute_runs_the_first_two_blocks_again_and_changes_nothing_else(extractor, pair):
+    plain, recomputed = make(extractor, pair), make(extractor, pair, CONFIG.replace(recompute=True))
+    assert recomputed.objective is not plain.objective  # its own graph
+    image = tf.convert_to_tensor(pair[0])
+    # VGG19 to block5_conv2 is 14 convolutions; blocks 1 and 2 (4 of them) run again in the backward pass.
+    assert (_convolutions(plain, image), _convolutions(recomputed, image)) == (14, 18)
+    (terms, gradient), (recomputed_terms, recomputed_gradient) = (
+        optimizer.loss_and_gradient(image) for optimizer in (plain, recomputed))
+    np.testing.assert_allclose(recomputed_terms["total"], terms["total"], rtol=1e-6)
+    np.testing.assert_allclose(recomputed_gradient, gradient, rtol=1e-5, atol=1e-5 * np.abs(gradient).max())
+    np.testing.assert_allclose(recomputed.run(4), plain.run(4), atol=1e-5)
+
+
 def test_same_inputs_give_bit_identical_results(extractor, pair):
     first = make(extractor, pair, init="noise").run(4).numpy()
     second = make(extractor, pair, init="noise").run(4).numpy()
