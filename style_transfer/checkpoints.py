@@ -23,8 +23,8 @@ from style_transfer.files import atomic_write
 from style_transfer.optimize import StyleOptimizer
 
 STATE_FILE = "state.json"
-# Settings that may change between an interrupted run and its resumption: how long it runs and how it is
-# watched. Everything else decides the image and must match.
+# Settings that may change between an interrupted run and its resumption: how long it runs, how it is
+# watched, and whether the backward pass recomputes (memory against time). Everything else decides the image.
 RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute")
 
 

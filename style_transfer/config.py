@@ -129,7 +129,7 @@ class ConfigMethods:
 
 @dataclasses.dataclass(frozen=True)
 class StyleConfig(ConfigMethods):
-    """Everything that decides a stylised image, and how a run is monitored.
+    """Everything that decides a stylised image, how a run is monitored, and what it trades memory for.
 
     Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
     350 Adam steps with beta_1 0.9 and a cosine-decayed learning rate, and bfloat16 convolutions where the
@@ -196,12 +196,13 @@ class StyleConfig(ConfigMethods):
                           "image so the loss weights keep their meaning).", POOLING_CHOICES)
     precision: str = _field("auto", "Arithmetic of VGG19's convolutions: 'float32'; 'bfloat16' (the losses stay "
                             "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
-                            "but slower where bfloat16 is emulated, and it ends about 5% higher in the objective "
-                            "after 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU has it natively "
+                            "but slower where bfloat16 is emulated, and it ended 5% higher in the objective "
+                            "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU has it natively "
                             "and no GPU is used.", PRECISION_CHOICES)
     recompute: bool = _field(False, "Gradient checkpointing: the backward pass recomputes VGG19's first two "
-                             "blocks instead of keeping their activations. Same result; measured 15% less peak "
-                             "memory at 2000x1500 for 9% more time per step (for outputs near the memory limit).")
+                             "blocks instead of keeping their activations. The same image, bit for bit; measured 14% less "
+                             "peak memory at 2000x1500 for 8% more time per step (for outputs near the memory "
+                             "limit).")
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
