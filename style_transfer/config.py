@@ -170,7 +170,8 @@ class StyleConfig(ConfigMethods):
                            "learning_rate down to final_learning_rate along a half cosine over the steps of each "
                            "scale: big moves first, fine ones last).", SCHEDULE_CHOICES)
     final_learning_rate: float = _field(0.0005, "With the cosine schedule: the learning rate of the last step.")
-    beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the first ~50 steps).")
+    beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
+                           "first ~50 steps).")
     beta_2: float = _field(0.999, "Adam beta_2.")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
     init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
@@ -197,12 +198,12 @@ class StyleConfig(ConfigMethods):
     precision: str = _field("auto", "Arithmetic of VGG19's convolutions: 'float32'; 'bfloat16' (the losses stay "
                             "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
                             "but slower where bfloat16 is emulated, and it ended 5% higher in the objective "
-                            "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU has it natively "
-                            "and no GPU is used.", PRECISION_CHOICES)
+                            "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU "
+                            "has it natively and no GPU is used.", PRECISION_CHOICES)
     recompute: bool = _field(False, "Gradient checkpointing: the backward pass recomputes VGG19's first two "
-                             "blocks instead of keeping their activations. The same image, bit for bit; measured 14% less "
-                             "peak memory at 2000x1500 for 8% more time per step (for outputs near the memory "
-                             "limit).")
+                             "blocks instead of keeping their activations. The same image, bit for bit; measured "
+                             "14% less peak memory at 2000x1500 for 8% more time per step (for outputs near the "
+                             "memory limit).")
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")

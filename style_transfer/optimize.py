@@ -61,8 +61,7 @@ class StyleOptimizer:
         blend = blend_weights(config, len(style_images))
         self.config = config
         self.extractor = extractor
-        self.objective = Objective.for_extractor(extractor, config, masked=regions is not None,
-                                                 recompute_blocks=RECOMPUTED_BLOCKS if config.recompute else 0)
+        self.objective = Objective.for_extractor(extractor, config, masked=regions is not None)
         # The targets never change, so they are computed once here, not in every step.
         self.content_targets, _ = self.objective.targets(tf.convert_to_tensor(content_image, tf.float32))
         per_style = [self.objective.targets(tf.convert_to_tensor(style_image, tf.float32))[1]
@@ -224,12 +223,11 @@ class Objective:
     settings, so successive runs share it too.
     """
 
-    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False,
-                 recompute_blocks: int = 0):
-        """`masked`: with style masks and region weights. `recompute_blocks`: VGG19 blocks whose activations
-        the backward pass recomputes instead of keeping (FeatureExtractor.reduce)."""
+    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False):
+        """`masked`: with style masks and region weights. With `config.recompute` the backward pass recomputes
+        the first RECOMPUTED_BLOCKS VGG19 blocks instead of keeping their activations (FeatureExtractor.reduce)."""
         self.extractor, self.config, self.masked = extractor, config, masked
-        self.recompute_blocks = recompute_blocks
+        self.recompute_blocks = RECOMPUTED_BLOCKS if config.recompute else 0
         channels = extractor.channels
         image = tf.TensorSpec([1, None, None, 3], tf.float32, name="image")
         signature = [
@@ -247,14 +245,13 @@ class Objective:
         self.targets = tf.function(self._targets, input_signature=[image])
 
     @classmethod
-    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False,
-                      recompute_blocks: int = 0) -> "Objective":
-        """The extractor's Objective for `config`'s loss settings, built on first use."""
+    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False) -> "Objective":
+        """The extractor's Objective for `config`'s loss settings (and recomputation), built on first use."""
         key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
-               config.style_weight, config.tv_weight, config.gram_norm, masked, recompute_blocks)
+               config.style_weight, config.tv_weight, config.gram_norm, masked, config.recompute)
         cache = extractor.__dict__.setdefault("compiled_objectives", {})
         if key not in cache:
-            cache[key] = cls(extractor, config, masked, recompute_blocks)
+            cache[key] = cls(extractor, config, masked)
         return cache[key]
 
     def _targets(self, image):
