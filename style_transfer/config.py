@@ -31,7 +31,7 @@ PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
 POOLING_CHOICES = ("max", "avg")
 PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 OPTIMIZER_CHOICES = ("adam", "lbfgs")
-SCHEDULE_CHOICES = ("constant", "cosine")
+SCHEDULE_CHOICES = ("constant", "cosine", "cooldown")
 GRAM_NORM_CHOICES = ("hw", "chw")
 FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
@@ -132,9 +132,9 @@ class StyleConfig(ConfigMethods):
     """Everything that decides a stylised image, how a run is monitored, and what it trades memory for.
 
     Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
-    350 Adam steps with beta_1 0.9 and a cosine-decayed learning rate, and bfloat16 convolutions where the
-    CPU computes them natively ('auto'); about a fifth of the tutorial's 1000 steps' wall time (README,
-    Performance). Two further departures affect only how input files become pixels: accurate JPEG decoding
+    350 Adam steps with beta_1 and beta_2 0.9, a 20-step warm-up, the learning rate held and then cooled
+    down over the last 40% of the steps, and bfloat16 convolutions where the CPU computes them natively
+    ('auto'); under a fifth of the tutorial's 1000 steps' wall time (README, Performance). Two further departures affect only how input files become pixels: accurate JPEG decoding
     and antialiased resizing to exactly `max_dim`.
     """
 
@@ -166,13 +166,23 @@ class StyleConfig(ConfigMethods):
                             OPTIMIZER_CHOICES)
     steps: int = _field(350, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
     learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
-    schedule: str = _field("cosine", "Adam learning-rate schedule: 'constant' (the tutorial's) or 'cosine' (from "
-                           "learning_rate down to final_learning_rate along a half cosine over the steps of each "
-                           "scale: big moves first, fine ones last).", SCHEDULE_CHOICES)
-    final_learning_rate: float = _field(0.0005, "With the cosine schedule: the learning rate of the last step.")
+    schedule: str = _field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
+                           "tutorial's); 'cosine' (from learning_rate down to final_learning_rate along a half "
+                           "cosine); 'cooldown' (learning_rate, then down to final_learning_rate over the last "
+                           "cooldown_fraction of the steps along 1 - sqrt: big moves, then fine ones).",
+                           SCHEDULE_CHOICES)
+    final_learning_rate: float = _field(0.0005, "With the cosine and cooldown schedules: the learning rate of the "
+                                        "last step.")
+    cooldown_fraction: float = _field(0.4, "With the cooldown schedule: the share of the steps, at the end, over "
+                                      "which the learning rate falls.")
+    warmup_steps: int = _field(20, "Adam's learning rate rises linearly to the scheduled one over this many first "
+                               "steps of each scale, at most a tenth of them (0: none, the tutorial's): Adam's "
+                               "first steps move every pixel by the full rate whatever its gradient, which adds "
+                               "noise.")
     beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
                            "first ~50 steps).")
-    beta_2: float = _field(0.999, "Adam beta_2.")
+    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's 0.999 averages the squared gradients over about "
+                           "1000 steps; 0.9 follows their recent size).")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
     init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
                        "image resized to the content's size) or the path of a picture (resized likewise).")
@@ -244,6 +254,9 @@ class StyleConfig(ConfigMethods):
         check(0 < self.final_learning_rate <= self.learning_rate or self.schedule == "constant",
                "final_learning_rate", f"must be in (0, learning_rate] = (0, {self.learning_rate:g}], "
                f"got {self.final_learning_rate:g}")
+        check(0 < self.cooldown_fraction <= 1, "cooldown_fraction",
+               f"must be in (0, 1], got {self.cooldown_fraction:g}")
+        check(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         for name in ("beta_1", "beta_2"):
             check(0 <= getattr(self, name) < 1, name, f"must be in [0, 1), got {getattr(self, name)}")
         check(self.epsilon > 0, "epsilon", f"must be > 0, got {self.epsilon}")
@@ -365,6 +378,8 @@ TUTORIAL = StyleConfig(
     learning_rate=0.02,
     schedule="constant",
     final_learning_rate=0.0005,
+    cooldown_fraction=0.4,
+    warmup_steps=0,
     beta_1=0.99,
     beta_2=0.999,
     epsilon=0.1,

@@ -112,7 +112,7 @@ class StyleOptimizer:
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
         self.last_finite.assign(self.image)
-        if self.config.schedule != "constant":
+        if self.config.schedule != "constant" or self.config.warmup_steps:
             self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
         terms, gradient = self.loss_and_gradient(self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
@@ -277,13 +277,23 @@ def learning_rate(config: StyleConfig, steps_done: int) -> float:
     """Adam's learning rate for the step after `steps_done` steps of a scale, under `config.schedule`.
 
     'cosine' falls from `learning_rate` (first step) to `final_learning_rate` (last step, `config.steps`)
-    along a half cosine (Loshchilov and Hutter 2017, without restarts).
+    along a half cosine (Loshchilov and Hutter 2017, without restarts). 'cooldown' holds `learning_rate`, then
+    falls to `final_learning_rate` over the last `cooldown_fraction` of the steps along 1 - sqrt (Hägele et al.
+    2024). With `warmup_steps` (at most a tenth of `config.steps`, so a short run is not all warm-up), the
+    first `warmup` steps scale the rate by 1/warmup, 2/warmup, ... 1.
     """
-    if config.schedule == "constant" or config.steps <= 1:
-        return config.learning_rate
-    progress = min(steps_done / (config.steps - 1), 1.0)
-    return config.final_learning_rate + (config.learning_rate - config.final_learning_rate) * 0.5 * (
-        1.0 + math.cos(math.pi * progress))
+    rate = config.learning_rate
+    if config.schedule != "constant" and config.steps > 1:
+        progress = min(steps_done / (config.steps - 1), 1.0)
+        if config.schedule == "cosine":
+            fall = 0.5 * (1.0 - math.cos(math.pi * progress))
+        else:  # cooldown
+            fall = math.sqrt(max(0.0, progress - (1.0 - config.cooldown_fraction)) / config.cooldown_fraction)
+        rate = config.final_learning_rate + (config.learning_rate - config.final_learning_rate) * (1.0 - fall)
+    warmup = min(config.warmup_steps, config.steps // 10)
+    if steps_done < warmup:
+        rate *= (steps_done + 1) / warmup
+    return rate
 
 
 def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: StyleConfig, *,

@@ -24,8 +24,9 @@ def test_tutorial_preset_is_the_published_tutorial():
 def test_defaults_keep_the_tutorials_objective_and_change_only_the_optimiser_schedule_and_file_decoding():
     default, tutorial = config_lib.preset("default"), config_lib.preset("tutorial")
     differing = {f.name for f in dataclasses.fields(StyleConfig) if getattr(default, f.name) != getattr(tutorial, f.name)}
-    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "schedule", "precision"}
-    assert (default.steps, default.beta_1, default.schedule, default.precision) == (350, 0.9, "cosine", "auto")
+    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "beta_2", "schedule", "warmup_steps", "precision"}
+    assert (default.steps, default.beta_1, default.beta_2, default.precision) == (350, 0.9, 0.9, "auto")
+    assert (default.schedule, default.cooldown_fraction, default.warmup_steps) == ("cooldown", 0.4, 20)
     assert (default.learning_rate, default.final_learning_rate) == (tutorial.learning_rate, 0.0005)
 
 
@@ -66,6 +67,8 @@ def test_bad_layer_specs_name_the_field(spec, message):
     ({"weights": ""}, "weights"), ({"colour": 1}, "colour"), ({"schedule": "step"}, "schedule"),
     ({"schedule": "cosine", "final_learning_rate": 0}, "final_learning_rate"),
     ({"schedule": "cosine", "learning_rate": 0.01, "final_learning_rate": 0.02}, "final_learning_rate"),
+    ({"cooldown_fraction": 0}, "cooldown_fraction"), ({"cooldown_fraction": 1.5}, "cooldown_fraction"),
+    ({"warmup_steps": -1}, "warmup_steps"),
 ])
 def test_invalid_values_are_refused_naming_the_field(changes, field):
     with pytest.raises(ConfigError) as raised:

@@ -112,6 +112,31 @@ def test_the_cosine_schedule_falls_from_the_learning_rate_to_the_final_one():
     assert {learning_rate(CONFIG, done) for done in range(CONFIG.steps)} == {CONFIG.learning_rate}
 
 
+def test_the_cooldown_schedule_holds_the_learning_rate_then_falls_to_the_final_one():
+    config = CONFIG.replace(schedule="cooldown", learning_rate=0.02, final_learning_rate=0.001, steps=11,
+                            cooldown_fraction=0.4)
+    rates = [learning_rate(config, done) for done in range(config.steps)]
+    assert rates[:7] == [0.02] * 7  # progress 0 to 0.6: held
+    assert rates[-1] == pytest.approx(0.001)
+    assert all(a > b for a, b in zip(rates[6:], rates[7:]))
+    # 1 - sqrt: a quarter of the way into the cooldown, half of the fall is done.
+    quarter = config.replace(steps=401)
+    assert learning_rate(quarter, 280) == pytest.approx((0.02 + 0.001) / 2)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "cooldown"])
+def test_the_warmup_scales_the_first_steps_of_any_schedule(schedule):
+    config = CONFIG.replace(schedule=schedule, learning_rate=0.02, final_learning_rate=0.001, steps=40)
+    warmed = config.replace(warmup_steps=4)
+    factors = [learning_rate(warmed, done) / learning_rate(config, done) for done in range(6)]
+    assert factors == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    # At most a tenth of the steps: a short run is not all warm-up.
+    short = warmed.replace(steps=20)
+    assert [learning_rate(short, done) / learning_rate(config.replace(steps=20), done) for done in range(3)] == \
+        pytest.approx([0.5, 1.0, 1.0])
+    assert learning_rate(warmed.replace(steps=9), 0) == learning_rate(config.replace(steps=9), 0)
+
+
 def test_each_adam_step_uses_the_scheduled_learning_rate(extractor, pair):
     config = CONFIG.replace(schedule="cosine", learning_rate=0.05, final_learning_rate=0.002, steps=5)
     optimizer, seen = make(extractor, pair, config), []
