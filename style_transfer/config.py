@@ -134,8 +134,9 @@ class StyleConfig(ConfigMethods):
     Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
     350 Adam steps with beta_1 and beta_2 0.9, a 20-step warm-up, the learning rate held and then cooled
     down over the last 40% of the steps, and bfloat16 convolutions where the CPU computes them natively
-    ('auto'); under a fifth of the tutorial's 1000 steps' wall time (README, Performance). Two further departures affect only how input files become pixels: accurate JPEG decoding
-    and antialiased resizing to exactly `max_dim`.
+    ('auto'); under a fifth of the tutorial's 1000 steps' wall time (README, Performance). Two further
+    departures affect only how input files become pixels: accurate JPEG decoding and antialiased resizing
+    to exactly `max_dim`.
     """
 
     # Image sizes.
