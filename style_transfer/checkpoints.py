@@ -26,6 +26,9 @@ STATE_FILE = "state.json"
 # Settings that may change between an interrupted run and its resumption: how long it runs, how it is
 # watched, and whether the backward pass recomputes (memory against time). Everything else decides the image.
 RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute")
+# Settings added after checkpoints existed whose earlier behaviour is not today's default: a checkpoint
+# without them was made with these values (before warmup_steps, Adam had no warm-up).
+BEFORE_ADDED = {"warmup_steps": 0}
 
 
 def fingerprint(*images) -> str:
@@ -107,7 +110,7 @@ def restore(optimizer: StyleOptimizer, directory: str | Path, *, inputs: str) ->
 
 def _differences(saved: Mapping, config: StyleConfig) -> list[str]:
     current = config.to_flat_dict()
-    # A setting added after the checkpoint was written had its default then.
-    defaults = DEFAULT.to_flat_dict()
+    # A setting added after the checkpoint was written had its default then, or its BEFORE_ADDED value.
+    defaults = {**DEFAULT.to_flat_dict(), **BEFORE_ADDED}
     return [f"{name} was {saved.get(name, defaults[name])!r}, now {value!r}" for name, value in current.items()
             if name not in RESUMABLE_CHANGES and saved.get(name, defaults[name]) != value]

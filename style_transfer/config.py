@@ -168,7 +168,7 @@ class StyleConfig(ConfigMethods):
     steps: int = _field(350, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
     learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
     schedule: str = _field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
-                           "tutorial's); 'cosine' (from learning_rate down to final_learning_rate along a half "
+                           "tutorial's, with warmup_steps 0); 'cosine' (from learning_rate down to final_learning_rate along a half "
                            "cosine); 'cooldown' (learning_rate, then down to final_learning_rate over the last "
                            "cooldown_fraction of the steps along 1 - sqrt: big moves, then fine ones).",
                            SCHEDULE_CHOICES)
@@ -178,12 +178,12 @@ class StyleConfig(ConfigMethods):
                                       "which the learning rate falls.")
     warmup_steps: int = _field(20, "Adam's learning rate rises linearly to the scheduled one over this many first "
                                "steps of each scale, at most a tenth of them (0: none, the tutorial's): Adam's "
-                               "first steps move every pixel by the full rate whatever its gradient, which adds "
-                               "noise.")
+                               "first steps move nearly every pixel by nearly the full rate, however small its "
+                               "gradient, which adds noise.")
     beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
                            "first ~50 steps).")
-    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's 0.999 averages the squared gradients over about "
-                           "1000 steps; 0.9 follows their recent size).")
+    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reached a lower objective in the "
+                           "same steps, README: Performance).")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
     init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
                        "image resized to the content's size) or the path of a picture (resized likewise).")

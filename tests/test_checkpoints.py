@@ -31,6 +31,8 @@ def setup(weights_file, content_path, style_path):
 
 def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(setup, tmp_path):
     config, extractor, content, style = setup
+    config = config.replace(steps=40)  # a warm-up of 4 steps (a tenth), interrupted half way through it
+    assert 3 < min(config.warmup_steps, config.steps // 10)
     straight = api.stylize(content, style, config, extractor=extractor)
     stopper = StopAfter(3)
     first = api.stylize(content, style, config, extractor=extractor, callbacks=[stopper], stop=stopper.stop)
@@ -38,7 +40,7 @@ def test_interrupted_and_resumed_equals_uninterrupted_bit_for_bit(setup, tmp_pat
     first.save_checkpoint(tmp_path / "ckpt")
     assert checkpoints.exists(tmp_path / "ckpt")
     resumed = api.stylize(content, style, config, extractor=extractor, resume=tmp_path / "ckpt")
-    assert not resumed.interrupted and (resumed.steps_done, resumed.steps_run) == (STEPS, STEPS - 3)
+    assert not resumed.interrupted and (resumed.steps_done, resumed.steps_run) == (40, 40 - 3)
     np.testing.assert_array_equal(resumed.image, straight.image)
     assert resumed.losses["total"] == straight.losses["total"]  # the history is carried over, too
     assert not np.array_equal(first.image, straight.image)  # the comparison can fail
@@ -110,4 +112,16 @@ def test_a_state_that_disagrees_with_its_checkpoint_is_refused(setup, tmp_path):
     state["step"] = 2  # as if the process died between writing the checkpoint and its state
     (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
     with pytest.raises(ResumeError, match=r"the checkpoint \(step 3\) and state.json \(step 2\) disagree"):
+        api.stylize(content, style, config, extractor=extractor, resume=directory)
+
+
+def test_a_checkpoint_from_before_the_warmup_setting_resumes_without_a_warmup(setup, tmp_path):
+    config, extractor, content, style = setup
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=3, warmup_steps=0)
+    state = json.loads((directory / checkpoints.STATE_FILE).read_text())
+    del state["config"]["warmup_steps"]  # as written before the setting existed
+    (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    resumed = api.stylize(content, style, config, extractor=extractor, resume=directory, warmup_steps=0)
+    assert resumed.steps_done == STEPS
+    with pytest.raises(ResumeError, match=r"warmup_steps was 0, now 20"):
         api.stylize(content, style, config, extractor=extractor, resume=directory)

@@ -19,6 +19,7 @@ def test_tutorial_preset_is_the_published_tutorial():
     assert (tutorial.learning_rate, tutorial.beta_1, tutorial.beta_2, tutorial.epsilon) == (0.02, 0.99, 0.999, 0.1)
     assert (tutorial.init, tutorial.max_dim, tutorial.steps) == ("content", 512, 1000)
     assert (tutorial.resize, tutorial.jpeg_dct) == ("tutorial", "fast")
+    assert (tutorial.schedule, tutorial.warmup_steps, tutorial.precision) == ("constant", 0, "float32")
 
 
 def test_defaults_keep_the_tutorials_objective_and_change_only_the_optimiser_schedule_and_file_decoding():

@@ -122,6 +122,9 @@ def test_the_cooldown_schedule_holds_the_learning_rate_then_falls_to_the_final_o
     # 1 - sqrt: a quarter of the way into the cooldown, half of the fall is done.
     quarter = config.replace(steps=401)
     assert learning_rate(quarter, 280) == pytest.approx((0.02 + 0.001) / 2)
+    shorter = quarter.replace(cooldown_fraction=0.2)  # held to step 320 of 400, half way down at step 340
+    assert learning_rate(shorter, 320) == 0.02 and learning_rate(shorter, 321) < 0.02
+    assert learning_rate(shorter, 340) == pytest.approx(0.001 + 0.019 * 0.5)
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "cooldown"])
