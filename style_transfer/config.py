@@ -168,10 +168,10 @@ class StyleConfig(ConfigMethods):
     steps: int = _field(350, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
     learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
     schedule: str = _field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
-                           "tutorial's, with warmup_steps 0); 'cosine' (from learning_rate down to final_learning_rate along a half "
-                           "cosine); 'cooldown' (learning_rate, then down to final_learning_rate over the last "
-                           "cooldown_fraction of the steps along 1 - sqrt: big moves, then fine ones).",
-                           SCHEDULE_CHOICES)
+                           "tutorial's, with warmup_steps 0); 'cosine' (from learning_rate down to "
+                           "final_learning_rate along a half cosine); 'cooldown' (learning_rate, then down to "
+                           "final_learning_rate over the last cooldown_fraction of the steps along 1 - sqrt: big "
+                           "moves, then fine ones).", SCHEDULE_CHOICES)
     final_learning_rate: float = _field(0.0005, "With the cosine and cooldown schedules: the learning rate of the "
                                         "last step.")
     cooldown_fraction: float = _field(0.4, "With the cooldown schedule: the share of the steps, at the end, over "
