@@ -140,31 +140,27 @@ def test_the_warmup_scales_the_first_steps_of_any_schedule(schedule):
     assert learning_rate(warmed.replace(steps=9), 0) == learning_rate(config.replace(steps=9), 0)
 
 
-def test_the_warmup_reaches_adam_even_with_the_constant_schedule(extractor, pair):
-    config = CONFIG.replace(schedule="constant", learning_rate=0.03, warmup_steps=3, steps=30)
-    optimizer, seen = make(extractor, pair, config), []
-    original = optimizer.optimizer.apply_gradients
+def applied_learning_rates(optimizer, steps):
+    """Runs `steps` steps and returns the learning rate Adam held at each of them."""
+    seen, original = [], optimizer.optimizer.apply_gradients
 
     def recording(pairs):
         seen.append(float(optimizer.optimizer.learning_rate.numpy()))
         return original(pairs)
 
     optimizer.optimizer.apply_gradients = recording
-    optimizer.run(5)
-    assert seen == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])
+    optimizer.run(steps)
+    return seen
+
+
+def test_the_warmup_reaches_adam_even_with_the_constant_schedule(extractor, pair):
+    config = CONFIG.replace(schedule="constant", learning_rate=0.03, warmup_steps=3, steps=30)
+    assert applied_learning_rates(make(extractor, pair, config), 5) == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])
 
 
 def test_each_adam_step_uses_the_scheduled_learning_rate(extractor, pair):
     config = CONFIG.replace(schedule="cosine", learning_rate=0.05, final_learning_rate=0.002, steps=5)
-    optimizer, seen = make(extractor, pair, config), []
-    original = optimizer.optimizer.apply_gradients
-
-    def recording(pairs):
-        seen.append(float(optimizer.optimizer.learning_rate.numpy()))
-        return original(pairs)
-
-    optimizer.optimizer.apply_gradients = recording
-    optimizer.run(config.steps)
+    seen = applied_learning_rates(make(extractor, pair, config), config.steps)
     assert seen == pytest.approx([learning_rate(config, done) for done in range(config.steps)])
     # The last steps are small: the image moves far less in the last step than in the first.
     first, last = make(extractor, pair, config), make(extractor, pair, config)
