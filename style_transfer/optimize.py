@@ -112,8 +112,7 @@ class StyleOptimizer:
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
         self.last_finite.assign(self.image)
-        if self.config.schedule != "constant" or self.config.warmup_steps:
-            self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
+        self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
         terms, gradient = self.loss_and_gradient(self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
