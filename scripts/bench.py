@@ -55,7 +55,8 @@ flags.DEFINE_string("plot", "", "With --quality: save the curves here (PNG).")
 flags.DEFINE_bool("largest", False, "Instead: find the largest longest side whose step fits in --memory_gb.")
 flags.DEFINE_float("memory_gb", 22.0, "With --largest: the memory budget.")
 flags.DEFINE_integer("many", 0, "Instead: stylise this many pictures of different sizes in one process and "
-                     "report traces and memory after each.")
+                     "report traces and memory after each: with exact sizes, then with --size_bucket.")
+flags.DEFINE_integer("size_bucket", 64, "With --many: the size_bucket of the second run (0: skip it).")
 flags.DEFINE_bool("fast", False, "Instead: the fast (feed-forward) style transfer: training steps per second "
                   "at --fast_image_size, then seconds per picture at --sizes through an export loaded with "
                   "export.load. --steps sets the timed training steps.")
@@ -277,7 +278,8 @@ def many(spec: dict) -> dict:
 
     from style_transfer import api, image_io, preprocessing
 
-    config = our_config("default", None, 256, spec["weights"]).replace(steps=spec["steps"], scales="1")
+    config = our_config("default", None, 256, spec["weights"]).replace(steps=spec["steps"], scales="1",
+                                                                       size_bucket=spec["size_bucket"])
     extractor = api.build_extractor(config)
     content, style = image_io.load_image(spec["content"]), image_io.load_image(spec["style"])
     rows = []
@@ -457,17 +459,29 @@ def run_largest(common: dict) -> dict:
 
 
 def run_many(common: dict) -> dict:
-    result = measure({"kind": "many", "count": FLAGS.many, "steps": FLAGS.steps, **common})
-    if "error" in result:
-        raise SystemExit(result["error"])
-    print(f"{'picture':>7} {'size':>9} {'traces':>6} {'RSS MB':>7} {'seconds':>7}")
-    for row in result["rows"]:
-        print(f"{row['picture']:>7} {row['size'][1]:>4}x{row['size'][0]:<4} {row['traces']:>6} "
-              f"{row['rss_mb']:>7.0f} {row['seconds']:>7.1f}")
-    later = [row["rss_mb"] for row in result["rows"][3:]]
-    if later:
-        print(f"RSS after picture 4: {min(later):.0f}..{max(later):.0f} MB (spread {max(later) - min(later):.0f} MB)")
-    return result
+    """The same pictures with exact sizes and with --size_bucket, each run in its own process."""
+    buckets = [0] + ([FLAGS.size_bucket] if FLAGS.size_bucket else [])
+    results = {}
+    for bucket in buckets:
+        result = measure({"kind": "many", "count": FLAGS.many, "steps": FLAGS.steps, "size_bucket": bucket,
+                          **common})
+        if "error" in result:
+            raise SystemExit(result["error"])
+        results[f"size_bucket={bucket}"] = result
+    header = "".join(f" | {name:>21}" for name in results)
+    print(f"{'':>17}{header}")
+    print(f"{'picture':>7} {'size':>9}" + " | traces  RSS MB seconds" * len(results))
+    for index, row in enumerate(results["size_bucket=0"]["rows"]):
+        cells = "".join(f" | {r['rows'][index]['traces']:>6} {r['rows'][index]['rss_mb']:>7.0f} "
+                        f"{r['rows'][index]['seconds']:>7.1f}" for r in results.values())
+        print(f"{row['picture']:>7} {row['size'][1]:>4}x{row['size'][0]:<4}{cells}")
+    for name, result in results.items():
+        later = [row["rss_mb"] for row in result["rows"][3:]]
+        seconds = sum(row["seconds"] for row in result["rows"])
+        if later:
+            print(f"{name}: RSS after picture 4 {min(later):.0f}..{max(later):.0f} MB (grew "
+                  f"{later[-1] - later[0]:.0f} MB); {seconds:.1f} s for all pictures")
+    return results
 
 
 if __name__ == "__main__":

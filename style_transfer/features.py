@@ -247,7 +247,7 @@ class FeatureExtractor:
         return self.reduce(image, {name: _as_float32 for name in self.layer_names})
 
     def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor], Any]], *,
-               recompute_blocks: int = 0) -> dict[str, Any]:
+               recompute_blocks: int = 0, size_bucket: int = 0) -> dict[str, Any]:
         """{layer: reducers[layer](activation)} for `image` ([1, H, W, 3] float32 in [0, 1]).
 
         Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
@@ -256,29 +256,48 @@ class FeatureExtractor:
         `recompute_blocks`: under a GradientTape, the first this many VGG19 blocks keep nothing for the
         backward pass but their input; it runs them again (gradient checkpointing: the largest activations,
         at full and half resolution, are never all held at once, for one more forward pass of those blocks).
+        `size_bucket`: the network runs on the image padded up to a multiple of this many pixels per side,
+        and every layer's output is zeroed outside the picture's part of it, which is exactly what VGG19's zero
+        ('same') padding and flooring 2x2 pools see without the padding. Each reducer is then called as
+        `reducer(activation, size)`: the padded activation (zeros outside the picture) and the picture's [h, w]
+        ([2] int32) at the top left of it. So results are those of the unpadded image, to float rounding, while
+        the kernels (and a reducer that keeps the padded shape) meet only bucketed shapes.
         """
         unknown = [name for name in reducers if name not in self.layer_names]
         if unknown:
             raise ValueError(f"the extractor does not compute layers {unknown}")
         deepest = max(VGG19_LAYERS.index(name) for name in reducers)
         inputs, outputs = _preprocess(image), {}
+        valid = None
+        if size_bucket:
+            # Zeros after preprocessing are what the first convolution's own padding would add.
+            valid = tf.shape(image)[1:3]
+            padded = -(-valid // size_bucket) * size_bucket
+            inputs = tf.pad(inputs, [[0, 0], [0, padded[0] - valid[0]], [0, padded[1] - valid[1]], [0, 0]])
         for index, block in enumerate(self.blocks):
             if VGG19_LAYERS.index(block[0].name) > deepest:
                 break
-            run = functools.partial(self._run_block, block, reducers)
+            run = functools.partial(self._run_block, block, reducers, valid, index)
             inputs, reduced = (tf.recompute_grad(run) if index < recompute_blocks else run)(inputs)
             outputs.update(reduced)
         return outputs
 
-    def _run_block(self, block, reducers, inputs):
+    def _run_block(self, block, reducers, valid, pools, inputs):
+        # `valid`: the picture's [H, W] within a padded input (None: not padded); `pools`: pools before the block.
         reduced = {}
         for layer in block:
             inputs = layer(inputs)
+            if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+                pools += 1
+            if valid is not None:
+                inputs = inputs * _inside(valid // 2 ** pools, tf.shape(inputs)[1:3], inputs.dtype)
             if layer.name in reducers:
                 activation = inputs
                 if self.pooling == "avg":
                     activation = activation * tf.cast(self.activation_scales[layer.name], activation.dtype)
-                reduced[layer.name] = reducers[layer.name](activation)
+                reducer = reducers[layer.name]
+                reduced[layer.name] = reducer(activation) if valid is None else reducer(activation,
+                                                                                        valid // 2 ** pools)
         return inputs, reduced
 
     def feature_size(self, name: str, size: tuple[int, int]) -> tuple[int, int]:
@@ -305,6 +324,13 @@ class FeatureExtractor:
 def _channels(name: str) -> int:
     """Channels of a VGG19 layer's activation (a pool keeps its block's)."""
     return {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}[name.split("_")[0]]
+
+
+def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:
+    """[1, h, w, 1]: 1 in the top-left `size` ([2] int32) of a `shape` ([h, w]) feature map, 0 elsewhere."""
+    rows = tf.range(shape[0]) < size[0]
+    columns = tf.range(shape[1]) < size[1]
+    return tf.cast(rows[:, None] & columns[None, :], dtype)[None, :, :, None]
 
 
 def _as_float32(activation: tf.Tensor) -> tf.Tensor:

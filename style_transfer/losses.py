@@ -10,7 +10,7 @@ from typing import Mapping
 import tensorflow as tf
 
 
-def gram_matrix(features: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
+def gram_matrix(features: tf.Tensor, normalization: str = "hw", locations: tf.Tensor | None = None) -> tf.Tensor:
     """[B, h, w, c] -> [B, c, c] float32: channel correlations averaged over the h*w locations (as the tutorial).
 
     Gatys et al. sum over locations instead; averaging makes the style weight independent of image size.
@@ -18,20 +18,21 @@ def gram_matrix(features: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
     bfloat16 features give the float32 Gram matrix of their exact values (a product of two bfloat16 numbers is
     exact in float32). The gradient keeps only `features` and is one product, F (dG + dG^T) / N, computed in
     the features' dtype: automatic differentiation of the einsum would keep a float32 copy of bfloat16
-    features and compute two products.
+    features and compute two products. `locations` (a scalar) replaces h*w: the count of locations that are
+    the picture's when the rest are zeros of padding.
     """
 
     @tf.custom_gradient
     def gram(features):
         exact = tf.cast(features, tf.float32)  # a transient copy for bfloat16 (none for float32)
         shape = tf.shape(features)
-        locations = tf.cast(shape[1] * shape[2], tf.float32)
+        count = tf.cast(shape[1] * shape[2] if locations is None else locations, tf.float32)
         if normalization == "chw":
-            locations = locations * tf.cast(shape[3], tf.float32)
-        result = tf.linalg.einsum("bijc,bijd->bcd", exact, exact) / locations
+            count = count * tf.cast(shape[3], tf.float32)
+        result = tf.linalg.einsum("bijc,bijd->bcd", exact, exact) / count
 
         def gradient(upstream):
-            symmetric = (upstream + tf.linalg.matrix_transpose(upstream)) / locations
+            symmetric = (upstream + tf.linalg.matrix_transpose(upstream)) / count
             return tf.linalg.einsum("bijc,bcd->bijd", features, tf.cast(symmetric, features.dtype))
 
         return result, gradient

@@ -247,7 +247,8 @@ class Objective:
     def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False) -> "Objective":
         """The extractor's Objective for `config`'s loss settings (and recomputation), built on first use."""
         key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
-               config.style_weight, config.tv_weight, config.gram_norm, masked, config.recompute)
+               config.style_weight, config.tv_weight, config.gram_norm, masked, config.recompute,
+               config.size_bucket)
         cache = extractor.__dict__.setdefault("compiled_objectives", {})
         if key not in cache:
             cache[key] = cls(extractor, config, masked)
@@ -306,21 +307,26 @@ def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: Styl
     """
 
     def reducer(name):
-        def reduce(activation):
+        def reduce(activation, size=None):
+            # With config.size_bucket, `activation` is padded with zeros around the picture's [h, w] = `size`.
+            # The Gram matrix keeps the padded (bucketed) shape, as zeros add nothing to it; the rest is cropped.
+            picture = activation if size is None else activation[:, : size[0], : size[1], :]
             reduced = {}
             if name in config.style_layers and style_masks is None:
-                reduced["gram"] = losses.gram_matrix(activation, config.gram_norm)
+                reduced["gram"] = losses.gram_matrix(activation, config.gram_norm,
+                                                     locations=None if size is None else size[0] * size[1])
             elif name in config.style_layers:
-                reduced["gram"] = losses.guided_gram_matrices(tf.cast(activation, tf.float32), style_masks[name],
+                reduced["gram"] = losses.guided_gram_matrices(tf.cast(picture, tf.float32), style_masks[name],
                                                               config.gram_norm)
             if name in config.content_layers:
-                reduced["content"] = tf.cast(activation, tf.float32)
+                reduced["content"] = tf.cast(picture, tf.float32)
             return reduced
 
         return reduce
 
     layers = dict.fromkeys([*config.style_layers, *config.content_layers])
-    reduced = extractor.reduce(image, {name: reducer(name) for name in layers}, recompute_blocks=recompute_blocks)
+    reduced = extractor.reduce(image, {name: reducer(name) for name in layers}, recompute_blocks=recompute_blocks,
+                               size_bucket=config.size_bucket)
     return ({name: reduced[name]["gram"] for name in config.style_layers},
             {name: reduced[name]["content"] for name in config.content_layers})
 

@@ -214,6 +214,34 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     assert features.resolve_precision("auto") == "float32"
 
 
+@pytest.mark.parametrize("height, width, padded", [(37, 53, (64, 64)), (64, 32, (64, 32))])
+def test_size_buckets_pad_the_input_mask_every_layer_and_give_reducers_the_pictures_size(random_vgg, photo, height,
+                                                                                         width, padded):
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32")
+    image = tf.image.resize(photo, [height, width])
+    exact = extractor(image)
+    seen = {}
+
+    def keep(name):
+        def reduce(activation, size):
+            seen[name] = (activation, tuple(size.numpy()))
+            return activation[:, : size[0], : size[1], :]
+
+        return reduce
+
+    bucketed = extractor.reduce(image, {name: keep(name) for name in TUTORIAL_LAYERS}, size_bucket=32)
+    for name in TUTORIAL_LAYERS:
+        activation, size = seen[name]
+        pools = int(name[len("block")]) - 1
+        assert tuple(activation.shape[1:3]) == (padded[0] // 2 ** pools, padded[1] // 2 ** pools)
+        assert size == tuple(exact[name].shape[1:3]) == (height // 2 ** pools, width // 2 ** pools)
+        outside = np.asarray(activation).copy()
+        outside[:, : size[0], : size[1], :] = 0
+        assert not outside.any()  # zero outside the picture, as the unpadded network's own padding
+        # Inside, the unpadded network's activation, to float rounding (the deepest layers see the border).
+        np.testing.assert_allclose(bucketed[name], exact[name], rtol=1e-4, atol=1e-4 * float(np.max(exact[name])))
+
+
 def test_unknown_precision_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
         FeatureExtractor(["block1_conv1"], vgg=random_vgg, precision="float16")
