@@ -64,13 +64,13 @@ def test_tutorial_preset_follows_the_tutorials_trajectory(content, style, max_di
                                                                       weights=str(weights_file)))
     # The first loss is bit-level equal: the same pixels, weights and objective.
     np.testing.assert_allclose(result.losses["total"][0], tutorial_losses[0], rtol=1e-6)
-    # Later steps differ only by rounding, which the tutorial's algorithm amplifies: its own code run
-    # eagerly instead of in a tf.function drifts as far (about 1e-3 after 8 steps, 1e-2 after 100).
-    eager_losses = TutorialRun(content_path, style_path, weights_file, max_dim, compiled=False).run(STEPS)
-    own_drift = np.max(np.abs(np.subtract(eager_losses, tutorial_losses)) / tutorial_losses)
-    our_drift = np.max(np.abs(np.subtract(result.losses["total"], tutorial_losses)) / tutorial_losses)
-    assert our_drift <= max(10 * own_drift, 1e-5), (our_drift, own_drift)
-    assert our_drift < 1e-2
+    drift = np.abs(np.subtract(result.losses["total"], tutorial_losses)) / tutorial_losses
+    # The first four agree to rounding (measured: at most 3e-5). Any changed setting shows by the third step:
+    # beta_1 0.98 for 0.99, beta_2 0.99, epsilon 0.05, learning_rate 0.021 or tv_weight 31 measured 9e-4 or
+    # more. Later, rounding differences grow through the tutorial's own dynamics: its code run eagerly
+    # instead of in a tf.function drifts by 2e-4 to 1e-3 by step 8, and ours by up to 3e-3.
+    assert drift[:4].max() < 1e-4, drift
+    assert drift.max() < 1e-2, drift
 
 
 def test_the_default_preset_is_not_the_tutorial(weights_file):
