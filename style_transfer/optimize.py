@@ -93,10 +93,6 @@ class StyleOptimizer:
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                                beta_2=config.beta_2, epsilon=config.epsilon)
         self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
-        # The whole Adam step as one graph: run eagerly, Adam's update, the projection and the checks were
-        # some 30 small operations costing 5 ms of a 210 ms step at 256 px. Traced once per optimizer (a
-        # picture, or a scale); it calls the objective's graph, shared by every size, without tracing it again.
-        self._compiled_step = tf.function(self._step)
 
     @property
     def steps_done(self) -> int:
@@ -115,14 +111,8 @@ class StyleOptimizer:
 
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
-        self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
-        terms, finite = self._compiled_step()
-        if not finite:  # a NaN survives clipping; keep the last good image instead
-            self.image.assign(self.last_finite)
-        return terms, finite
-
-    def _step(self):
         self.last_finite.assign(self.image)
+        self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
         terms, gradient = self.loss_and_gradient(self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
         # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
@@ -130,6 +120,8 @@ class StyleOptimizer:
         if self.keep is not None:  # likewise projected: kept pixels are the content's
             self.image.assign(self.kept_content + (1.0 - self.keep) * self.image)
         finite = tf.math.is_finite(terms["total"]) & tf.reduce_all(tf.math.is_finite(self.image))
+        if not finite:  # a NaN survives clipping; keep the last good image instead
+            self.image.assign(self.last_finite)
         return terms, finite
 
     def run(self, steps: int, callbacks: Sequence[Callback] = (), *, stop: threading.Event | None = None,
