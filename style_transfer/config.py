@@ -219,7 +219,8 @@ class StyleConfig(ConfigMethods):
                                "side, the padding masked out of every layer: the same objective, to float "
                                "rounding. oneDNN keeps compiled kernels for every input shape it meets (about "
                                "10 MB each), so a process that stylises pictures of many sizes grows; with "
-                               "buckets it meets few shapes. Costs the padded area's time. 0: exact sizes.")
+                               "buckets it meets few shapes (64: +20 MB over 16 new sizes, against +156 MB). "
+                               "Costs the padded area's time. 0: exact sizes.")
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
@@ -284,8 +285,7 @@ class StyleConfig(ConfigMethods):
                "bfloat16 gradients are too coarse for L-BFGS-B's line search; use float32 (or 'auto', which "
                "picks float32 for lbfgs) or --optimizer adam")
         self.scale_sizes  # validates `scales`
-        check(self.size_bucket >= 0 and self.size_bucket % 16 == 0, "size_bucket",
-              f"must be 0 (exact sizes) or a multiple of 16 (VGG19 pools four times), got {self.size_bucket}")
+        check(self.size_bucket >= 0, "size_bucket", f"must be >= 0 (0: exact sizes), got {self.size_bucket}")
         check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
         check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
 

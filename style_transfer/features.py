@@ -246,11 +246,12 @@ class FeatureExtractor:
         # The losses (Gram matrices, means of squares) are float32 whatever the convolutions compute in.
         return self.reduce(image, {name: _as_float32 for name in self.layer_names})
 
-    def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor], Any]], *,
+    def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor | None], Any]], *,
                recompute_blocks: int = 0, size_bucket: int = 0) -> dict[str, Any]:
         """{layer: reducers[layer](activation)} for `image` ([1, H, W, 3] float32 in [0, 1]).
 
-        Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
+        Each reducer is called as `reducer(activation, size)` with its layer's [1, h, w, c] activation in the
+        convolutions' dtype (bfloat16 with that
         precision; scaled with average pooling) as soon as the layer is computed, and returns tensors; only
         those are kept. So a reducer that returns a Gram matrix lets the activation go at once.
         `recompute_blocks`: under a GradientTape, the first this many VGG19 blocks keep nothing for the
@@ -258,9 +259,9 @@ class FeatureExtractor:
         at full and half resolution, are never all held at once, for one more forward pass of those blocks).
         `size_bucket`: the network runs on the image padded up to a multiple of this many pixels per side,
         and every layer's output is zeroed outside the picture's part of it, which is exactly what VGG19's zero
-        ('same') padding and flooring 2x2 pools see without the padding. Each reducer is then called as
-        `reducer(activation, size)`: the padded activation (zeros outside the picture) and the picture's [h, w]
-        ([2] int32) at the top left of it. So results are those of the unpadded image, to float rounding, while
+        ('same') padding and flooring 2x2 pools see without the padding. Reducers then get the padded
+        activation (zeros outside the picture) and, as `size`, the picture's [h, w] ([2] int32) at its top left
+        (without buckets `size` is None). So results are those of the unpadded image, to float rounding, while
         the kernels (and a reducer that keeps the padded shape) meet only bucketed shapes.
         """
         unknown = [name for name in reducers if name not in self.layer_names]
@@ -295,9 +296,8 @@ class FeatureExtractor:
                 activation = inputs
                 if self.pooling == "avg":
                     activation = activation * tf.cast(self.activation_scales[layer.name], activation.dtype)
-                reducer = reducers[layer.name]
-                reduced[layer.name] = reducer(activation) if valid is None else reducer(activation,
-                                                                                        valid // 2 ** pools)
+                size = None if valid is None else valid // 2 ** pools
+                reduced[layer.name] = reducers[layer.name](activation, size)
         return inputs, reduced
 
     def feature_size(self, name: str, size: tuple[int, int]) -> tuple[int, int]:
@@ -333,8 +333,9 @@ def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:
     return tf.cast(rows[:, None] & columns[None, :], dtype)[None, :, :, None]
 
 
-def _as_float32(activation: tf.Tensor) -> tf.Tensor:
-    return tf.cast(activation, tf.float32)
+def _as_float32(activation: tf.Tensor, size: tf.Tensor | None) -> tf.Tensor:
+    picture = activation if size is None else activation[:, : size[0], : size[1], :]
+    return tf.cast(picture, tf.float32)
 
 
 def _preprocess(image: tf.Tensor) -> tf.Tensor:

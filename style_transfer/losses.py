@@ -18,8 +18,8 @@ def gram_matrix(features: tf.Tensor, normalization: str = "hw", locations: tf.Te
     bfloat16 features give the float32 Gram matrix of their exact values (a product of two bfloat16 numbers is
     exact in float32). The gradient keeps only `features` and is one product, F (dG + dG^T) / N, computed in
     the features' dtype: automatic differentiation of the einsum would keep a float32 copy of bfloat16
-    features and compute two products. `locations` (a scalar) replaces h*w: the count of locations that are
-    the picture's when the rest are zeros of padding.
+    features and compute two products. `locations` (a scalar of any number type) replaces h*w: the count of
+    locations that are the picture's when the rest are zeros of padding.
     """
 
     @tf.custom_gradient

@@ -309,16 +309,21 @@ def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: Styl
     def reducer(name):
         def reduce(activation, size=None):
             # With config.size_bucket, `activation` is padded with zeros around the picture's [h, w] = `size`.
-            # The Gram matrix keeps the padded (bucketed) shape, as zeros add nothing to it; the rest is cropped.
-            picture = activation if size is None else activation[:, : size[0], : size[1], :]
+            # Gram matrices keep the padded (bucketed) shape, as zeros add nothing to them (region masks are
+            # padded with zeros to match); the content activation is cropped.
             reduced = {}
             if name in config.style_layers and style_masks is None:
                 reduced["gram"] = losses.gram_matrix(activation, config.gram_norm,
                                                      locations=None if size is None else size[0] * size[1])
             elif name in config.style_layers:
-                reduced["gram"] = losses.guided_gram_matrices(tf.cast(picture, tf.float32), style_masks[name],
+                masks = style_masks[name]
+                if size is not None:
+                    extra = tf.shape(activation)[1:3] - tf.shape(masks)[1:3]
+                    masks = tf.pad(masks, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]])
+                reduced["gram"] = losses.guided_gram_matrices(tf.cast(activation, tf.float32), masks,
                                                               config.gram_norm)
             if name in config.content_layers:
+                picture = activation if size is None else activation[:, : size[0], : size[1], :]
                 reduced["content"] = tf.cast(picture, tf.float32)
             return reduced
 

@@ -214,10 +214,10 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     assert features.resolve_precision("auto") == "float32"
 
 
-@pytest.mark.parametrize("height, width, padded", [(37, 53, (64, 64)), (64, 32, (64, 32))])
-def test_size_buckets_pad_the_input_mask_every_layer_and_give_reducers_the_pictures_size(random_vgg, photo, height,
-                                                                                         width, padded):
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32")
+@pytest.mark.parametrize("height, width, padded, pooling", [(37, 53, (64, 64), "max"), (64, 32, (64, 32), "max"),
+                                                             (37, 53, (64, 64), "avg")])
+def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg, photo, height, width, padded, pooling):
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", pooling=pooling)
     image = tf.image.resize(photo, [height, width])
     exact = extractor(image)
     seen = {}

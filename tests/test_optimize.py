@@ -155,8 +155,8 @@ def test_the_warmup_reaches_adam_even_with_the_constant_schedule(extractor, pair
     config = CONFIG.replace(schedule="constant", learning_rate=0.03, warmup_steps=3, steps=30)
     seen, moves = applied_learning_rates(make(extractor, pair, config), 5)
     assert seen == pytest.approx([0.01, 0.02, 0.03, 0.03, 0.03])
-    # The compiled step reads the rate it is given: Adam's first step moves pixels by at most the rate, and
-    # nearly by it where the gradient is large against epsilon.
+    # Adam applies the rate it holds: its first step moves pixels by at most the rate, and nearly by it where
+    # the gradient is large against epsilon.
     assert 0.009 < moves[0] <= 0.01 + 1e-7
 
 
