@@ -219,7 +219,7 @@ class StyleConfig(ConfigMethods):
                                "side, the padding masked out of every layer: the same objective, to float "
                                "rounding. oneDNN keeps compiled kernels for every input shape it meets (about "
                                "10 MB each), so a process that stylises pictures of many sizes grows; with "
-                               "buckets it meets few shapes (64: +20 MB over 16 new sizes, against +156 MB). "
+                               "buckets it meets few shapes (64: +20 to +44 MB over 16 new sizes, against +157 MB). "
                                "Costs the padded area's time. 0: exact sizes.")
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
