@@ -248,10 +248,9 @@ class FeatureExtractor:
 
     def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor | None], Any]], *,
                recompute_blocks: int = 0, size_bucket: int = 0) -> dict[str, Any]:
-        """{layer: reducers[layer](activation)} for `image` ([1, H, W, 3] float32 in [0, 1]).
+        """{layer: reducers[layer](activation, size)} for `image` ([1, H, W, 3] float32 in [0, 1]).
 
-        Each reducer is called as `reducer(activation, size)` with its layer's [1, h, w, c] activation in the
-        convolutions' dtype (bfloat16 with that
+        Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
         precision; scaled with average pooling) as soon as the layer is computed, and returns tensors; only
         those are kept. So a reducer that returns a Gram matrix lets the activation go at once.
         `recompute_blocks`: under a GradientTape, the first this many VGG19 blocks keep nothing for the

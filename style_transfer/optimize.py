@@ -245,7 +245,8 @@ class Objective:
 
     @classmethod
     def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False) -> "Objective":
-        """The extractor's Objective for `config`'s loss settings (and recomputation), built on first use."""
+        """The extractor's Objective for `config`'s loss settings (and recomputation and size bucket), built on
+        first use."""
         key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
                config.style_weight, config.tv_weight, config.gram_norm, masked, config.recompute,
                config.size_bucket)
