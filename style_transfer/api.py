@@ -285,7 +285,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
         extractor = build_extractor(config)
     else:
         check_extractor(extractor, config)
-    extractor.calibrate(scales[-1].content)  # average pooling: match max pooling's activation scale
+    # Average pooling: match max pooling's activation scale.
+    extractor.calibrate(scales[-1].content, config.size_bucket)
     history = callbacks_lib.History()
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None

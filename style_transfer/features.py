@@ -304,18 +304,22 @@ class FeatureExtractor:
         pools = sum(1 for layer in VGG19_LAYERS[: VGG19_LAYERS.index(name) + 1] if layer.endswith("_pool"))
         return size[0] // 2 ** pools, size[1] // 2 ** pools
 
-    def calibrate(self, image: tf.Tensor) -> dict[str, float]:
+    def calibrate(self, image: tf.Tensor, size_bucket: int = 0) -> dict[str, float]:
         """With average pooling: sets each layer's scale to mean max-pooled / mean average-pooled activation
-        on `image` ([1, H, W, 3] in [0, 1]); returns the scales. Layers before the first pool get 1."""
+        on `image` ([1, H, W, 3] in [0, 1]); returns the scales. Layers before the first pool get 1.
+        `size_bucket` as for `reduce`: the same means, with both networks run on the padded picture."""
         if self.pooling == "max":
             return {name: 1.0 for name in self.layer_names}
         preprocessed = _preprocess(image)
-        reference = self.max_pooling_model(preprocessed, training=False)
-        averaged = self.model(preprocessed, training=False)
-        reference, averaged = ({name: tf.cast(value, tf.float32) for name, value in outputs.items()}
-                               for outputs in (reference, averaged))
+        if size_bucket:
+            reference, averaged = (_bucketed_means(model, preprocessed, size_bucket, self.layer_names)
+                                   for model in (self.max_pooling_model, self.model))
+        else:
+            reference, averaged = ({name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in
+                                    model(preprocessed, training=False).items()}
+                                   for model in (self.max_pooling_model, self.model))
         for name in self.layer_names:
-            ratio = float(tf.reduce_mean(reference[name]) / tf.maximum(tf.reduce_mean(averaged[name]), 1e-12))
+            ratio = float(reference[name] / tf.maximum(averaged[name], 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)
         return {name: float(scale.numpy()) for name, scale in self.activation_scales.items()}
 
@@ -323,6 +327,29 @@ class FeatureExtractor:
 def _channels(name: str) -> int:
     """Channels of a VGG19 layer's activation (a pool keeps its block's)."""
     return {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}[name.split("_")[0]]
+
+
+def _bucketed_means(model: keras.Model, preprocessed: tf.Tensor, size_bucket: int,
+                    layer_names: Iterable[str]) -> dict[str, tf.Tensor]:
+    """{layer: mean activation} of `model` (a chain of VGG19 layers) on `preprocessed`, run padded to a multiple
+    of `size_bucket` with every layer masked as in FeatureExtractor.reduce; the means are over the picture."""
+    valid = tf.shape(preprocessed)[1:3]
+    padded = -(-valid // size_bucket) * size_bucket
+    inputs = tf.pad(preprocessed, [[0, 0], [0, padded[0] - valid[0]], [0, padded[1] - valid[1]], [0, 0]])
+    means, pools, wanted = {}, 0, set(layer_names)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        inputs = layer(inputs)
+        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            pools += 1
+        size = valid // 2 ** pools
+        inputs = inputs * _inside(size, tf.shape(inputs)[1:3], inputs.dtype)
+        if layer.name in wanted:
+            means[layer.name] = tf.reduce_mean(tf.cast(inputs[:, : size[0], : size[1], :], tf.float32))
+            if len(means) == len(wanted):
+                break
+    return means
 
 
 def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:

@@ -182,6 +182,11 @@ def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(r
         np.testing.assert_allclose(np.mean(value), np.mean(plain(photo)[name]), rtol=1e-4)
         np.testing.assert_allclose(np.mean(value), uncalibrated[name] * scales[name], rtol=1e-4)
     assert plain.calibrate(photo) == {name: 1.0 for name in layers}  # max pooling needs none
+    # With size buckets both networks run padded and masked: the same scales, to float rounding.
+    odd = tf.image.resize(photo, [37, 53])
+    exact = extractor.calibrate(odd)
+    np.testing.assert_allclose(list(extractor.calibrate(odd, size_bucket=32).values()), list(exact.values()),
+                               rtol=1e-5)
 
 
 def test_unknown_pooling_is_refused(random_vgg):
