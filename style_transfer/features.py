@@ -267,13 +267,8 @@ class FeatureExtractor:
         if unknown:
             raise ValueError(f"the extractor does not compute layers {unknown}")
         deepest = max(VGG19_LAYERS.index(name) for name in reducers)
-        inputs, outputs = _preprocess(image), {}
-        valid = None
-        if size_bucket:
-            # Zeros after preprocessing are what the first convolution's own padding would add.
-            valid = tf.shape(image)[1:3]
-            padded = -(-valid // size_bucket) * size_bucket
-            inputs = tf.pad(inputs, [[0, 0], [0, padded[0] - valid[0]], [0, padded[1] - valid[1]], [0, 0]])
+        inputs, valid = _pad_to_bucket(_preprocess(image), size_bucket)
+        outputs = {}
         for index, block in enumerate(self.blocks):
             if VGG19_LAYERS.index(block[0].name) > deepest:
                 break
@@ -286,16 +281,11 @@ class FeatureExtractor:
         # `valid`: the picture's [H, W] within a padded input (None: not padded); `pools`: pools before the block.
         reduced = {}
         for layer in block:
-            inputs = layer(inputs)
-            if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-                pools += 1
-            if valid is not None:
-                inputs = inputs * _inside(valid // 2 ** pools, tf.shape(inputs)[1:3], inputs.dtype)
+            inputs, pools, size = _run_layer(layer, inputs, valid, pools)
             if layer.name in reducers:
                 activation = inputs
                 if self.pooling == "avg":
                     activation = activation * tf.cast(self.activation_scales[layer.name], activation.dtype)
-                size = None if valid is None else valid // 2 ** pools
                 reduced[layer.name] = reducers[layer.name](activation, size)
         return inputs, reduced
 
@@ -311,13 +301,8 @@ class FeatureExtractor:
         if self.pooling == "max":
             return {name: 1.0 for name in self.layer_names}
         preprocessed = _preprocess(image)
-        if size_bucket:
-            reference, averaged = (_bucketed_means(model, preprocessed, size_bucket, self.layer_names)
-                                   for model in (self.max_pooling_model, self.model))
-        else:
-            reference, averaged = ({name: tf.reduce_mean(tf.cast(value, tf.float32)) for name, value in
-                                    model(preprocessed, training=False).items()}
-                                   for model in (self.max_pooling_model, self.model))
+        reference, averaged = (_mean_activations(model, preprocessed, size_bucket, self.layer_names)
+                               for model in (self.max_pooling_model, self.model))
         for name in self.layer_names:
             ratio = float(reference[name] / tf.maximum(averaged[name], 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)
@@ -329,27 +314,45 @@ def _channels(name: str) -> int:
     return {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}[name.split("_")[0]]
 
 
-def _bucketed_means(model: keras.Model, preprocessed: tf.Tensor, size_bucket: int,
-                    layer_names: Iterable[str]) -> dict[str, tf.Tensor]:
-    """{layer: mean activation} of `model` (a chain of VGG19 layers) on `preprocessed`, run padded to a multiple
-    of `size_bucket` with every layer masked as in FeatureExtractor.reduce; the means are over the picture."""
-    valid = tf.shape(preprocessed)[1:3]
-    padded = -(-valid // size_bucket) * size_bucket
-    inputs = tf.pad(preprocessed, [[0, 0], [0, padded[0] - valid[0]], [0, padded[1] - valid[1]], [0, 0]])
+def _mean_activations(model: keras.Model, preprocessed: tf.Tensor, size_bucket: int,
+                      layer_names: Iterable[str]) -> dict[str, tf.Tensor]:
+    """{layer: mean activation over the picture, float32} of `model` (a chain of VGG19 layers) on `preprocessed`,
+    run layer by layer as FeatureExtractor.reduce runs (padded and masked with `size_bucket`)."""
+    inputs, valid = _pad_to_bucket(preprocessed, size_bucket)
     means, pools, wanted = {}, 0, set(layer_names)
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        inputs = layer(inputs)
-        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-            pools += 1
-        size = valid // 2 ** pools
-        inputs = inputs * _inside(size, tf.shape(inputs)[1:3], inputs.dtype)
+        inputs, pools, size = _run_layer(layer, inputs, valid, pools)
         if layer.name in wanted:
-            means[layer.name] = tf.reduce_mean(tf.cast(inputs[:, : size[0], : size[1], :], tf.float32))
+            means[layer.name] = tf.reduce_mean(_as_float32(inputs, size))
             if len(means) == len(wanted):
                 break
     return means
+
+
+def _pad_to_bucket(preprocessed: tf.Tensor, size_bucket: int) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """`preprocessed` zero-padded at the bottom and right up to a multiple of `size_bucket` per side, and the
+    picture's [H, W] ([2] int32) in it; unchanged and None without a bucket. Zeros after preprocessing are what
+    the first convolution's own 'same' padding adds."""
+    if not size_bucket:
+        return preprocessed, None
+    valid = tf.shape(preprocessed)[1:3]
+    padded = -(-valid // size_bucket) * size_bucket
+    return tf.pad(preprocessed, [[0, 0], [0, padded[0] - valid[0]], [0, padded[1] - valid[1]], [0, 0]]), valid
+
+
+def _run_layer(layer: keras.layers.Layer, inputs: tf.Tensor, valid: tf.Tensor | None,
+               pools: int) -> tuple[tf.Tensor, int, tf.Tensor | None]:
+    """`layer` on `inputs`, after `pools` 2x2 pools. With `valid` (the picture's [H, W] in a padded input) the
+    output is zeroed outside the picture's part of it. Returns (output, pools so far, that part's [h, w] or None)."""
+    outputs = layer(inputs)
+    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        pools += 1
+    if valid is None:
+        return outputs, pools, None
+    size = valid // 2 ** pools
+    return outputs * _inside(size, tf.shape(outputs)[1:3], outputs.dtype), pools, size
 
 
 def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:

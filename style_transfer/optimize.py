@@ -308,7 +308,7 @@ def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: Styl
     """
 
     def reducer(name):
-        def reduce(activation, size=None):
+        def reduce(activation, size):
             # With config.size_bucket, `activation` is padded with zeros around the picture's [h, w] = `size`.
             # Gram matrices keep the padded (bucketed) shape, as zeros add nothing to them (region masks are
             # padded with zeros to match); the content activation is cropped.
