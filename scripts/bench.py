@@ -289,7 +289,7 @@ def many(spec: dict) -> dict:
         result = api.stylize(picture, style, config, max_dim=size, extractor=extractor)
         objectives = extractor.compiled_objectives.values()
         rows.append({"picture": index + 1, "size": list(result.image.shape[1:3]),
-                     "traces": sum(o.loss_and_gradient.experimental_get_tracing_count() for o in objectives),
+                     "traces": sum(o.tracing_count() for o in objectives),
                      "rss_mb": current_rss_mb(), "seconds": result.seconds,
                      "changed": float(np.mean(np.abs(result.image - result.content_image)))})
     return {"rows": rows, "peak_rss_mb": peak_rss_mb()}

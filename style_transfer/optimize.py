@@ -9,7 +9,6 @@ import math
 import threading
 from typing import Mapping, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -87,12 +86,11 @@ class StyleOptimizer:
         if keep is not None:
             self.keep = tf.constant(keep, tf.float32)
             self.kept_content = self.keep * tf.convert_to_tensor(content_image, tf.float32)
+        # Without a keep mask: nothing kept (kept + 1 * image is the image, bit for bit).
+        self.free = tf.ones([1, 1, 1, 1]) if keep is None else 1.0 - self.keep
+        self.kept = tf.zeros([1, 1, 1, 3]) if keep is None else self.kept_content
         self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
-        # The image before the current step, put back if the step makes anything non-finite.
-        self.last_finite = tf.Variable(init_image, dtype=tf.float32, name="last_finite_image", trainable=False)
-        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
-                                               beta_2=config.beta_2, epsilon=config.epsilon)
-        self.optimizer.build([self.image])  # create Adam's slots eagerly, not inside the traced step
+        self.optimizer = AdamState(self.image, config)
 
     @property
     def steps_done(self) -> int:
@@ -110,18 +108,25 @@ class StyleOptimizer:
                                                   (self.style_masks, self.region_weights)))
 
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        """One Adam step on the image; returns the terms before it and whether everything stayed finite."""
-        self.last_finite.assign(self.image)
-        self.optimizer.learning_rate.assign(learning_rate(self.config, self.steps_done))
-        terms, gradient = self.loss_and_gradient(self.image)
-        self.optimizer.apply_gradients([(gradient, self.image)])
-        # Projected gradient descent: pixels stay valid after every step, as in the tutorial.
-        self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
-        if self.keep is not None:  # likewise projected: kept pixels are the content's
-            self.image.assign(self.kept_content + (1.0 - self.keep) * self.image)
-        finite = tf.math.is_finite(terms["total"]) & tf.reduce_all(tf.math.is_finite(self.image))
-        if not finite:  # a NaN survives clipping; keep the last good image instead
-            self.image.assign(self.last_finite)
+        """One Adam step on the image; returns the terms before it and whether everything stayed finite.
+
+        The objective, its gradient, Adam's update and the projection are one compiled call
+        (`Objective.adam_step`); here only its results are stored. A step that makes the loss or the image
+        non-finite stores nothing of the image: it stays the last finite one.
+        """
+        adam, config = self.optimizer, self.config
+        rate = learning_rate(config, self.steps_done)
+        adam.learning_rate.assign(rate)
+        hyper = tf.constant([rate, config.beta_1, 1.0 - config.beta_1, config.beta_2,
+                             1.0 - config.beta_2, config.epsilon, self.steps_done + 1], tf.float32)
+        terms, image, momentum, velocity, finite = self.objective.adam_step(
+            self.image, adam.momentum, adam.velocity, hyper, self.free, self.kept, self.content_targets,
+            self.style_targets, *(() if self.style_masks is None else (self.style_masks, self.region_weights)))
+        adam.momentum.assign(momentum)
+        adam.velocity.assign(velocity)
+        adam.iterations.assign_add(1)
+        if finite:  # a NaN survives clipping; keep the last good image instead
+            self.image.assign(image)
         return terms, finite
 
     def run(self, steps: int, callbacks: Sequence[Callback] = (), *, stop: threading.Event | None = None,
@@ -239,9 +244,19 @@ class Objective:
             signature += [{name: tf.TensorSpec([None, None, None, 1], tf.float32) for name in config.style_layers},
                           tf.TensorSpec([None], tf.float32)]
         self.loss_and_gradient = tf.function(self._loss_and_gradient, input_signature=signature)
+        # The whole Adam step: image, momentum, velocity, hyperparameters, keep mask (1 where free) and kept
+        # pixels, then the objective's targets. One trace serves every optimiser of this objective.
+        self.adam_step = tf.function(self._adam_step, input_signature=[
+            image, image, image, tf.TensorSpec([7], tf.float32), tf.TensorSpec([1, None, None, 1], tf.float32),
+            tf.TensorSpec([1, None, None, 3], tf.float32), *signature[1:]])
         # Compiled, so no layer's activation outlives its Gram matrix: eagerly every activation of a large
         # picture would be held at once.
         self.targets = tf.function(self._targets, input_signature=[image])
+
+    def tracing_count(self) -> int:
+        """How many times this objective's functions (targets, loss and gradient, Adam step) were traced."""
+        return sum(function.experimental_get_tracing_count()
+                   for function in (self.targets, self.loss_and_gradient, self.adam_step))
 
     @classmethod
     def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False) -> "Objective":
@@ -272,6 +287,38 @@ class Objective:
                 content_weight=config.content_weight, style_weight=config.style_weight,
                 tv_weight=config.tv_weight, region_weights=region_weights)
         return terms, tape.gradient(loss, image)
+
+    def _adam_step(self, image, momentum, velocity, hyper, free, kept, *targets):
+        """Keras' Adam update (its formula and order of operations), then the projection onto [0, 1] and
+        onto the kept pixels; returns the terms before the step, the new image and moments, and whether the
+        loss and the new image are finite."""
+        terms, gradient = self._loss_and_gradient(image, *targets)
+        rate, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, local_step = tf.unstack(hyper)
+        alpha = rate * tf.sqrt(1.0 - tf.pow(beta_2, local_step)) / (1.0 - tf.pow(beta_1, local_step))
+        momentum = momentum + (gradient - momentum) * one_minus_beta_1
+        velocity = velocity + (tf.square(gradient) - velocity) * one_minus_beta_2
+        updated = image - (momentum * alpha) / (tf.sqrt(velocity) + epsilon)
+        # Projected gradient descent: pixels stay valid after every step, as in the tutorial; kept pixels
+        # are the content's.
+        updated = kept + free * tf.clip_by_value(updated, 0.0, 1.0)
+        finite = tf.math.is_finite(terms["total"]) & tf.reduce_all(tf.math.is_finite(updated))
+        return terms, updated, momentum, velocity, finite
+
+
+class AdamState:
+    """Adam's variables for one image: `iterations`, `learning_rate`, `momentum` and `velocity`.
+
+    The update itself is `Objective.adam_step`. `variables` lists them in the order of Keras' Adam, so a
+    checkpoint written with `keras.optimizers.Adam` restores into this, and this into that.
+    """
+
+    def __init__(self, image: tf.Variable, config: StyleConfig):
+        self.iterations = tf.Variable(0, dtype=tf.int64, name="iteration", trainable=False)
+        self.learning_rate = tf.Variable(config.learning_rate, dtype=tf.float32, name="learning_rate",
+                                         trainable=False)
+        self.momentum = tf.Variable(tf.zeros_like(image), name="momentum", trainable=False)
+        self.velocity = tf.Variable(tf.zeros_like(image), name="velocity", trainable=False)
+        self.variables = [self.iterations, self.learning_rate, self.momentum, self.velocity]
 
 
 def learning_rate(config: StyleConfig, steps_done: int) -> float:

@@ -1,13 +1,15 @@
 import json
 import threading
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from style_transfer import api, checkpoints
 from style_transfer.config import DEFAULT
 from style_transfer.errors import ResumeError
-from style_transfer.optimize import Callback
+from style_transfer.optimize import Callback, StyleOptimizer
 
 STEPS = 8
 
@@ -131,3 +133,19 @@ def test_a_checkpoint_from_before_the_warmup_setting_resumes_without_a_warmup(se
     assert resumed.steps_done == STEPS
     with pytest.raises(ResumeError, match=r"warmup_steps was 0, now 20"):
         api.stylize(content, style, config, extractor=extractor, resume=directory)
+
+
+def test_a_checkpoint_in_keras_adams_layout_restores_every_variable(setup, tmp_path):
+    """Checkpoints written before Adam's update was compiled held keras.optimizers.Adam's variables."""
+    config, extractor, content, style = setup
+    content_image, style_image = api.load_inputs(content, style, config)
+    optimizer = StyleOptimizer(extractor, content_image, style_image, content_image, config)
+    image = tf.Variable(tf.random.uniform(optimizer.image.shape, seed=1))
+    adam = keras.optimizers.Adam(learning_rate=0.01)
+    for _ in range(3):
+        adam.apply_gradients([(tf.random.normal(image.shape), image)])
+    saved = tf.train.Checkpoint(image=image, adam=list(adam.variables)).save(str(tmp_path / "ckpt"))
+    optimizer.checkpoint().restore(saved).assert_existing_objects_matched()
+    assert optimizer.steps_done == 3
+    for ours, theirs in zip([optimizer.image, *optimizer.optimizer.variables], [image, *adam.variables], strict=True):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
