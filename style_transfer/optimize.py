@@ -49,8 +49,8 @@ class StyleOptimizer:
     own style through guided Gram matrices (Gatys et al. 2017); `keep` ([1, H, W, 1]) marks pixels that stay
     the content's: after every step they are put back. `saved`: whether this image, as it is, becomes the
     saved picture (not an earlier scale, nor a luminance to be recoloured); only then do the last
-    `config.grid_steps` steps pull it towards 8-bit levels (`grid_pull`). The objective is compiled once per extractor and loss
-    settings (`Objective`), for every image size.
+    `config.grid_steps` steps pull it towards 8-bit levels (`grid_pull`). The objective is compiled once per
+    extractor and loss settings (`Objective`), for every image size.
     """
 
     def __init__(self, extractor: FeatureExtractor, content_image: tf.Tensor, style_images, init_image: tf.Tensor,
