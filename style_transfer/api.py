@@ -304,8 +304,10 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
                                                      init_noise=config.init_noise, init_picture=init)
         else:  # coarse to fine: the previous scale's result, upsampled, is the start
             init_image = preprocessing.resize(image, tuple(scale.content.shape[1:3]), antialias=True)
+        # Only the last scale's image is saved as it is (a luminance is recoloured first).
+        saved = index == len(scales) - 1 and config.preserve_colors != "luminance"
         optimizer = StyleOptimizer(extractor, scale.content, scale.styles, init_image, config,
-                                   regions=scale.regions, keep=scale.keep)
+                                   regions=scale.regions, keep=scale.keep, saved=saved)
         if index == 0:
             if resume is not None:
                 history.losses = checkpoints.restore(optimizer, resume, inputs=inputs)

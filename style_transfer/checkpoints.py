@@ -28,8 +28,9 @@ STATE_FILE = "state.json"
 # objective, to float rounding). Everything else decides the image.
 RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute", "size_bucket")
 # Settings added after checkpoints existed whose earlier behaviour is not today's default: a checkpoint
-# without them was made with these values (before warmup_steps, Adam had no warm-up).
-BEFORE_ADDED = {"warmup_steps": 0}
+# without them was made with these values (before warmup_steps, Adam had no warm-up; before grid_steps, no
+# pull towards 8-bit levels).
+BEFORE_ADDED = {"warmup_steps": 0, "grid_steps": 0}
 
 
 def fingerprint(*images) -> str:

@@ -47,18 +47,22 @@ class StyleOptimizer:
     (weights `config.style_blend_weights`, normalised; default equal), so one objective is optimised. With
     `regions` ([R, H, W, 1] soft masks at the content's size, one per style) each region instead follows its
     own style through guided Gram matrices (Gatys et al. 2017); `keep` ([1, H, W, 1]) marks pixels that stay
-    the content's: after every step they are put back. The objective is compiled once per extractor and loss
-    settings (`Objective`), for every image size.
+    the content's: after every step they are put back. `saved`: whether this image, as it is, becomes the
+    saved picture (not an earlier scale, nor a luminance to be recoloured); only then do the last
+    `config.grid_steps` steps pull it towards 8-bit levels (`grid_pull`). The objective is compiled once per
+    extractor and loss settings (`Objective`), for every image size.
     """
 
     def __init__(self, extractor: FeatureExtractor, content_image: tf.Tensor, style_images, init_image: tf.Tensor,
-                 config: StyleConfig, *, regions: tf.Tensor | None = None, keep: tf.Tensor | None = None):
+                 config: StyleConfig, *, regions: tf.Tensor | None = None, keep: tf.Tensor | None = None,
+                 saved: bool = True):
         if tuple(init_image.shape) != tuple(content_image.shape):
             raise ValueError(f"init image shape {tuple(init_image.shape)} differs from the content image's "
                              f"{tuple(content_image.shape)}")
         style_images = [style_images] if isinstance(style_images, (tf.Tensor, np.ndarray)) else list(style_images)
         blend = blend_weights(config, len(style_images))
         self.config = config
+        self.saved = saved
         self.extractor = extractor
         self.objective = Objective.for_extractor(extractor, config, masked=regions is not None)
         # The targets never change, so they are computed once here, not in every step.
@@ -117,8 +121,9 @@ class StyleOptimizer:
         adam, config = self.optimizer, self.config
         rate = learning_rate(config, self.steps_done)
         adam.learning_rate.assign(rate)
+        pull = grid_pull(config, self.steps_done) if self.saved else 0.0
         hyper = tf.constant([rate, config.beta_1, 1.0 - config.beta_1, config.beta_2,
-                             1.0 - config.beta_2, config.epsilon, self.steps_done + 1], tf.float32)
+                             1.0 - config.beta_2, config.epsilon, self.steps_done + 1, pull], tf.float32)
         terms, image, momentum, velocity, finite = self.objective.adam_step(
             self.image, adam.momentum, adam.velocity, hyper, self.free, self.kept, self.content_targets,
             self.style_targets, *(() if self.style_masks is None else (self.style_masks, self.region_weights)))
@@ -247,7 +252,7 @@ class Objective:
         # The whole Adam step: image, momentum, velocity, hyperparameters, keep mask (1 where free) and kept
         # pixels, then the objective's targets. One trace serves every optimiser of this objective.
         self.adam_step = tf.function(self._adam_step, input_signature=[
-            image, image, image, tf.TensorSpec([7], tf.float32), tf.TensorSpec([1, None, None, 1], tf.float32),
+            image, image, image, tf.TensorSpec([8], tf.float32), tf.TensorSpec([1, None, None, 1], tf.float32),
             tf.TensorSpec([1, None, None, 3], tf.float32), *signature[1:]])
         # Compiled, so no layer's activation outlives its Gram matrix: eagerly every activation of a large
         # picture would be held at once.
@@ -291,9 +296,13 @@ class Objective:
     def _adam_step(self, image, momentum, velocity, hyper, free, kept, *targets):
         """Keras' Adam update (its formula and order of operations), then the projection onto [0, 1] and
         onto the kept pixels; returns the terms before the step, the new image and moments, and whether the
-        loss and the new image are finite."""
+        loss and the new image are finite. `hyper` holds the learning rate, beta_1, 1 - beta_1, beta_2,
+        1 - beta_2, epsilon, the step number (from 1) and the stiffness of the pull towards 8-bit levels."""
         terms, gradient = self._loss_and_gradient(image, *targets)
-        rate, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, local_step = tf.unstack(hyper)
+        rate, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, local_step, pull = tf.unstack(hyper)
+        # The gradient of pull * (1 - cos(2 pi 255 x)) / (2 pi 255)^2 per pixel: near a level k/255 a spring
+        # pull * (x - k/255). Where pull is 0 this adds zeros: the objective's gradient, bit for bit.
+        gradient = gradient + pull * tf.sin(GRID_FREQUENCY * image) / GRID_FREQUENCY
         alpha = rate * tf.sqrt(1.0 - tf.pow(beta_2, local_step)) / (1.0 - tf.pow(beta_1, local_step))
         momentum = momentum + (gradient - momentum) * one_minus_beta_1
         velocity = velocity + (tf.square(gradient) - velocity) * one_minus_beta_2
@@ -319,6 +328,25 @@ class AdamState:
         self.momentum = tf.Variable(tf.zeros_like(image), name="momentum", trainable=False)
         self.velocity = tf.Variable(tf.zeros_like(image), name="velocity", trainable=False)
         self.variables = [self.iterations, self.learning_rate, self.momentum, self.velocity]
+
+
+GRID_FREQUENCY = 2.0 * math.pi * 255.0  # 8-bit levels are 1/255 apart
+
+
+def grid_pull(config: StyleConfig, steps_done: int) -> float:
+    """The stiffness of the pull towards 8-bit levels in the step after `steps_done` steps of a scale: 0, then
+    rising linearly over the last `config.grid_steps` of `config.steps` to `config.grid_strength`.
+
+    Saving rounds every pixel to the nearest of 256 levels, up to half a level from where the optimisation
+    left it; with random VGG19 weights that raised the tutorial objective by 0.2%, nearly all of it in the
+    content term. Pulled to a level during the last steps, while the other pixels can still compensate, a
+    pixel is not moved by rounding.
+    """
+    window = min(config.grid_steps, config.steps)
+    first = config.steps - window
+    if window == 0 or steps_done < first:
+        return 0.0
+    return config.grid_strength * (steps_done - first + 1) / window
 
 
 def learning_rate(config: StyleConfig, steps_done: int) -> float:

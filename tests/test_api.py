@@ -115,6 +115,23 @@ def test_luminance_preservation_keeps_the_contents_chrominance_to_rounding(conte
     assert np.abs(chrominance(plain.image) - chrominance(plain.content_image)).max() > 10 / 255
 
 
+def test_only_a_picture_saved_as_it_is_is_pulled_to_8_bit_levels(content_path, style_path, extractor,
+                                                                  weights_file):
+    def run(grid_steps, max_dim=48, **changes):
+        return api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file),
+                           max_dim=max_dim, steps=4, grid_steps=grid_steps, grid_strength=1e7, **changes)
+
+    assert not np.array_equal(run(4).image, run(0).image)  # the comparisons below can fail
+    # A luminance is recoloured after the optimisation: not pulled, the same pixels as without the pull.
+    np.testing.assert_array_equal(run(4, preserve_colors="luminance").image,
+                                  run(0, preserve_colors="luminance").image)
+    # Two scales: only the last is pulled. The losses before each step are the same up to the first step of the
+    # last scale (its starting image is the first scale's result); after it they differ.
+    pulled, plain = run(4, scales=2, max_dim=64), run(0, scales=2, max_dim=64)
+    assert pulled.losses["total"][:5] == plain.losses["total"][:5]
+    assert pulled.losses["total"][5] != plain.losses["total"][5]
+
+
 def test_histogram_preservation_gives_the_style_the_contents_colour_statistics(content_path, style_path,
                                                                              extractor, weights_file):
     result = api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), max_dim=48,

@@ -20,15 +20,18 @@ def test_tutorial_preset_is_the_published_tutorial():
     assert (tutorial.init, tutorial.max_dim, tutorial.steps) == ("content", 512, 1000)
     assert (tutorial.resize, tutorial.jpeg_dct) == ("tutorial", "fast")
     assert (tutorial.schedule, tutorial.warmup_steps, tutorial.precision) == ("constant", 0, "float32")
+    assert tutorial.grid_steps == 0
 
 
 def test_defaults_keep_the_tutorials_objective_and_change_only_the_optimiser_schedule_and_file_decoding():
     default, tutorial = config_lib.preset("default"), config_lib.preset("tutorial")
     differing = {f.name for f in dataclasses.fields(StyleConfig) if getattr(default, f.name) != getattr(tutorial, f.name)}
-    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "beta_2", "schedule", "warmup_steps", "precision"}
-    assert (default.steps, default.beta_1, default.beta_2, default.precision) == (350, 0.9, 0.9, "auto")
+    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "beta_2", "schedule", "warmup_steps", "precision",
+                         "grid_steps"}
+    assert (default.steps, default.beta_1, default.beta_2, default.precision) == (380, 0.9, 0.9, "auto")
     assert (default.schedule, default.cooldown_fraction, default.warmup_steps) == ("cooldown", 0.4, 20)
     assert (default.learning_rate, default.final_learning_rate) == (tutorial.learning_rate, 0.0005)
+    assert (default.grid_steps, default.grid_strength) == (30, 1e5)
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -70,6 +73,7 @@ def test_bad_layer_specs_name_the_field(spec, message):
     ({"schedule": "cosine", "learning_rate": 0.01, "final_learning_rate": 0.02}, "final_learning_rate"),
     ({"cooldown_fraction": 0}, "cooldown_fraction"), ({"cooldown_fraction": 1.5}, "cooldown_fraction"),
     ({"warmup_steps": -1}, "warmup_steps"), ({"size_bucket": -16}, "size_bucket"),
+    ({"grid_steps": -1}, "grid_steps"), ({"grid_strength": -1.0}, "grid_strength"),
 ])
 def test_invalid_values_are_refused_naming_the_field(changes, field):
     with pytest.raises(ConfigError) as raised:

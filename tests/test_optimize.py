@@ -8,7 +8,7 @@ from style_transfer import image_io, losses, preprocessing
 from style_transfer.config import TUTORIAL
 from style_transfer.errors import NumericalError
 from style_transfer.features import FeatureExtractor
-from style_transfer.optimize import Callback, StyleOptimizer, learning_rate
+from style_transfer.optimize import Callback, StyleOptimizer, grid_pull, learning_rate
 
 CONFIG = TUTORIAL.replace(max_dim=48, steps=12)
 
@@ -172,6 +172,53 @@ def test_each_adam_step_uses_the_scheduled_learning_rate(extractor, pair):
     before = last.image.numpy()
     last.run(config.steps)
     assert np.abs(last.image.numpy() - before).max() < 0.5 * np.abs(first.image.numpy() - pair[0].numpy()).max()
+
+
+def test_the_grid_pull_is_zero_then_rises_linearly_to_its_strength_over_the_last_steps():
+    config = CONFIG.replace(steps=10, grid_steps=4, grid_strength=8.0)
+    assert [grid_pull(config, done) for done in range(10)] == [0.0] * 6 + [2.0, 4.0, 6.0, 8.0]
+    longer = config.replace(grid_steps=40)  # a window longer than the run: all of it
+    assert [grid_pull(longer, done) for done in range(10)] == pytest.approx([0.8 * (done + 1) for done in range(10)])
+    assert {grid_pull(config.replace(grid_steps=0), done) for done in range(10)} == {0.0}
+
+
+def _off_grid(image) -> float:
+    """Mean distance of the pixels from the nearest 8-bit level, in levels: 0 on the levels, 0.25 if unrelated."""
+    levels = np.asarray(image) * 255
+    return float(np.mean(np.abs(levels - np.rint(levels))))
+
+
+def test_the_last_steps_pull_pixels_onto_8_bit_levels_so_rounding_costs_less(extractor, pair):
+    config = CONFIG.replace(steps=40, schedule="cooldown", beta_1=0.9, beta_2=0.9, warmup_steps=4)
+    # A small picture's gradient is larger per pixel (its means are over fewer values): a stiffer pull.
+    plain, pulled = make(extractor, pair, config), make(extractor, pair, config.replace(grid_steps=10,
+                                                                                         grid_strength=1e7))
+    plain.run(30)
+    pulled.run(30)
+    np.testing.assert_array_equal(pulled.image.numpy(), plain.image.numpy())  # no pull before its window
+    plain.run(40)
+    pulled.run(40)
+    assert _off_grid(plain.image) > 0.2 and _off_grid(pulled.image) < 0.4 * _off_grid(plain.image)
+
+    def rounding_cost(optimizer):
+        rounded = np.rint(optimizer.image.numpy() * 255) / 255
+        return (float(optimizer.loss_and_gradient(tf.constant(rounded, tf.float32))[0]["total"])
+                - float(optimizer.loss_and_gradient(optimizer.image)[0]["total"]))
+
+    assert rounding_cost(pulled) < 0.5 * rounding_cost(plain), (rounding_cost(pulled), rounding_cost(plain))
+
+
+def test_an_image_that_is_not_saved_as_it_is_is_not_pulled(extractor, pair):
+    config = CONFIG.replace(steps=6, grid_steps=6)
+    content, style = pair
+    unsaved = StyleOptimizer(extractor, content, style, content, config, saved=False)
+    unsaved.run(6)
+    plain = StyleOptimizer(extractor, content, style, content, config.replace(grid_steps=0))
+    plain.run(6)
+    np.testing.assert_array_equal(unsaved.image.numpy(), plain.image.numpy())
+    pulled = StyleOptimizer(extractor, content, style, content, config)
+    pulled.run(6)
+    assert not np.array_equal(pulled.image.numpy(), plain.image.numpy())  # the comparison can fail
 
 
 def _convolutions(optimizer, image):
