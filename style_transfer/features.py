@@ -244,7 +244,7 @@ class FeatureExtractor:
 
     def __call__(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
         # The losses (Gram matrices, means of squares) are float32 whatever the convolutions compute in.
-        return self.reduce(image, {name: _as_float32 for name in self.layer_names})
+        return self.reduce(image, {name: picture_float32 for name in self.layer_names})
 
     def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor | None], Any]], *,
                recompute_blocks: int = 0, size_bucket: int = 0) -> dict[str, Any]:
@@ -325,7 +325,7 @@ def _mean_activations(model: keras.Model, preprocessed: tf.Tensor, size_bucket: 
             continue
         inputs, pools, size = _run_layer(layer, inputs, valid, pools)
         if layer.name in wanted:
-            means[layer.name] = tf.reduce_mean(_as_float32(inputs, size))
+            means[layer.name] = tf.reduce_mean(picture_float32(inputs, size))
             if len(means) == len(wanted):
                 break
     return means
@@ -362,7 +362,8 @@ def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:
     return tf.cast(rows[:, None] & columns[None, :], dtype)[None, :, :, None]
 
 
-def _as_float32(activation: tf.Tensor, size: tf.Tensor | None) -> tf.Tensor:
+def picture_float32(activation: tf.Tensor, size: tf.Tensor | None) -> tf.Tensor:
+    """A reducer's activation as float32, cropped to the picture's top-left [h, w] = `size` when padded."""
     picture = activation if size is None else activation[:, : size[0], : size[1], :]
     return tf.cast(picture, tf.float32)
 

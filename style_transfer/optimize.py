@@ -16,7 +16,7 @@ from absl import logging
 from style_transfer import losses, preprocessing
 from style_transfer.config import StyleConfig
 from style_transfer.errors import NumericalError
-from style_transfer.features import FeatureExtractor
+from style_transfer.features import FeatureExtractor, picture_float32
 
 
 class Callback:
@@ -86,13 +86,13 @@ class StyleOptimizer:
         else:
             self.style_targets = {name: tf.add_n([weight * grams[name] for weight, grams in zip(blend, per_style)])
                                   for name in config.style_layers}
-        self.keep = self.kept_content = None
-        if keep is not None:
-            self.keep = tf.constant(keep, tf.float32)
-            self.kept_content = self.keep * tf.convert_to_tensor(content_image, tf.float32)
-        # Without a keep mask: nothing kept (kept + 1 * image is the image, bit for bit).
-        self.free = tf.ones([1, 1, 1, 1]) if keep is None else 1.0 - self.keep
-        self.kept = tf.zeros([1, 1, 1, 3]) if keep is None else self.kept_content
+        # The projection onto kept pixels is `kept + free * image`: without a keep mask nothing is kept (and
+        # 0 + 1 * image is the image, bit for bit).
+        if keep is None:
+            self.free, self.kept = tf.ones([1, 1, 1, 1]), tf.zeros([1, 1, 1, 3])
+        else:
+            keep = tf.constant(keep, tf.float32)
+            self.free, self.kept = 1.0 - keep, keep * tf.convert_to_tensor(content_image, tf.float32)
         self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
         self.optimizer = AdamState(self.image, config)
 
@@ -177,10 +177,9 @@ class StyleOptimizer:
         if steps <= self.steps_done:
             return
         shape = tuple(self.image.shape)
-        lower, upper = np.zeros(shape), np.ones(shape)
-        if self.keep is not None:  # the range Adam's projection maps [0, 1] onto: fixed where keep is 1
-            lower = np.broadcast_to(self.kept_content.numpy(), shape).astype(np.float64)
-            upper = lower + np.broadcast_to(1.0 - self.keep.numpy(), shape)
+        # The range Adam's projection maps [0, 1] onto: [0, 1], fixed at the content where pixels are kept.
+        lower = np.broadcast_to(self.kept.numpy(), shape).astype(np.float64)
+        upper = lower + np.broadcast_to(self.free.numpy(), shape)
         evaluated = {}
 
         def loss_and_gradient(pixels):
@@ -399,8 +398,7 @@ def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: Styl
                 reduced["gram"] = losses.guided_gram_matrices(tf.cast(activation, tf.float32), masks,
                                                               config.gram_norm)
             if name in config.content_layers:
-                picture = activation if size is None else activation[:, : size[0], : size[1], :]
-                reduced["content"] = tf.cast(picture, tf.float32)
+                reduced["content"] = picture_float32(activation, size)
             return reduced
 
         return reduce
