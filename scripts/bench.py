@@ -43,8 +43,11 @@ flags.DEFINE_string("weights", "random", "VGG19 weights as for --weights of the 
                     "both sides load.")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "Longest sides to measure.")
 flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after one untimed step that traces).")
-flags.DEFINE_list("implementations", ["tutorial", "tutorial_preset", "tutorial_preset_bf16", "default"],
-                  "What to measure: tutorial (the baseline), tutorial_preset, tutorial_preset_bf16, default.")
+flags.DEFINE_list("implementations", ["tutorial", "tutorial_preset", "tutorial_preset_direct",
+                                       "tutorial_preset_bf16", "default"],
+                  "What to measure: tutorial (the baseline), tutorial_preset (float32, Winograd convolutions on a "
+                  "CPU), tutorial_preset_direct (float32, TensorFlow's convolutions), tutorial_preset_bf16, default, "
+                  "default_float32.")
 flags.DEFINE_bool("quality", False, "Instead: the tutorial objective against wall time, for the tutorial's "
                   "1000 steps and for the defaults, at --quality_size.")
 flags.DEFINE_integer("quality_size", 512, "Longest side for --quality.")
@@ -72,11 +75,13 @@ flags.DEFINE_string("fast_data", str(SHARED / "content"), "With --fast: folder o
 flags.DEFINE_string("json", "", "Also write the results here.")
 flags.DEFINE_string("worker", "", "Internal: run one measurement described by this JSON and print its result.")
 
-IMPLEMENTATIONS = {  # name -> (preset, precision) of this package; None is the tutorial's own code
+IMPLEMENTATIONS = {  # name -> (preset, settings) of this package; None is the tutorial's own code
     "tutorial": None,
-    "tutorial_preset": ("tutorial", "float32"),
-    "tutorial_preset_bf16": ("tutorial", "bfloat16"),
-    "default": ("default", None),
+    "tutorial_preset": ("tutorial", {}),  # float32; Winograd convolutions on a CPU ('auto')
+    "tutorial_preset_direct": ("tutorial", {"convolution": "direct"}),
+    "tutorial_preset_bf16": ("tutorial", {"precision": "bfloat16"}),
+    "default": ("default", {}),
+    "default_float32": ("default", {"precision": "float32"}),  # and so Winograd on a CPU
 }
 
 
@@ -125,11 +130,10 @@ def matmul_peak() -> dict:
     return {"matmul_gflops": 2 * n ** 3 / best / 1e9}
 
 
-def our_config(preset: str, precision: str | None, size: int, weights: str):
+def our_config(preset: str, settings: dict, size: int, weights: str):
     from style_transfer.config import PRESETS
 
-    config = PRESETS[preset].replace(max_dim=size, weights=weights)
-    return config.replace(precision=precision) if precision else config
+    return PRESETS[preset].replace(max_dim=size, weights=weights, **settings)
 
 
 def typed(settings: dict) -> dict:
@@ -234,7 +238,7 @@ def quality(spec: dict) -> dict:
         from style_transfer import api, preprocessing
         from style_transfer.optimize import Callback
 
-        config = our_config("default", None, spec["size"], spec["weights"]).replace(**typed(spec["candidate"]))
+        config = our_config("default", {}, spec["size"], spec["weights"]).replace(**typed(spec["candidate"]))
         extractor = api.build_extractor(config)  # built before the clock starts, as the tutorial's is
 
         class Snapshots(Callback):
@@ -278,7 +282,7 @@ def many(spec: dict) -> dict:
 
     from style_transfer import api, image_io, preprocessing
 
-    config = our_config("default", None, 256, spec["weights"]).replace(steps=spec["steps"], scales="1",
+    config = our_config("default", {}, 256, spec["weights"]).replace(steps=spec["steps"], scales="1",
                                                                        size_bucket=spec["size_bucket"])
     extractor = api.build_extractor(config)
     content, style = image_io.load_image(spec["content"]), image_io.load_image(spec["style"])

@@ -21,7 +21,7 @@ from style_transfer import callbacks as callbacks_lib
 from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
 from style_transfer.config import DEFAULT, INIT_CHOICES, VGG19_LAYERS, StyleConfig
 from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
-from style_transfer.features import FeatureExtractor, resolve_precision
+from style_transfer.features import FeatureExtractor, resolve_convolution, resolve_precision
 from style_transfer.optimize import Callback, StyleOptimizer
 
 
@@ -103,12 +103,16 @@ def build_extractor(config: StyleConfig) -> FeatureExtractor:
     """The VGG19 feature extractor for `config`'s layers, weights, pooling and precision (reusable across
     `stylize` calls)."""
     return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
-                            pooling=config.pooling, precision=requested_precision(config))
+                            pooling=config.pooling, precision=requested_precision(config),
+                            convolution=config.convolution)
 
 
 def requested_precision(config: StyleConfig) -> str:
-    """config.precision, except that 'auto' means float32 for L-BFGS (its line search needs exact gradients)."""
-    return "float32" if config.optimizer == "lbfgs" and config.precision == "auto" else config.precision
+    """config.precision, except that 'auto' means float32 for L-BFGS (its line search needs exact gradients)
+    and with Winograd convolutions (float32 only)."""
+    if config.precision == "auto" and (config.optimizer == "lbfgs" or config.convolution == "winograd"):
+        return "float32"
+    return config.precision
 
 
 @dataclasses.dataclass
@@ -248,6 +252,10 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if extractor.precision != resolve_precision(requested_precision(config)):
         raise ConfigError("precision", f"the config asks for {config.precision} precision but the extractor "
                           f"computes in {extractor.precision}")
+    expected = resolve_convolution(config.convolution, extractor.precision)
+    if extractor.convolution != expected:
+        raise ConfigError("convolution", f"the config asks for {expected} convolutions but the extractor "
+                          f"computes {extractor.convolution} ones")
     if extractor.pooling != config.pooling:
         raise ConfigError("pooling", f"the config asks for {config.pooling} pooling but the extractor was built "
                           f"with {extractor.pooling}")

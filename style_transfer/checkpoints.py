@@ -24,9 +24,9 @@ from style_transfer.optimize import StyleOptimizer
 
 STATE_FILE = "state.json"
 # Settings that may change between an interrupted run and its resumption: how long it runs, how it is
-# watched, whether the backward pass recomputes (memory against time) and the shapes VGG19 runs at (the same
-# objective, to float rounding). Everything else decides the image.
-RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute", "size_bucket")
+# watched, whether the backward pass recomputes (memory against time), the shapes VGG19 runs at and how it
+# convolves (the same objective, to float rounding). Everything else decides the image.
+RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute", "size_bucket", "convolution")
 # Settings added after checkpoints existed whose earlier behaviour is not today's default: a checkpoint
 # without them was made with these values (before warmup_steps, Adam had no warm-up; before grid_steps, no
 # pull towards 8-bit levels).

@@ -1,4 +1,4 @@
-"""What the machine computes fast: whether 'auto' precision means bfloat16 here.
+"""What the machine computes fast: whether 'auto' precision means bfloat16 here, and 'auto' convolution Winograd.
 
 Imports TensorFlow only (not Keras), so style-transfer-apply can decide without loading the training code.
 """
@@ -21,6 +21,19 @@ def resolve_precision(precision: str) -> str:
     if tf.config.list_physical_devices("GPU"):
         return "float32"
     return "bfloat16" if cpu_flags() & set(BFLOAT16_FLAGS) else "float32"
+
+
+def resolve_convolution(convolution: str, precision: str) -> str:
+    """'auto' -> 'winograd' for float32 (`precision` resolved) on a machine with no GPU, else 'direct' (bfloat16
+    is too coarse for Winograd's transforms, and cuDNN picks its own algorithms, Winograd among them).
+    'winograd' with bfloat16 is a ValueError; other values are returned as they are."""
+    if convolution == "winograd" and precision != "float32":
+        raise ValueError(f"Winograd convolutions are float32 only, not {precision}")
+    if convolution != "auto":
+        return convolution
+    if precision != "float32" or tf.config.list_physical_devices("GPU"):
+        return "direct"
+    return "winograd"
 
 
 def cpu_flags() -> set[str]:

@@ -19,9 +19,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
-from style_transfer.devices import resolve_precision
+from style_transfer.config import CONVOLUTION_CHOICES, POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
+from style_transfer.devices import resolve_convolution, resolve_precision
 from style_transfer.errors import WeightsError
+from style_transfer.winograd import WINOGRAD_MIN_CHANNELS, WinogradConv2D
 
 # The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
 # verified by Keras against its hash and cached under $KERAS_HOME/models (default ~/.keras/models).
@@ -162,15 +163,18 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
 
 
 def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "max",
-                  dtype: str = "float32") -> keras.Model:
+                  dtype: str = "float32", winograd: Iterable[str] = ()) -> keras.Model:
     """A frozen model of `vgg`'s layers up to the deepest of `layer_names`, output {name: activation}.
 
     pooling "avg" rebuilds the graph with every 2x2 max-pool an average-pool, sharing the conv layers (and
     so the weights) with `vgg`. dtype "bfloat16" rebuilds it with bfloat16 layers holding `vgg`'s weights
-    rounded to bfloat16 (outputs are bfloat16; oneDNN and cuDNN accumulate in float32).
+    rounded to bfloat16 (outputs are bfloat16; oneDNN and cuDNN accumulate in float32). The conv layers named
+    in `winograd` (float32 only) are computed by Winograd F(4x4, 3x3) instead (see winograd.py).
     """
-    layer_names = list(layer_names)
-    if pooling == "max" and dtype == "float32":
+    layer_names, winograd = list(layer_names), set(winograd)
+    if winograd and dtype != "float32":
+        raise ValueError("Winograd convolutions are float32 only")
+    if pooling == "max" and dtype == "float32" and not winograd:
         outputs = {name: vgg.get_layer(name).output for name in layer_names}
         model = keras.Model(vgg.input, outputs, name="vgg19_features")
     else:
@@ -183,6 +187,8 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
                 layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
             elif isinstance(layer, keras.layers.MaxPooling2D) and dtype != "float32":
                 layer = keras.layers.MaxPooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
+            elif name in winograd:
+                layer = WinogradConv2D(layer)
             elif dtype != "float32":
                 layer = _conv_copy(layer, dtype)
             x = tensors[name] = layer(x)
@@ -212,9 +218,10 @@ class FeatureExtractor:
     """
 
     def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None,
-                 pooling: str = "max", precision: str = "float32"):
+                 pooling: str = "max", precision: str = "float32", convolution: str = "direct"):
         """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown).
-        `precision` as in StyleConfig ('auto' is resolved here; `self.precision` tells the outcome)."""
+        `precision` and `convolution` as in StyleConfig ('auto' is resolved here; `self.precision` and
+        `self.convolution` tell the outcome)."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
         self.weights = weights if vgg is None else None
         self.pooling = pooling
@@ -225,11 +232,19 @@ class FeatureExtractor:
             raise ValueError(f"unknown pooling {pooling!r}")
         if precision not in PRECISION_CHOICES:
             raise ValueError(f"unknown precision {precision!r}")
+        if convolution not in CONVOLUTION_CHOICES:
+            raise ValueError(f"unknown convolution {convolution!r}")
         self.requested_precision = precision
         self.precision = resolve_precision(precision)
+        self.convolution = resolve_convolution(convolution, self.precision)
         vgg = vgg if vgg is not None else build_vgg19(weights)
-        self.model = feature_model(vgg, self.layer_names, pooling, self.precision)
-        self.max_pooling_model = (feature_model(vgg, self.layer_names, "max", self.precision)
+        deepest = max(VGG19_LAYERS.index(name) for name in self.layer_names)
+        # Winograd where it measured faster than oneDNN's direct convolution: from 128 input channels on.
+        self.winograd_layers = tuple(
+            name for name in VGG19_LAYERS[: deepest + 1] if self.convolution == "winograd" and "_conv" in name
+            and vgg.get_layer(name).kernel.shape[2] >= WINOGRAD_MIN_CHANNELS)
+        self.model = feature_model(vgg, self.layer_names, pooling, self.precision, self.winograd_layers)
+        self.max_pooling_model = (feature_model(vgg, self.layer_names, "max", self.precision, self.winograd_layers)
                                   if pooling == "avg" else None)
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
         self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")

@@ -1,0 +1,162 @@
+"""VGG19's 3x3 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, CVPR 2016).
+
+A 3x3 'same' convolution producing a 4x4 tile of outputs from a 6x6 tile of inputs takes 16 * 9 = 144
+multiplications per pair of channels directly, and 36 this way: the input tile and the kernel are taken to the
+values of polynomials at the points 0, 1, -1, 2, -2 and infinity (V = B^T d B, U = G g G^T), multiplied
+elementwise there, summed over input channels (36 matrix products, where the time goes), and taken back
+(Y = A^T M A). The result is the same convolution to float rounding (about 1e-5 relative in float32); the
+transforms' large coefficients make it too inexact for bfloat16, which keeps direct convolutions.
+
+The transforms are compiled by XLA (`jit_compile`), which fuses each into one pass over memory; it compiles
+them once per picture size. The backward pass to the input is the same computation with the kernel flipped
+and its channels swapped, so it runs through Winograd too, and no weight gradient is ever computed: VGG19 is
+frozen. Measured against TensorFlow's oneDNN convolution on a 2-core Zen 4 (forward, float32):
+2.3x faster with 256 channels at 96x128, 2.8x with 512 at 48x64, 1.4x with 128 at 192x256, and 0.9x with 64
+at 384x512, where moving the 2.25x larger tiles through memory costs more than the multiplications saved.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Interpolation points 0, 1, -1, 2, -2, infinity.
+_B_T = np.array([[4, 0, -5, 0, 1, 0],
+                 [0, -4, -4, 1, 1, 0],
+                 [0, 4, -4, -1, 1, 0],
+                 [0, -2, -1, 2, 1, 0],
+                 [0, 2, -1, -2, 1, 0],
+                 [0, 4, 0, -5, 0, 1]], np.float64)
+_G = np.array([[1 / 4, 0, 0],
+               [-1 / 6, -1 / 6, -1 / 6],
+               [-1 / 6, 1 / 6, -1 / 6],
+               [1 / 24, 1 / 12, 1 / 6],
+               [1 / 24, -1 / 12, 1 / 6],
+               [0, 0, 1]], np.float64)
+_A_T = np.array([[1, 1, 1, 1, 1, 0],
+                 [0, 1, -1, 2, -2, 0],
+                 [0, 1, 1, 4, 4, 0],
+                 [0, 1, -1, 8, -8, 1]], np.float64)
+TILE = 4  # outputs per tile side; tiles of TILE + 2 inputs overlap by 2
+# Layers with fewer input channels stay direct: VGG19's block1 (3 and 64 channels at full resolution).
+WINOGRAD_MIN_CHANNELS = 128
+
+
+def kernel_tiles(kernel: np.ndarray) -> np.ndarray:
+    """[3, 3, C, K] kernel -> [36, C, K] float32: G g G^T per channel pair, row-major over the 6x6 tile."""
+    kernel = np.asarray(kernel, np.float64)
+    tiles = np.einsum("ia,abck,jb->ijck", _G, kernel, _G)
+    return tiles.reshape(36, kernel.shape[2], kernel.shape[3]).astype(np.float32)
+
+
+def transposed_kernel(kernel: np.ndarray) -> np.ndarray:
+    """The kernel whose 'same' convolution is the gradient of `kernel`'s with respect to its input: rotated
+    by 180 degrees, input and output channels swapped ([3, 3, C, K] -> [3, 3, K, C])."""
+    return np.transpose(np.asarray(kernel)[::-1, ::-1], (0, 1, 3, 2))
+
+
+def _combine(coefficients: np.ndarray, terms: list[tf.Tensor]) -> tf.Tensor:
+    """sum_i coefficients[i] * terms[i], skipping zeros and multiplying only where needed."""
+    total = None
+    for coefficient, term in zip(coefficients, terms):
+        if coefficient == 0:
+            continue
+        part = term if coefficient == 1 else -term if coefficient == -1 else term * float(coefficient)
+        total = part if total is None else total + part
+    return total
+
+
+# Each transform is two XLA functions, one per axis of the tile, so the six partial sums of the first axis are
+# written once: fused into one function, XLA recomputed them for each of the 36 outputs, which measured 1.4x to
+# 2.4x slower for the input transform and up to 2.5x for the output one at VGG19's sizes.
+@tf.function(jit_compile=True)
+def _input_rows(x: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, C] -> [6, rows, 4 * columns + 2, C]: B^T d along the rows of every tile (zero 'same'
+    padding). The input is x where gate > 0 (gate: x itself in the forward pass; the layer's output in the
+    backward, which is the ReLU's gradient)."""
+    x = tf.where(gate > 0, x, tf.zeros_like(x))[0]
+    height, width = tf.shape(x)[0], tf.shape(x)[1]
+    rows, columns = (height + TILE - 1) // TILE, (width + TILE - 1) // TILE
+    padded = tf.pad(x, [[1, TILE * rows + 1 - height], [1, TILE * columns + 1 - width], [0, 0]])
+    row_slices = [padded[a: a + TILE * rows: TILE] for a in range(6)]  # [rows, W + 2, C] each
+    return tf.stack([_combine(_B_T[i], row_slices) for i in range(6)])
+
+
+@tf.function(jit_compile=True)
+def _input_columns(mixed: tf.Tensor) -> tf.Tensor:
+    """_input_rows' [6, rows, 4 * columns + 2, C] -> [36, T, C]: B^T d B of every tile, T tiles row-major."""
+    rows, columns, channels = tf.shape(mixed)[1], (tf.shape(mixed)[2] - 2) // TILE, tf.shape(mixed)[3]
+    column_slices = [mixed[:, :, b: b + TILE * columns: TILE] for b in range(6)]  # [6, rows, columns, C] each
+    tiles = tf.stack([_combine(_B_T[j], column_slices) for j in range(6)], axis=1)  # [6, 6, rows, columns, C]
+    return tf.reshape(tiles, [36, rows * columns, channels])
+
+
+def _input_tiles(x: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x where gate > 0."""
+    return _input_columns(_input_rows(x, gate))
+
+
+@tf.function(jit_compile=True)
+def _output_rows(products: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """[36, T, K] products -> [4, 6, rows, columns, K] (size = [H, W]): A^T M along the tiles' rows."""
+    rows, columns = (size[0] + TILE - 1) // TILE, (size[1] + TILE - 1) // TILE
+    grid = tf.reshape(products, [6, 6, rows, columns, tf.shape(products)[2]])
+    return tf.stack([_combine(_A_T[p], [grid[i] for i in range(6)]) for p in range(TILE)])
+
+
+@tf.function(jit_compile=True)
+def _output_columns(half: tf.Tensor, size: tf.Tensor, bias: tf.Tensor, relu: tf.Tensor) -> tf.Tensor:
+    """_output_rows' [4, 6, rows, columns, K] -> [1, H, W, K]: A^T M A per tile, plus bias, then ReLU if relu."""
+    rows, columns, channels = tf.shape(half)[2], tf.shape(half)[3], tf.shape(half)[4]
+    out = tf.stack([_combine(_A_T[q], [half[:, j] for j in range(6)]) for q in range(TILE)], axis=3)
+    out = tf.transpose(out, [1, 0, 2, 3, 4])  # [rows, TILE, columns, TILE, K]
+    out = tf.reshape(out, [TILE * rows, TILE * columns, channels])[: size[0], : size[1]] + bias
+    return tf.where(relu, tf.nn.relu(out), out)[None]
+
+
+def _output_tiles(products: tf.Tensor, size: tf.Tensor, bias: tf.Tensor, relu: tf.Tensor) -> tf.Tensor:
+    """[36, T, K] products -> [1, H, W, K] (size = [H, W]): A^T M A per tile, plus bias, then ReLU if relu."""
+    return _output_columns(_output_rows(products, size), size, bias, relu)
+
+
+@tf.custom_gradient
+def _conv3x3_relu(x, forward, backward, bias):
+    size = tf.shape(x)[1:3]
+    y = _output_tiles(tf.matmul(_input_tiles(x, tf.ones_like(x)), forward), size, bias, tf.constant(True))
+
+    def gradient(dy):
+        # Through the ReLU (dy where y > 0), then the transposed convolution: no bias, no ReLU.
+        dx = _output_tiles(tf.matmul(_input_tiles(dy, y), backward), size, tf.zeros_like(x[0, 0, 0]),
+                           tf.constant(False))
+        return dx, None, None, None
+
+    return y, gradient
+
+
+def conv3x3_relu(x: tf.Tensor, forward: tf.Tensor, backward: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """relu(conv2d(x, kernel, 'SAME') + bias) for [1, H, W, C] float32 x, with forward = kernel_tiles(kernel)
+    and backward = kernel_tiles(transposed_kernel(kernel)). Differentiable with respect to x only."""
+    return _conv3x3_relu(x, forward, backward, bias)
+
+
+class WinogradConv2D(keras.layers.Layer):
+    """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
+
+    Holds the two transformed kernels as constants: 4x the kernel each (36 / 9 values per channel pair)."""
+
+    def __init__(self, conv: keras.layers.Conv2D):
+        super().__init__(name=conv.name, dtype="float32", trainable=False)
+        kernel, bias = conv.get_weights()
+        if kernel.shape[:2] != (3, 3) or conv.padding != "same" or conv.strides != (1, 1):
+            raise ValueError(f"{conv.name}: Winograd F(4x4, 3x3) needs a 3x3 'same' convolution of stride 1")
+        self.filters = conv.filters
+        self.forward = tf.Variable(kernel_tiles(kernel), trainable=False, name="forward_tiles")
+        self.backward = tf.Variable(kernel_tiles(transposed_kernel(kernel)), trainable=False, name="backward_tiles")
+        self.bias_values = tf.constant(bias, tf.float32)
+
+    def call(self, inputs):
+        return conv3x3_relu(inputs, self.forward, self.backward, self.bias_values)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
