@@ -22,7 +22,9 @@ import tensorflow as tf
 from style_transfer.config import CONVOLUTION_CHOICES, POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
 from style_transfer.devices import resolve_convolution, resolve_precision
 from style_transfer.errors import WeightsError
-from style_transfer.winograd import WINOGRAD_MIN_CHANNELS, WinogradConv2D
+from style_transfer.pooling import FusedMaxPooling2D
+from style_transfer.winograd import (TRANSPOSED_GRADIENT_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, DirectConv2D,
+                                     WinogradConv2D)
 
 # The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
 # verified by Keras against its hash and cached under $KERAS_HOME/models (default ~/.keras/models).
@@ -169,7 +171,9 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
     pooling "avg" rebuilds the graph with every 2x2 max-pool an average-pool, sharing the conv layers (and
     so the weights) with `vgg`. dtype "bfloat16" rebuilds it with bfloat16 layers holding `vgg`'s weights
     rounded to bfloat16 (outputs are bfloat16; oneDNN and cuDNN accumulate in float32). The conv layers named
-    in `winograd` (float32 only) are computed by Winograd F(4x4, 3x3) instead (see winograd.py).
+    in `winograd` (float32 only) are computed by Winograd F(4x4, 3x3) instead (see winograd.py); with any,
+    the other conv layers from 64 input channels compute their input gradient as a forward convolution
+    (winograd.DirectConv2D) and the max-pools theirs in one fused pass (pooling.py): the fast CPU kernels.
     """
     layer_names, winograd = list(layer_names), set(winograd)
     if winograd and dtype != "float32":
@@ -187,8 +191,13 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
                 layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
             elif isinstance(layer, keras.layers.MaxPooling2D) and dtype != "float32":
                 layer = keras.layers.MaxPooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
+            elif isinstance(layer, keras.layers.MaxPooling2D) and winograd:
+                layer = FusedMaxPooling2D(name)  # the same gradient, in one pass (pooling.py)
             elif name in winograd:
                 layer = WinogradConv2D(layer)
+            elif (winograd and isinstance(layer, keras.layers.Conv2D)
+                  and layer.kernel.shape[2] >= TRANSPOSED_GRADIENT_MIN_CHANNELS):
+                layer = DirectConv2D(layer)  # the input gradient as a forward convolution (winograd.py)
             elif dtype != "float32":
                 layer = _conv_copy(layer, dtype)
             x = tensors[name] = layer(x)

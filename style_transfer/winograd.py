@@ -7,12 +7,18 @@ elementwise there, summed over input channels (36 matrix products, where the tim
 (Y = A^T M A). The result is the same convolution to float rounding (about 1e-5 relative in float32); the
 transforms' large coefficients make it too inexact for bfloat16, which keeps direct convolutions.
 
-The transforms are compiled by XLA (`jit_compile`), which fuses each into one pass over memory; it compiles
-them once per picture size. The backward pass to the input is the same computation with the kernel flipped
-and its channels swapped, so it runs through Winograd too, and no weight gradient is ever computed: VGG19 is
-frozen. Measured against TensorFlow's oneDNN convolution on a 2-core Zen 4 (forward, float32):
-2.3x faster with 256 channels at 96x128, 2.8x with 512 at 48x64, 1.4x with 128 at 192x256, and 0.9x with 64
-at 384x512, where moving the 2.25x larger tiles through memory costs more than the multiplications saved.
+The transforms are compiled by XLA (`jit_compile`); it compiles them once per picture size. The backward pass
+to the input is the same computation with the kernel flipped and its channels swapped, so it runs through
+Winograd too, and no weight gradient is ever computed: VGG19 is frozen. Measured against TensorFlow's own
+convolution, forward and backward in float32: on a 2-core Zen 3 (AVX2, Eigen's kernels) 2.5x faster with 256
+channels at 96x128, 2.7x with 512 at 48x64, 1.6x with 512 at 24x32 and 1.15x with 128 at 192x256; slower
+with 64 channels at 384x512 (525 against 423 ms), where moving the 2.25x larger tiles through memory costs
+more than the multiplications saved. (Forward only, on a 2-core Zen 4 with oneDNN: 2.3x, 2.8x, 1.4x, 0.9x.)
+
+The layers with fewer channels keep TensorFlow's forward convolution, but their input gradient is computed
+the same way, as a forward convolution with the transposed kernel (`DirectConv2D`): TensorFlow's
+Conv2DBackpropInput measured 1.4x to 1.7x the time of that on the Zen 3 (384x512, 64 channels: 639 against
+373 ms forward and backward).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ _A_T = np.array([[1, 1, 1, 1, 1, 0],
 TILE = 4  # outputs per tile side; tiles of TILE + 2 inputs overlap by 2
 # Layers with fewer input channels stay direct: VGG19's block1 (3 and 64 channels at full resolution).
 WINOGRAD_MIN_CHANNELS = 128
+# A direct layer with fewer input channels keeps TensorFlow's own gradient: with 3 (block1_conv1) it measured
+# faster than a forward convolution of 64 channels into 3 (94 against 118 ms at 384x512).
+TRANSPOSED_GRADIENT_MIN_CHANNELS = 64
 
 
 def kernel_tiles(kernel: np.ndarray) -> np.ndarray:
@@ -140,6 +149,41 @@ def conv3x3_relu(x: tf.Tensor, forward: tf.Tensor, backward: tf.Tensor, bias: tf
     return _conv3x3_relu(x, forward, backward, bias)
 
 
+@tf.custom_gradient
+def _direct_conv3x3_relu(x, kernel, backward, bias):
+    y = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
+
+    def gradient(dy):
+        return tf.nn.conv2d(tf.where(y > 0, dy, tf.zeros_like(dy)), backward, 1, "SAME"), None, None, None
+
+    return y, gradient
+
+
+class DirectConv2D(keras.layers.Layer):
+    """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by TensorFlow's convolution, whose input gradient is
+    a forward convolution with transposed_kernel (float32, the same convolution to float rounding)."""
+
+    def __init__(self, conv: keras.layers.Conv2D):
+        super().__init__(name=conv.name, dtype="float32", trainable=False)
+        kernel, bias = conv.get_weights()
+        _check_3x3_same(conv, kernel)
+        self.filters = conv.filters
+        self.kernel_values = tf.Variable(kernel, trainable=False, name="kernel")
+        self.backward = tf.Variable(transposed_kernel(kernel).copy(), trainable=False, name="backward_kernel")
+        self.bias_values = tf.constant(bias, tf.float32)
+
+    def call(self, inputs):
+        return _direct_conv3x3_relu(inputs, self.kernel_values, self.backward, self.bias_values)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+
+def _check_3x3_same(conv: keras.layers.Conv2D, kernel: np.ndarray) -> None:
+    if kernel.shape[:2] != (3, 3) or conv.padding != "same" or conv.strides != (1, 1):
+        raise ValueError(f"{conv.name}: needs a 3x3 'same' convolution of stride 1")
+
+
 class WinogradConv2D(keras.layers.Layer):
     """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
 
@@ -148,8 +192,7 @@ class WinogradConv2D(keras.layers.Layer):
     def __init__(self, conv: keras.layers.Conv2D):
         super().__init__(name=conv.name, dtype="float32", trainable=False)
         kernel, bias = conv.get_weights()
-        if kernel.shape[:2] != (3, 3) or conv.padding != "same" or conv.strides != (1, 1):
-            raise ValueError(f"{conv.name}: Winograd F(4x4, 3x3) needs a 3x3 'same' convolution of stride 1")
+        _check_3x3_same(conv, kernel)
         self.filters = conv.filters
         self.forward = tf.Variable(kernel_tiles(kernel), trainable=False, name="forward_tiles")
         self.backward = tf.Variable(kernel_tiles(transposed_kernel(kernel)), trainable=False, name="backward_tiles")

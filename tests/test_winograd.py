@@ -68,6 +68,30 @@ def test_an_unflipped_kernel_would_give_a_wrong_gradient():
     assert relative_error(tape.gradient(loss, x).numpy(), dx_direct) > 0.1
 
 
+@pytest.mark.parametrize("channels", [3, 64])
+def test_the_direct_layers_transposed_gradient_is_the_convolutions(channels):
+    """DirectConv2D's input gradient, a forward convolution with the transposed kernel, is TensorFlow's."""
+    rng = np.random.default_rng(channels)
+    conv = tf.keras.layers.Conv2D(16, 3, padding="same", activation="relu")
+    conv.build((None, None, None, channels))
+    kernel = rng.normal(size=(3, 3, channels, 16)).astype(np.float32)  # asymmetric: a wrong flip shows
+    conv.set_weights([kernel, rng.normal(0, 0.5, 16).astype(np.float32)])
+    layer = winograd.DirectConv2D(conv)
+    x = tf.constant(rng.normal(size=(1, 11, 6, channels)), tf.float32)
+    upstream = tf.constant(rng.normal(size=(1, 11, 6, 16)), tf.float32)
+    results = []
+    for convolve in (conv, layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = convolve(x)
+            loss = tf.reduce_sum(y * upstream)
+        results.append((y.numpy(), tape.gradient(loss, x).numpy()))
+    (y_keras, dx_keras), (y_direct, dx_direct) = results
+    np.testing.assert_array_equal(y_direct, y_keras)
+    assert relative_error(dx_direct, dx_keras) < 1e-6
+    assert (y_keras == 0).any()  # the ReLU cut something, so its gradient was tested too
+
+
 def test_one_trace_serves_every_picture_size():
     rng = np.random.default_rng(2)
     kernel = rng.normal(size=(3, 3, 8, 4)).astype(np.float32)
@@ -96,7 +120,14 @@ def test_the_extractor_uses_winograd_from_128_input_channels_and_gives_the_same_
     assert fast.winograd_layers == ("block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3",
                                     "block3_conv4", "block4_conv1", "block4_conv2", "block4_conv3",
                                     "block4_conv4", "block5_conv1", "block5_conv2")  # to the deepest asked for
-    assert sum(isinstance(layer, winograd.WinogradConv2D) for layer in fast.model.layers) == 11
+    kinds = [type(layer).__name__ for layer in fast.model.layers]
+    assert kinds.count("WinogradConv2D") == 11
+    # Below 128 channels, TensorFlow's convolution with the transposed-kernel gradient (not for block1_conv1's
+    # 3 channels), and fused max-pools; none of it without Winograd.
+    assert [layer.name for layer in fast.model.layers if isinstance(layer, winograd.DirectConv2D)] == [
+        "block1_conv2", "block2_conv1"]
+    assert kinds.count("FusedMaxPooling2D") == 4
+    assert not {"DirectConv2D", "FusedMaxPooling2D"} & {type(layer).__name__ for layer in direct.model.layers}
     exact, approximate = direct(photo), fast(photo)
     for name in TUTORIAL_LAYERS:
         error = np.linalg.norm(approximate[name] - exact[name]) / np.linalg.norm(exact[name])
