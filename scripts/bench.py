@@ -42,7 +42,10 @@ flags.DEFINE_string("style", str(SHARED / "style/starry_night.jpg"), "Style pict
 flags.DEFINE_string("weights", "random", "VGG19 weights as for --weights of the CLI; written to one file that "
                     "both sides load.")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "Longest sides to measure.")
-flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after one untimed step that traces).")
+flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after two untimed steps: tracing, and XLA's "
+                     "compilation of the Winograd transforms for each shape).")
+flags.DEFINE_integer("rounds", 2, "Speed table: measure every implementation this many times, in turn (each in its "
+                     "own process), and report the median s/step: shared machines drift between processes.")
 flags.DEFINE_list("implementations", ["tutorial", "tutorial_preset", "tutorial_preset_direct",
                                        "tutorial_preset_bf16", "default"],
                   "What to measure: tutorial (the baseline), tutorial_preset (float32, Winograd convolutions on a "
@@ -114,20 +117,26 @@ def conv_gflop(height: int, width: int, deepest: str = "block5_conv2") -> float:
 
 
 def matmul_peak() -> dict:
+    """The faster of TensorFlow's and NumPy's float32 4096x4096 matrix product: on a CPU without AVX-512,
+    TensorFlow (Eigen) measured about half of NumPy's OpenBLAS, which is nearer the FMA units' limit."""
+    import numpy as np
     import tensorflow as tf
 
     n = 4096
     a, b = tf.random.normal([n, n]), tf.random.normal([n, n])
     product = tf.function(tf.matmul)
     product(a, b).numpy()
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
+    a_numpy, b_numpy = a.numpy(), b.numpy()
+    rates = {}
+    for name, multiply in (("tensorflow", lambda: product(a, b).numpy()), ("numpy", lambda: a_numpy @ b_numpy)):
+        best = float("inf")
         for _ in range(3):
-            result = product(a, b)
-        result.numpy()
-        best = min(best, (time.perf_counter() - start) / 3)
-    return {"matmul_gflops": 2 * n ** 3 / best / 1e9}
+            start = time.perf_counter()
+            for _ in range(3):
+                multiply()
+            best = min(best, (time.perf_counter() - start) / 3)
+        rates[name] = 2 * n ** 3 / best / 1e9
+    return {"matmul_gflops": max(rates.values()), "matmul_gflops_by_library": rates}
 
 
 def our_config(preset: str, settings: dict, size: int, weights: str):
@@ -173,6 +182,7 @@ def speed(spec: dict) -> dict:
         def step():
             return optimizer.step()[0]["total"]
     step()
+    tf.convert_to_tensor(step()).numpy()
     start = time.perf_counter()
     for _ in range(steps):
         loss = step()
@@ -348,15 +358,32 @@ def machine() -> dict:
 
 def run_speed(common: dict) -> dict:
     peak = measure({"kind": "matmul"})
-    print(f"float32 matrix-product peak: {peak['matmul_gflops']:.0f} GFLOP/s (4096x4096, best of 3)")
+    by_library = ", ".join(f"{name} {rate:.0f}" for name, rate in peak["matmul_gflops_by_library"].items())
+    print(f"float32 matrix-product peak: {peak['matmul_gflops']:.0f} GFLOP/s (4096x4096, best of 3; {by_library})")
     rows = []
     for size in map(int, FLAGS.sizes):
-        for implementation in FLAGS.implementations:
-            result = measure({"kind": "speed", "implementation": implementation, "size": size,
-                              "steps": FLAGS.steps, **common})
-            rows.append({"size": size, "implementation": implementation, **result})
+        runs = {implementation: [] for implementation in FLAGS.implementations}
+        for _ in range(FLAGS.rounds):
+            for implementation in FLAGS.implementations:
+                runs[implementation].append(measure({"kind": "speed", "implementation": implementation,
+                                                     "size": size, "steps": FLAGS.steps, **common}))
+        for implementation, results in runs.items():
+            rows.append({"size": size, "implementation": implementation, **median_run(results)})
             print_speed_row(rows[-1], rows, peak["matmul_gflops"])
-    return {"matmul_gflops": peak["matmul_gflops"], "rows": rows}
+    return {"matmul_gflops": peak["matmul_gflops"], "matmul_gflops_by_library": peak["matmul_gflops_by_library"],
+            "rows": rows}
+
+
+def median_run(results: list[dict]) -> dict:
+    """The rounds of one measurement: the median s/step, the largest peak RSS, and every round's s/step."""
+    import numpy as np
+
+    good = [result for result in results if "error" not in result]
+    if not good:
+        return results[0]
+    seconds = [result["seconds_per_step"] for result in good]
+    return {**good[0], "seconds_per_step": float(np.median(seconds)), "rounds_seconds_per_step": seconds,
+            "peak_rss_mb": max(result["peak_rss_mb"] for result in good)}
 
 
 def print_speed_row(row: dict, rows: list, peak: float) -> None:
