@@ -80,11 +80,11 @@ def _combine(coefficients: np.ndarray, terms: list[tf.Tensor]) -> tf.Tensor:
 # written once: fused into one function, XLA recomputed them for each of the 36 outputs, which measured 1.4x to
 # 2.4x slower for the input transform and up to 2.5x for the output one at VGG19's sizes.
 @tf.function(jit_compile=True)
-def _input_rows(x: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
+def _input_rows(x: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
     """[1, H, W, C] -> [6, rows, 4 * columns + 2, C]: B^T d along the rows of every tile (zero 'same'
-    padding). The input is x where gate > 0 (gate: x itself in the forward pass; the layer's output in the
-    backward, which is the ReLU's gradient)."""
-    x = tf.where(gate > 0, x, tf.zeros_like(x))[0]
+    padding). The input is x where `keep` (bool, x's shape) holds: everywhere in the forward pass; in the
+    backward, where the layer's output is positive, which is the ReLU's gradient."""
+    x = tf.where(keep, x, tf.zeros_like(x))[0]
     height, width = tf.shape(x)[0], tf.shape(x)[1]
     rows, columns = (height + TILE - 1) // TILE, (width + TILE - 1) // TILE
     padded = tf.pad(x, [[1, TILE * rows + 1 - height], [1, TILE * columns + 1 - width], [0, 0]])
@@ -101,9 +101,9 @@ def _input_columns(mixed: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tiles, [36, rows * columns, channels])
 
 
-def _input_tiles(x: tf.Tensor, gate: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x where gate > 0."""
-    return _input_columns(_input_rows(x, gate))
+def _input_tiles(x: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x where `keep`."""
+    return _input_columns(_input_rows(x, keep))
 
 
 @tf.function(jit_compile=True)
@@ -132,11 +132,15 @@ def _output_tiles(products: tf.Tensor, size: tf.Tensor, bias: tf.Tensor, relu: t
 @tf.custom_gradient
 def _conv3x3_relu(x, forward, backward, bias):
     size = tf.shape(x)[1:3]
-    y = _output_tiles(tf.matmul(_input_tiles(x, tf.ones_like(x)), forward), size, bias, tf.constant(True))
+    y = _output_tiles(tf.matmul(_input_tiles(x, tf.ones_like(x, tf.bool)), forward), size, bias,
+                      tf.constant(True))
+    # The backward pass keeps only where the output is positive (a byte per value, not four), so the output
+    # itself is freed once the next layer has read it, unless that layer's gradient needs it (a Gram matrix).
+    positive = y > 0
 
     def gradient(dy):
         # Through the ReLU (dy where y > 0), then the transposed convolution: no bias, no ReLU.
-        dx = _output_tiles(tf.matmul(_input_tiles(dy, y), backward), size, tf.zeros_like(x[0, 0, 0]),
+        dx = _output_tiles(tf.matmul(_input_tiles(dy, positive), backward), size, tf.zeros([], x.dtype),
                            tf.constant(False))
         return dx, None, None, None
 
@@ -152,9 +156,10 @@ def conv3x3_relu(x: tf.Tensor, forward: tf.Tensor, backward: tf.Tensor, bias: tf
 @tf.custom_gradient
 def _direct_conv3x3_relu(x, kernel, backward, bias):
     y = tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias)
+    positive = y > 0  # kept instead of y, as in _conv3x3_relu
 
     def gradient(dy):
-        return tf.nn.conv2d(tf.where(y > 0, dy, tf.zeros_like(dy)), backward, 1, "SAME"), None, None, None
+        return tf.nn.conv2d(tf.where(positive, dy, tf.zeros_like(dy)), backward, 1, "SAME"), None, None, None
 
     return y, gradient
 
@@ -187,7 +192,9 @@ def _check_3x3_same(conv: keras.layers.Conv2D, kernel: np.ndarray) -> None:
 class WinogradConv2D(keras.layers.Layer):
     """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
 
-    Holds the two transformed kernels as constants: 4x the kernel each (36 / 9 values per channel pair)."""
+    Holds the two transformed kernels (non-trainable variables), 4x the kernel each (36 / 9 values per channel
+    pair): 490 MB for VGG19's layers from block2_conv2 to block5_conv2. Computing them in every step instead
+    measured 190 ms per pass for those layers, more than the memory is worth."""
 
     def __init__(self, conv: keras.layers.Conv2D):
         super().__init__(name=conv.name, dtype="float32", trainable=False)
