@@ -135,8 +135,8 @@ class StyleConfig(ConfigMethods):
     Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
     380 Adam steps with beta_1 and beta_2 0.9, a 20-step warm-up, the learning rate held and then cooled
     down over the last 40% of the steps, the last 30 steps pulling pixels towards 8-bit levels, and bfloat16
-    convolutions where the CPU computes them natively ('auto'); about a fifth of the tutorial's 1000 steps'
-    wall time (README, Performance). Two further departures affect only how input files become pixels:
+    convolutions where the CPU computes them natively, else float32 with Winograd ('auto'); about a fifth of
+    the tutorial's 1000 steps' wall time with bfloat16, a quarter in float32 (README, Performance). Two further departures affect only how input files become pixels:
     accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
     """
 

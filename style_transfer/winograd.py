@@ -23,6 +23,8 @@ Conv2DBackpropInput measured 1.4x to 1.7x the time of that on the Zen 3 (384x512
 
 from __future__ import annotations
 
+import hashlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -189,6 +191,24 @@ def _check_3x3_same(conv: keras.layers.Conv2D, kernel: np.ndarray) -> None:
         raise ValueError(f"{conv.name}: needs a 3x3 'same' convolution of stride 1")
 
 
+# Transformed kernels by the kernel's bytes, shared by every layer built from the same weights. A
+# tf.custom_gradient traced inside a tf.function registers its gradient in TensorFlow's global registry for the
+# life of the process, and with it the graph and the variables it reads; without sharing, every extractor
+# built (a stylize call without one, a test) kept its 490 MB of tiles for good: 510 MB more per call.
+_TILES: dict[bytes, tuple[tf.Variable, tf.Variable]] = {}
+
+
+def _shared_tiles(kernel: np.ndarray) -> tuple[tf.Variable, tf.Variable]:
+    """(forward, backward) transformed kernels of `kernel` ([3, 3, C, K] float32), made once per kernel."""
+    key = hashlib.blake2b(np.ascontiguousarray(kernel, np.float32).tobytes(), digest_size=16).digest()
+    key += repr(kernel.shape).encode()
+    if key not in _TILES:
+        _TILES[key] = (tf.Variable(kernel_tiles(kernel), trainable=False, name="forward_tiles"),
+                       tf.Variable(kernel_tiles(transposed_kernel(kernel)), trainable=False,
+                                   name="backward_tiles"))
+    return _TILES[key]
+
+
 class WinogradConv2D(keras.layers.Layer):
     """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
 
@@ -201,8 +221,7 @@ class WinogradConv2D(keras.layers.Layer):
         kernel, bias = conv.get_weights()
         _check_3x3_same(conv, kernel)
         self.filters = conv.filters
-        self.forward = tf.Variable(kernel_tiles(kernel), trainable=False, name="forward_tiles")
-        self.backward = tf.Variable(kernel_tiles(transposed_kernel(kernel)), trainable=False, name="backward_tiles")
+        self.forward, self.backward = _shared_tiles(kernel)
         self.bias_values = tf.constant(bias, tf.float32)
 
     def call(self, inputs):
