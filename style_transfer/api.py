@@ -21,7 +21,7 @@ from style_transfer import callbacks as callbacks_lib
 from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
 from style_transfer.config import DEFAULT, INIT_CHOICES, VGG19_LAYERS, StyleConfig
 from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
-from style_transfer.features import FeatureExtractor, resolve_convolution, resolve_precision
+from style_transfer.features import FeatureExtractor, resolve_precision
 from style_transfer.optimize import Callback, StyleOptimizer
 
 
@@ -252,10 +252,8 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if extractor.precision != resolve_precision(requested_precision(config)):
         raise ConfigError("precision", f"the config asks for {config.precision} precision but the extractor "
                           f"computes in {extractor.precision}")
-    expected = resolve_convolution(config.convolution, extractor.precision)
-    if extractor.convolution != expected:
-        raise ConfigError("convolution", f"the config asks for {expected} convolutions but the extractor "
-                          f"computes {extractor.convolution} ones")
+    # The convolution is not checked: Winograd and direct compute the same objective to float rounding (like
+    # recompute and size_bucket), so an extractor built either way serves any config.
     if extractor.pooling != config.pooling:
         raise ConfigError("pooling", f"the config asks for {config.pooling} pooling but the extractor was built "
                           f"with {extractor.pooling}")
