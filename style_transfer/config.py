@@ -224,7 +224,7 @@ class StyleConfig(ConfigMethods):
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
-                              "rounding, a step 1.85x faster than the tutorial's measured on a 2-core AVX2 CPU; "
+                              "rounding, a step 1.8-2.2x faster than the tutorial's at 512x384 on a 2-core AVX2 CPU; "
                               "float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
                               "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
     recompute: bool = _field(False, "Gradient checkpointing: the backward pass recomputes VGG19's first two "
