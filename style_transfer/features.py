@@ -248,7 +248,7 @@ class FeatureExtractor:
         self.convolution = resolve_convolution(convolution, self.precision)
         vgg = vgg if vgg is not None else build_vgg19(weights)
         deepest = max(VGG19_LAYERS.index(name) for name in self.layer_names)
-        # Winograd where it measured faster than oneDNN's direct convolution: from 128 input channels on.
+        # Winograd where it measured faster than TensorFlow's direct convolution: from 128 input channels on.
         self.winograd_layers = tuple(
             name for name in VGG19_LAYERS[: deepest + 1] if self.convolution == "winograd" and "_conv" in name
             and vgg.get_layer(name).kernel.shape[2] >= WINOGRAD_MIN_CHANNELS)
@@ -260,7 +260,7 @@ class FeatureExtractor:
                                   for name in self.layer_names}
         # The model's layers as VGG19's blocks, each ending with its pool (the last at the deepest layer used):
         # the units whose activations a backward pass can recompute instead of keeping.
-        used = VGG19_LAYERS[: max(VGG19_LAYERS.index(name) for name in self.layer_names) + 1]
+        used = VGG19_LAYERS[: deepest + 1]
         self.blocks = [[self.model.get_layer(name) for name in used if name.startswith(f"block{block}_")]
                        for block in range(1, 6)]
         self.blocks = [block for block in self.blocks if block]
