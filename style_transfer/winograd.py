@@ -8,15 +8,16 @@ elementwise there, summed over input channels (36 matrix products, where the tim
 transforms' large coefficients make it too inexact for bfloat16, which keeps direct convolutions.
 
 The transforms are compiled by XLA (`jit_compile`); it compiles them once per picture size. The backward pass
-to the input is the same computation with the kernel flipped and its channels swapped, so it runs through
-Winograd too, and no weight gradient is ever computed: VGG19 is frozen. Measured against TensorFlow's own
+to the input is the adjoint of the same maps (A dY A^T, the products with the kernel tiles transposed, then
+B dV B^T added where input tiles overlap), so it reads the forward's kernel tiles and keeps no second set, and no
+weight gradient is ever computed: VGG19 is frozen. Measured against TensorFlow's own
 convolution, forward and backward in float32: on a 2-core Zen 3 (AVX2, Eigen's kernels) 2.5x faster with 256
 channels at 96x128, 2.7x with 512 at 48x64, 1.6x with 512 at 24x32 and 1.15x with 128 at 192x256; slower
 with 64 channels at 384x512 (525 against 423 ms), where moving the 2.25x larger tiles through memory costs
 more than the multiplications saved. (Forward only, on a 2-core Zen 4 with oneDNN: 2.3x, 2.8x, 1.4x, 0.9x.)
 
 The layers with fewer channels keep TensorFlow's forward convolution, but their input gradient is computed
-the same way, as a forward convolution with the transposed kernel (`DirectConv2D`): TensorFlow's
+as a forward convolution with the transposed kernel (`DirectConv2D`): TensorFlow's
 Conv2DBackpropInput measured 1.4x to 1.7x the time of that on the Zen 3 (384x512, 64 channels: 639 against
 373 ms forward and backward).
 """
@@ -82,11 +83,10 @@ def _combine(coefficients: np.ndarray, terms: list[tf.Tensor]) -> tf.Tensor:
 # written once: fused into one function, XLA recomputed them for each of the 36 outputs, which measured 1.4x to
 # 2.4x slower for the input transform and up to 2.5x for the output one at VGG19's sizes.
 @tf.function(jit_compile=True)
-def _input_rows(x: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+def _input_rows(x: tf.Tensor) -> tf.Tensor:
     """[1, H, W, C] -> [6, rows, 4 * columns + 2, C]: B^T d along the rows of every tile (zero 'same'
-    padding). The input is x where `keep` (bool, x's shape) holds: everywhere in the forward pass; in the
-    backward, where the layer's output is positive, which is the ReLU's gradient."""
-    x = tf.where(keep, x, tf.zeros_like(x))[0]
+    padding)."""
+    x = x[0]
     height, width = tf.shape(x)[0], tf.shape(x)[1]
     rows, columns = (height + TILE - 1) // TILE, (width + TILE - 1) // TILE
     padded = tf.pad(x, [[1, TILE * rows + 1 - height], [1, TILE * columns + 1 - width], [0, 0]])
@@ -103,9 +103,9 @@ def _input_columns(mixed: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tiles, [36, rows * columns, channels])
 
 
-def _input_tiles(x: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x where `keep`."""
-    return _input_columns(_input_rows(x, keep))
+def _input_tiles(x: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x."""
+    return _input_columns(_input_rows(x))
 
 
 @tf.function(jit_compile=True)
@@ -117,42 +117,97 @@ def _output_rows(products: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
 
 
 @tf.function(jit_compile=True)
-def _output_columns(half: tf.Tensor, size: tf.Tensor, bias: tf.Tensor, relu: tf.Tensor) -> tf.Tensor:
-    """_output_rows' [4, 6, rows, columns, K] -> [1, H, W, K]: A^T M A per tile, plus bias, then ReLU if relu."""
+def _output_columns(half: tf.Tensor, size: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """_output_rows' [4, 6, rows, columns, K] -> [1, H, W, K]: relu(A^T M A + bias) per tile."""
     rows, columns, channels = tf.shape(half)[2], tf.shape(half)[3], tf.shape(half)[4]
     out = tf.stack([_combine(_A_T[q], [half[:, j] for j in range(6)]) for q in range(TILE)], axis=3)
     out = tf.transpose(out, [1, 0, 2, 3, 4])  # [rows, TILE, columns, TILE, K]
     out = tf.reshape(out, [TILE * rows, TILE * columns, channels])[: size[0], : size[1]] + bias
-    return tf.where(relu, tf.nn.relu(out), out)[None]
+    return tf.nn.relu(out)[None]
 
 
-def _output_tiles(products: tf.Tensor, size: tf.Tensor, bias: tf.Tensor, relu: tf.Tensor) -> tf.Tensor:
-    """[36, T, K] products -> [1, H, W, K] (size = [H, W]): A^T M A per tile, plus bias, then ReLU if relu."""
-    return _output_columns(_output_rows(products, size), size, bias, relu)
+def _output_tiles(products: tf.Tensor, size: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """[36, T, K] products -> [1, H, W, K] (size = [H, W]): relu(A^T M A + bias) per tile."""
+    return _output_columns(_output_rows(products, size), size, bias)
+
+
+# The backward pass is the adjoint of the forward's linear maps, in reverse order, so it needs only the forward
+# kernel tiles: dM = A dY A^T on the output tiles (which do not overlap), dV = dM U^T summed over output channels
+# (36 matrix products again), and dd = B dV B^T, added where the 6x6 input tiles overlap.
+@tf.function(jit_compile=True)
+def _adjoint_output_rows(dy: tf.Tensor, keep: tf.Tensor) -> tf.Tensor:
+    """[1, H, W, K] gradient of the output -> [6, rows, columns, 4, K]: A dY along the rows of every 4x4 tile,
+    of dy where `keep` holds (where the layer's output is positive: the ReLU's gradient)."""
+    dy = tf.where(keep, dy, tf.zeros_like(dy))[0]
+    height, width, channels = tf.shape(dy)[0], tf.shape(dy)[1], tf.shape(dy)[2]
+    rows, columns = (height + TILE - 1) // TILE, (width + TILE - 1) // TILE
+    padded = tf.pad(dy, [[0, TILE * rows - height], [0, TILE * columns - width], [0, 0]])
+    grid = tf.reshape(padded, [rows, TILE, columns, TILE, channels])
+    return tf.stack([_combine(_A_T[:, i], [grid[:, p] for p in range(TILE)]) for i in range(6)])
+
+
+@tf.function(jit_compile=True)
+def _adjoint_output_columns(half: tf.Tensor) -> tf.Tensor:
+    """_adjoint_output_rows' [6, rows, columns, 4, K] -> [36, T, K]: A dY A^T of every tile, laid out as the
+    forward's products (row-major over the 6x6 tile, T tiles row-major)."""
+    rows, columns, channels = tf.shape(half)[1], tf.shape(half)[2], tf.shape(half)[4]
+    tiles = tf.stack([_combine(_A_T[:, j], [half[:, :, :, q] for q in range(TILE)]) for j in range(6)], axis=1)
+    return tf.reshape(tiles, [36, rows * columns, channels])
+
+
+def _overlap_add(parts: list[tf.Tensor], axis: int) -> tf.Tensor:
+    """The six [..., n, ...] contributions of a tile side's input positions 0..5 (n tiles along `axis`) ->
+    [..., 4 * (n + 1), ...]: tile t's position a lands at 4 t + a, so positions 4 and 5 of one tile add to 0 and
+    1 of the next."""
+    pad_end = [[0, 0]] * parts[0].shape.rank
+    pad_end[axis] = [0, 1]
+    pad_front = [[0, 0]] * parts[0].shape.rank
+    pad_front[axis] = [1, 0]
+    lanes = [tf.pad(parts[a], pad_end) + (tf.pad(parts[a + TILE], pad_front) if a + TILE < 6 else 0)
+             for a in range(TILE)]
+    stacked = tf.stack(lanes, axis=axis + 1)  # [..., n + 1, 4, ...]
+    shape = tf.shape(stacked)
+    return tf.reshape(stacked, tf.concat([shape[:axis], [TILE * shape[axis]], shape[axis + 2:]], 0))
+
+
+@tf.function(jit_compile=True)
+def _adjoint_input_columns(gradient: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """[36, T, C] gradient of the input tiles -> [6, rows, W, C] (size = [H, W]): dV B^T along the tiles'
+    columns, overlapping tiles added, the 'same' padding's columns dropped."""
+    rows, columns = (size[0] + TILE - 1) // TILE, (size[1] + TILE - 1) // TILE
+    grid = tf.reshape(gradient, [6, 6, rows, columns, tf.shape(gradient)[2]])
+    parts = [_combine(_B_T[:, b], [grid[:, j] for j in range(6)]) for b in range(6)]  # [6, rows, columns, C]
+    return _overlap_add(parts, axis=2)[:, :, 1: 1 + size[1]]
+
+
+@tf.function(jit_compile=True)
+def _adjoint_input_rows(half: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """_adjoint_input_columns' [6, rows, W, C] -> [1, H, W, C]: B dV B^T, overlapping tiles added."""
+    parts = [_combine(_B_T[:, a], [half[i] for i in range(6)]) for a in range(6)]  # [rows, W, C] each
+    return _overlap_add(parts, axis=0)[1: 1 + size[0]][None]
 
 
 @tf.custom_gradient
-def _conv3x3_relu(x, forward, backward, bias):
+def _conv3x3_relu(x, forward, bias):
     size = tf.shape(x)[1:3]
-    y = _output_tiles(tf.matmul(_input_tiles(x, tf.ones_like(x, tf.bool)), forward), size, bias,
-                      tf.constant(True))
+    y = _output_tiles(tf.matmul(_input_tiles(x), forward), size, bias)
     # The backward pass keeps only where the output is positive (a byte per value, not four), so the output
     # itself is freed once the next layer has read it, unless that layer's gradient needs it (a Gram matrix).
     positive = y > 0
 
     def gradient(dy):
-        # Through the ReLU (dy where y > 0), then the transposed convolution: no bias, no ReLU.
-        dx = _output_tiles(tf.matmul(_input_tiles(dy, positive), backward), size, tf.zeros([], x.dtype),
-                           tf.constant(False))
-        return dx, None, None, None
+        # Through the ReLU (dy where y > 0), then the adjoint of each linear map of the forward pass.
+        products = _adjoint_output_columns(_adjoint_output_rows(dy, positive))
+        tiles = tf.matmul(products, forward, transpose_b=True)  # [36, T, C]
+        return _adjoint_input_rows(_adjoint_input_columns(tiles, size), size), None, None
 
     return y, gradient
 
 
-def conv3x3_relu(x: tf.Tensor, forward: tf.Tensor, backward: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
-    """relu(conv2d(x, kernel, 'SAME') + bias) for [1, H, W, C] float32 x, with forward = kernel_tiles(kernel)
-    and backward = kernel_tiles(transposed_kernel(kernel)). Differentiable with respect to x only."""
-    return _conv3x3_relu(x, forward, backward, bias)
+def conv3x3_relu(x: tf.Tensor, forward: tf.Tensor, bias: tf.Tensor) -> tf.Tensor:
+    """relu(conv2d(x, kernel, 'SAME') + bias) for [1, H, W, C] float32 x, with forward = kernel_tiles(kernel).
+    Differentiable with respect to x only."""
+    return _conv3x3_relu(x, forward, bias)
 
 
 @tf.custom_gradient
@@ -194,38 +249,36 @@ def _check_3x3_same(conv: keras.layers.Conv2D, kernel: np.ndarray) -> None:
 # Transformed kernels by the kernel's bytes, shared by every layer built from the same weights. A
 # tf.custom_gradient traced inside a tf.function registers its gradient in TensorFlow's global registry for the
 # life of the process, and with it the graph and the variables it reads; without sharing, every extractor
-# built (a stylize call without one, a test) kept its 490 MB of tiles for good: 510 MB more per call.
-_TILES: dict[bytes, tuple[tf.Variable, tf.Variable]] = {}
+# built (a stylize call without one, a test) kept its tiles for good: 510 MB more per call.
+_TILES: dict[bytes, tf.Variable] = {}
 
 
-def _shared_tiles(kernel: np.ndarray) -> tuple[tf.Variable, tf.Variable]:
-    """(forward, backward) transformed kernels of `kernel` ([3, 3, C, K] float32), made once per kernel."""
+def _shared_tiles(kernel: np.ndarray) -> tf.Variable:
+    """The transformed kernel of `kernel` ([3, 3, C, K] float32), made once per kernel."""
     key = hashlib.blake2b(np.ascontiguousarray(kernel, np.float32).tobytes(), digest_size=16).digest()
     key += repr(kernel.shape).encode()
     if key not in _TILES:
-        _TILES[key] = (tf.Variable(kernel_tiles(kernel), trainable=False, name="forward_tiles"),
-                       tf.Variable(kernel_tiles(transposed_kernel(kernel)), trainable=False,
-                                   name="backward_tiles"))
+        _TILES[key] = tf.Variable(kernel_tiles(kernel), trainable=False, name="kernel_tiles")
     return _TILES[key]
 
 
 class WinogradConv2D(keras.layers.Layer):
     """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
 
-    Holds the two transformed kernels (non-trainable variables), 4x the kernel each (36 / 9 values per channel
-    pair): 490 MB for VGG19's layers from block2_conv2 to block5_conv2. Computing them in every step instead
-    measured 190 ms per pass for those layers, more than the memory is worth."""
+    Holds the transformed kernel (a non-trainable variable), 4x the kernel (36 / 9 values per channel pair):
+    245 MB for VGG19's layers from block2_conv2 to block5_conv2, which the backward pass reads too. Computing it
+    in every step instead measured 190 ms per pass for those layers, more than the memory is worth."""
 
     def __init__(self, conv: keras.layers.Conv2D):
         super().__init__(name=conv.name, dtype="float32", trainable=False)
         kernel, bias = conv.get_weights()
         _check_3x3_same(conv, kernel)
         self.filters = conv.filters
-        self.forward, self.backward = _shared_tiles(kernel)
+        self.forward = _shared_tiles(kernel)
         self.bias_values = tf.constant(bias, tf.float32)
 
     def call(self, inputs):
-        return conv3x3_relu(inputs, self.forward, self.backward, self.bias_values)
+        return conv3x3_relu(inputs, self.forward, self.bias_values)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)

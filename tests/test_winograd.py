@@ -21,10 +21,9 @@ def photo(content_path):
 def direct_and_winograd(x, kernel, bias, upstream):
     """(outputs, input gradients of sum(output * upstream)) of relu(conv + bias), direct and Winograd."""
     forward = tf.constant(winograd.kernel_tiles(kernel))
-    backward = tf.constant(winograd.kernel_tiles(winograd.transposed_kernel(kernel)))
     results = []
     for convolve in (lambda x: tf.nn.relu(tf.nn.conv2d(x, kernel, 1, "SAME") + bias),
-                     lambda x: winograd.conv3x3_relu(x, forward, backward, tf.constant(bias))):
+                     lambda x: winograd.conv3x3_relu(x, forward, tf.constant(bias))):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = convolve(x)
@@ -53,19 +52,23 @@ def test_winograd_is_the_convolution_forward_and_backward(height, width, channel
     assert (y_winograd >= 0).all() and (y_winograd == 0).any()  # the ReLU is applied, and it cut something
 
 
-def test_an_unflipped_kernel_would_give_a_wrong_gradient():
-    """Guards the test above: the backward kernel matters (an asymmetric kernel, so flipping shows)."""
-    rng = np.random.default_rng(1)
-    kernel = rng.normal(size=(3, 3, 8, 8)).astype(np.float32)
-    x = tf.constant(rng.normal(size=(1, 9, 10, 8)), tf.float32)
-    upstream = tf.constant(rng.normal(size=(1, 9, 10, 8)), tf.float32)
-    forward = tf.constant(winograd.kernel_tiles(kernel))
-    wrong = tf.constant(winograd.kernel_tiles(np.transpose(kernel, (0, 1, 3, 2))))  # swapped, not rotated
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss = tf.reduce_sum(winograd.conv3x3_relu(x, forward, wrong, tf.zeros(8)) * upstream)
-    (_, dx_direct), _ = direct_and_winograd(x, kernel, np.zeros(8, np.float32), upstream)
-    assert relative_error(tape.gradient(loss, x).numpy(), dx_direct) > 0.1
+@pytest.mark.parametrize("row, column", [(0, 0), (3, 3), (4, 4), (3, 8), (8, 3), (9, 10)])
+def test_one_output_pixels_gradient_is_the_kernels_footprint(row, column):
+    """Guards the adjoint's overlap-add: the gradient of one output pixel (at a tile's first or last row or
+    column, at a corner, at the picture's last pixel) reaches exactly its 3x3 neighbourhood, as TensorFlow's
+    does, including where that neighbourhood spans two 6x6 input tiles."""
+    rng = np.random.default_rng(row * 16 + column)
+    kernel = rng.normal(size=(3, 3, 8, 8)).astype(np.float32)  # asymmetric: a flip or a shift would show
+    bias = np.full(8, 100.0, np.float32)  # every output positive: the ReLU passes the whole gradient
+    x = tf.constant(rng.normal(size=(1, 10, 11, 8)), tf.float32)
+    upstream = np.zeros((1, 10, 11, 8), np.float32)
+    upstream[0, row, column] = rng.normal(size=8)
+    (_, dx_direct), (_, dx_winograd) = direct_and_winograd(x, kernel, bias, tf.constant(upstream))
+    reached = np.abs(dx_winograd).max(axis=(0, 3)) > 1e-4 * np.abs(dx_winograd).max()
+    expected = np.zeros((10, 11), bool)
+    expected[max(row - 1, 0): row + 2, max(column - 1, 0): column + 2] = True
+    np.testing.assert_array_equal(reached, expected)
+    assert relative_error(dx_winograd, dx_direct) < 2e-5
 
 
 @pytest.mark.parametrize("channels", [3, 64])
@@ -96,8 +99,7 @@ def test_one_trace_serves_every_picture_size():
     rng = np.random.default_rng(2)
     kernel = rng.normal(size=(3, 3, 8, 4)).astype(np.float32)
     forward = tf.constant(winograd.kernel_tiles(kernel))
-    backward = tf.constant(winograd.kernel_tiles(winograd.transposed_kernel(kernel)))
-    convolve = tf.function(lambda x: winograd.conv3x3_relu(x, forward, backward, tf.zeros(4)),
+    convolve = tf.function(lambda x: winograd.conv3x3_relu(x, forward, tf.zeros(4)),
                            input_signature=[tf.TensorSpec([1, None, None, 8])])
     for height, width in ((6, 9), (13, 4), (8, 8)):
         x = tf.constant(rng.normal(size=(1, height, width, 8)), tf.float32)
@@ -142,8 +144,18 @@ def test_extractors_of_the_same_weights_share_their_transformed_kernels(random_v
                      for _ in range(2))
     for name in ("block2_conv2", "block5_conv1"):
         assert first.model.get_layer(name).forward is second.model.get_layer(name).forward
-        assert first.model.get_layer(name).backward is second.model.get_layer(name).backward
     assert first.model.get_layer("block3_conv2").forward is not first.model.get_layer("block3_conv3").forward
+
+
+def test_a_winograd_layer_holds_one_transformed_kernel_four_times_the_kernels_size(random_vgg):
+    """The backward pass is the forward's adjoint and reads the same tiles: no second, transposed copy."""
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", convolution="winograd")
+    for name in extractor.winograd_layers:
+        layer = extractor.model.get_layer(name)
+        kernel = random_vgg.get_layer(name).get_weights()[0]
+        held = [value for value in vars(layer).values() if isinstance(value, (tf.Variable, tf.Tensor))]
+        assert [tuple(value.shape) for value in held] == [(36, *kernel.shape[2:]), kernel.shape[3:]]  # and bias
+        assert layer.forward.numpy().nbytes == 4 * kernel.nbytes
 
 
 def objective_and_gradient(extractor, content, style, config):
