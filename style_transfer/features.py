@@ -271,7 +271,7 @@ class FeatureExtractor:
         return self.reduce(image, {name: picture_float32 for name in self.layer_names})
 
     def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor | None], Any]], *,
-               recompute_blocks: int = 0, size_bucket: int = 0) -> dict[str, Any]:
+               recompute_blocks: int = 0, size_bucket: int = 0, band_pixels: int = 0) -> dict[str, Any]:
         """{layer: reducers[layer](activation, size)} for `image` ([1, H, W, 3] float32 in [0, 1]).
 
         Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
@@ -286,16 +286,28 @@ class FeatureExtractor:
         activation (zeros outside the picture) and, as `size`, the picture's [h, w] ([2] int32) at its top left
         (without buckets `size` is None). So results are those of the unpadded image, to float rounding, while
         the kernels (and a reducer that keeps the padded shape) meet only bucketed shapes.
+        `band_pixels` (with `recompute_blocks`, without `size_bucket`): the recomputed blocks run on horizontal
+        bands of the picture of about this many pixels each, forward and again in the backward pass, so their
+        activations are never held for more than one band (banded_blocks). Their layers' reducers must then be
+        sums over locations, as a Gram matrix is: each gets one band's rows of its activation and, as `size`,
+        the whole activation's [h, w], and the results of all bands are added.
         """
         unknown = [name for name in reducers if name not in self.layer_names]
         if unknown:
             raise ValueError(f"the extractor does not compute layers {unknown}")
         deepest = max(VGG19_LAYERS.index(name) for name in reducers)
         inputs, valid = _pad_to_bucket(_preprocess(image), size_bucket)
-        outputs = {}
-        for index, block in enumerate(self.blocks):
-            if VGG19_LAYERS.index(block[0].name) > deepest:
-                break
+        outputs, first = {}, 0
+        blocks = [block for block in self.blocks if VGG19_LAYERS.index(block[0].name) <= deepest]
+        if band_pixels and recompute_blocks:
+            if size_bucket:
+                raise ValueError("banded recomputation needs exact sizes (size_bucket 0)")
+            first = min(recompute_blocks, len(blocks))
+            inputs, reduced = banded_blocks(
+                [layer for block in blocks[:first] for layer in block], self._activation, reducers, inputs,
+                band_pixels)
+            outputs.update(reduced)
+        for index, block in enumerate(blocks[first:], first):
             run = functools.partial(self._run_block, block, reducers, valid, index)
             inputs, reduced = (tf.recompute_grad(run) if index < recompute_blocks else run)(inputs)
             outputs.update(reduced)
@@ -307,11 +319,14 @@ class FeatureExtractor:
         for layer in block:
             inputs, pools, size = _run_layer(layer, inputs, valid, pools)
             if layer.name in reducers:
-                activation = inputs
-                if self.pooling == "avg":
-                    activation = activation * tf.cast(self.activation_scales[layer.name], activation.dtype)
-                reduced[layer.name] = reducers[layer.name](activation, size)
+                reduced[layer.name] = reducers[layer.name](self._activation(layer.name, inputs), size)
         return inputs, reduced
+
+    def _activation(self, name: str, outputs: tf.Tensor) -> tf.Tensor:
+        """A layer's outputs as its reducer sees them: scaled with average pooling."""
+        if self.pooling == "avg":
+            return outputs * tf.cast(self.activation_scales[name], outputs.dtype)
+        return outputs
 
     def feature_size(self, name: str, size: tuple[int, int]) -> tuple[int, int]:
         """The [h, w] of layer `name`'s activation for an image of [H, W] = `size` (each 2x2 pool floors)."""
@@ -331,6 +346,113 @@ class FeatureExtractor:
             ratio = float(reference[name] / tf.maximum(averaged[name], 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)
         return {name: float(scale.numpy()) for name, scale in self.activation_scales.items()}
+
+
+MIN_BANDS = 4
+
+
+def banded_blocks(layers: list[keras.layers.Layer], activation: Callable[[str, tf.Tensor], tf.Tensor],
+                  reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor], Any]], inputs: tf.Tensor,
+                  band_pixels: int) -> tuple[tf.Tensor, dict[str, Any]]:
+    """`layers` (a chain of VGG19's 3x3 'same' convolutions and 2x2 pools) on `inputs` ([1, H, W, C]), run on
+    horizontal bands of at most about `band_pixels` pixels, and at least MIN_BANDS of them: (the last layer's
+    output, {layer: the sum over bands of reducers[layer](activation(layer, the band's rows of its output),
+    the whole output's [h, w])}).
+
+    Gradient checkpointing band by band: the forward pass keeps nothing but `inputs`, and the backward pass
+    runs each band forward again under its own tape and adds its gradient into the input's. So the chain's
+    activations (VGG19's largest: 64 channels at full resolution) are held one band at a time, never whole.
+    Each band reads its rows plus a margin of input rows (one row per convolution at its resolution, rounded
+    up to the pools' alignment) and keeps only the rows whose values the margin makes exact; the margin
+    starts on a multiple of every pool's stride, so the pools see the whole picture's windows. The result is
+    the unbanded one to float rounding (sums taken in another order).
+    """
+    pools_after, margin, pools = [], 0, 0
+    for layer in layers:
+        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            pools += 1
+        else:
+            margin += 2 ** pools  # a 3x3 'same' convolution reads one row either side at its resolution
+        pools_after.append(pools)
+    unit = 2 ** pools
+    margin = -(-margin // unit) * unit
+    height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
+    # At least MIN_BANDS bands: one band over a whole 1024x768 picture peaked at 2.0 GB of allocations in the
+    # backward pass, against 1.24 GB for tf.recompute_grad of the same blocks (float32; the cause not found).
+    rows = tf.minimum(band_pixels // width, -(-height // MIN_BANDS))
+    rows = tf.maximum(-(-rows // unit), 1) * unit
+    bands = (height + rows - 1) // rows
+
+    def bounds(index):
+        """A band's rows [start, end) of the input and the rows [top, bottom) it reads."""
+        start = index * rows
+        end = tf.minimum(start + rows, height)
+        return start, end, tf.maximum(start - margin, 0), tf.minimum(end + margin, height)
+
+    def band(slab, start, end, top):
+        outputs, reduced = slab, {}
+        for layer, after in zip(layers, pools_after):
+            outputs = layer(outputs)
+            if layer.name in reducers:
+                scale = 2 ** after
+                part = rows_of(outputs, (start - top) // scale, (end - top) // scale)
+                whole = tf.stack([height // scale, width // scale])
+                reduced[layer.name] = reducers[layer.name](activation(layer.name, part), whole)
+        return rows_of(outputs, (start - top) // unit, (end - top) // unit), reduced
+
+    def forward(index):
+        start, end, top, bottom = bounds(index)
+        return band(rows_of(inputs, top, bottom), start, end, top)
+
+    shapes = {}  # the reducers' results' structure, known once the first band has run
+
+    @tf.custom_gradient
+    def run(inputs):
+        first, shapes["reduced"] = forward(0)
+        pieces = tf.TensorArray(first.dtype, size=bands, infer_shape=False).write(0, first[0])
+
+        def step(index, pieces, sums):
+            outputs, reduced = forward(index)
+            return index + 1, pieces.write(index, outputs[0]), [
+                total + part for total, part in zip(sums, tf.nest.flatten(reduced))]
+
+        # One band at a time (parallel_iterations=1): bands run side by side would be held side by side.
+        _, pieces, sums = tf.while_loop(lambda index, *_: index < bands, step,
+                                        [tf.constant(1), pieces, tf.nest.flatten(shapes["reduced"])],
+                                        parallel_iterations=1)
+        outputs = pieces.concat()[None]
+        outputs.set_shape([1, None, None, first.shape[-1]])
+
+        def gradient(upstream, *sum_upstreams, variables=None):
+            upstream = tf.zeros_like(outputs) if upstream is None else upstream
+            sum_upstreams = [tf.zeros_like(total) if part is None else part
+                             for total, part in zip(sums, sum_upstreams)]
+
+            def step(index, total):
+                start, end, top, bottom = bounds(index)
+                slab = rows_of(inputs, top, bottom)
+                with tf.GradientTape() as tape:
+                    tape.watch(slab)
+                    band_outputs, reduced = band(slab, start, end, top)
+                band_upstream = upstream[:, start // unit: start // unit + tf.shape(band_outputs)[1]]
+                part = tape.gradient([band_outputs, *tf.nest.flatten(reduced)], slab,
+                                     output_gradients=[band_upstream, *sum_upstreams])
+                return index + 1, total + tf.pad(part, [[0, 0], [top, height - bottom], [0, 0], [0, 0]])
+
+            _, total = tf.while_loop(lambda index, _: index < bands, step, [tf.constant(0), tf.zeros_like(inputs)],
+                                     parallel_iterations=1)
+            return (total, [None] * len(variables)) if variables else total
+
+        return (outputs, *sums), gradient
+
+    outputs, *sums = run(inputs)
+    return outputs, tf.nest.pack_sequence_as(shapes["reduced"], sums)
+
+
+def rows_of(tensor: tf.Tensor, start: tf.Tensor, end: tf.Tensor) -> tf.Tensor:
+    """Rows [start, end) of a [1, H, W, C] tensor (dynamic bounds), as [1, end - start, W, C]."""
+    return tf.reshape(tf.reshape(tensor, tf.shape(tensor)[1:])[start:end], tf.concat([[1], [end - start],
+                                                                                       tf.shape(tensor)[2:]], 0))
 
 
 def _channels(name: str) -> int:
