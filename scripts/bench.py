@@ -9,6 +9,7 @@ in a fresh Python process, so its peak resident memory (ru_maxrss) is its own.
   python scripts/bench.py --sizes 512 --steps 10 --json bench.json
   python scripts/bench.py --quality --plot quality.png  # tutorial objective against time, 1000 tutorial steps
   python scripts/bench.py --largest                     # the largest output that fits in memory
+  python scripts/bench.py --largest --largest_implementation default_recompute
   python scripts/bench.py --many 20                     # 20 pictures of different sizes in one process
   python scripts/bench.py --fast                        # fast style transfer: training and apply speed
 
@@ -61,6 +62,8 @@ flags.DEFINE_list("candidate", [], "With --quality: settings to change on the de
 flags.DEFINE_string("plot", "", "With --quality: save the curves here (PNG).")
 flags.DEFINE_bool("largest", False, "Instead: find the largest longest side whose step fits in --memory_gb.")
 flags.DEFINE_float("memory_gb", 22.0, "With --largest: the memory budget.")
+flags.DEFINE_string("largest_implementation", "default", "With --largest: what to grow (a name of "
+                    "--implementations, e.g. default_recompute).")
 flags.DEFINE_integer("many", 0, "Instead: stylise this many pictures of different sizes in one process and "
                      "report traces and memory after each: with exact sizes, then with --size_bucket.")
 flags.DEFINE_integer("size_bucket", 64, "With --many: the size_bucket of the second run (0: skip it).")
@@ -469,11 +472,15 @@ def plot_quality(runs: dict, path: Path, size: int) -> None:
 
 
 def run_largest(common: dict) -> dict:
-    """Steps of the defaults at growing sizes until one fails or is predicted to exceed the budget."""
+    """Steps of --largest_implementation at growing sizes until one fails or is predicted to exceed the
+    budget."""
+    implementation = FLAGS.largest_implementation
+    if implementation not in IMPLEMENTATIONS:
+        raise app.UsageError(f"--largest_implementation {implementation!r}: not one of {sorted(IMPLEMENTATIONS)}")
     rows, size = [], 1024
-    print(f"{'size':>10} {'s/step':>8} {'peak RSS':>10} {'MB/MP':>6}")
+    print(f"{implementation}:\n{'size':>10} {'s/step':>8} {'peak RSS':>10} {'MB/MP':>6}")
     while True:
-        result = measure({"kind": "speed", "implementation": "default", "size": size, "steps": 1, **common})
+        result = measure({"kind": "speed", "implementation": implementation, "size": size, "steps": 1, **common})
         rows.append({"size": size, **result})
         if "error" in result:
             print(f"{size:>10} failed: {result['error']}")
@@ -489,7 +496,7 @@ def run_largest(common: dict) -> dict:
         size = next_size
     fitted = [row["size"] for row in rows if "error" not in row]
     print(f"largest measured size that fits: {max(fitted) if fitted else 'none'} px")
-    return {"rows": rows, "largest": max(fitted) if fitted else None}
+    return {"implementation": implementation, "rows": rows, "largest": max(fitted) if fitted else None}
 
 
 def run_many(common: dict) -> dict:
