@@ -476,7 +476,8 @@ def run_largest(common: dict) -> dict:
     budget."""
     implementation = FLAGS.largest_implementation
     if implementation not in IMPLEMENTATIONS:
-        raise app.UsageError(f"--largest_implementation {implementation!r}: not one of {sorted(IMPLEMENTATIONS)}")
+        sys.exit(f"bench.py: --largest_implementation {implementation!r} is not one of "
+                 f"{', '.join(sorted(IMPLEMENTATIONS))}")
     rows, size = [], 1024
     print(f"{implementation}:\n{'size':>10} {'s/step':>8} {'peak RSS':>10} {'MB/MP':>6}")
     while True:
