@@ -369,7 +369,7 @@ def banded_blocks(layers: list[keras.layers.Layer], activation: Callable[[str, t
     """
     pools_after, margin, pools = [], 0, 0
     for layer in layers:
-        if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        if _is_pool(layer):
             pools += 1
         else:
             margin += 2 ** pools  # a 3x3 'same' convolution reads one row either side at its resolution
@@ -495,12 +495,17 @@ def _run_layer(layer: keras.layers.Layer, inputs: tf.Tensor, valid: tf.Tensor | 
     """`layer` on `inputs`, after `pools` 2x2 pools. With `valid` (the picture's [H, W] in a padded input) the
     output is zeroed outside the picture's part of it. Returns (output, pools so far, that part's [h, w] or None)."""
     outputs = layer(inputs)
-    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+    if _is_pool(layer):
         pools += 1
     if valid is None:
         return outputs, pools, None
     size = valid // 2 ** pools
     return outputs * _inside(size, tf.shape(outputs)[1:3], outputs.dtype), pools, size
+
+
+def _is_pool(layer: keras.layers.Layer) -> bool:
+    """Whether `layer` is one of VGG19's 2x2 pools (max, or average with pooling 'avg')."""
+    return isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D))
 
 
 def _inside(size: tf.Tensor, shape: tf.Tensor, dtype) -> tf.Tensor:
