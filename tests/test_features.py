@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -210,7 +212,11 @@ def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg, photo):
 def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
+    monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
     assert features.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(devices, "onednn_enabled", lambda: False)  # Eigen's kernels emulate it: slower
+    assert features.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})  # bfloat16 would be emulated: slower
     assert features.resolve_precision("auto") == "float32"
     assert features.resolve_precision("bfloat16") == "bfloat16"
@@ -250,3 +256,15 @@ def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg, photo, heig
 def test_unknown_precision_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
         FeatureExtractor(["block1_conv1"], vgg=random_vgg, precision="float16")
+
+
+def test_onednn_switched_off_is_seen():
+    # TF_ENABLE_ONEDNN_OPTS is read when TensorFlow loads, so each setting needs a process of its own.
+    code = "from style_transfer import devices; print(devices.onednn_enabled())"
+    answers = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        answers[setting] = done.stdout.split()[-1]
+    assert answers == {"0": "False", "1": "True"}
