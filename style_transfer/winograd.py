@@ -83,13 +83,13 @@ def _combine(coefficients: np.ndarray, terms: list[tf.Tensor]) -> tf.Tensor:
 # written once: fused into one function, XLA recomputed them for each of the 36 outputs, which measured 1.4x to
 # 2.4x slower for the input transform and up to 2.5x for the output one at VGG19's sizes.
 @tf.function(jit_compile=True)
-def _input_rows(x: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, C] -> [6, rows, 4 * columns + 2, C]: B^T d along the rows of every tile (zero 'same'
-    padding)."""
-    x = x[0]
-    height, width = tf.shape(x)[0], tf.shape(x)[1]
-    rows, columns = (height + TILE - 1) // TILE, (width + TILE - 1) // TILE
-    padded = tf.pad(x, [[1, TILE * rows + 1 - height], [1, TILE * columns + 1 - width], [0, 0]])
+def _input_rows(slab: tf.Tensor) -> tf.Tensor:
+    """[1, 4 * rows + 2, W, C] input rows, the 'same' padding's rows included -> [6, rows, 4 * columns + 2, C]:
+    B^T d along the rows of every tile (the 'same' padding's columns added here)."""
+    slab = slab[0]
+    rows, width = (tf.shape(slab)[0] - 2) // TILE, tf.shape(slab)[1]
+    columns = (width + TILE - 1) // TILE
+    padded = tf.pad(slab, [[0, 0], [1, TILE * columns + 1 - width], [0, 0]])
     row_slices = [padded[a: a + TILE * rows: TILE] for a in range(6)]  # [rows, W + 2, C] each
     return tf.stack([_combine(_B_T[i], row_slices) for i in range(6)])
 
@@ -103,9 +103,9 @@ def _input_columns(mixed: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tiles, [36, rows * columns, channels])
 
 
-def _input_tiles(x: tf.Tensor) -> tf.Tensor:
-    """[1, H, W, C] -> [36, T, C]: B^T d B of every 6x6 input tile of x."""
-    return _input_columns(_input_rows(x))
+def _input_tiles(slab: tf.Tensor) -> tf.Tensor:
+    """[1, 4 * rows + 2, W, C] padded input rows -> [36, T, C]: B^T d B of every 6x6 input tile."""
+    return _input_columns(_input_rows(slab))
 
 
 @tf.function(jit_compile=True)
@@ -181,25 +181,83 @@ def _adjoint_input_columns(gradient: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
 
 
 @tf.function(jit_compile=True)
-def _adjoint_input_rows(half: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """_adjoint_input_columns' [6, rows, W, C] -> [1, H, W, C]: B dV B^T, overlapping tiles added."""
+def _adjoint_input_rows(half: tf.Tensor) -> tf.Tensor:
+    """_adjoint_input_columns' [6, rows, W, C] -> [4 * rows + 2, W, C]: B dV B^T on the tiles' input rows, the
+    'same' padding's rows included, overlapping tiles added."""
     parts = [_combine(_B_T[:, a], [half[i] for i in range(6)]) for a in range(6)]  # [rows, W, C] each
-    return _overlap_add(parts, axis=0)[1: 1 + size[0]][None]
+    return _overlap_add(parts, axis=0)[: TILE * tf.shape(half)[1] + 2]
+
+
+# The layer runs on bands of tile rows, one after the other, each band's transforms, products and inverse
+# transforms before the next band's: the whole layer's tiles (2.25x its input) do not stay in the CPU's caches,
+# and its transforms, which move much data for little arithmetic, then wait on memory. At 192x256 with 128
+# channels (block2_conv2 at 512x384) the eight transforms of the forward and backward passes took 117 ms on the
+# whole picture against 64 ms in four bands of 48 rows (Zen 4, Eigen's kernels); the products, 83 against 90 ms.
+# A band's tiles hold at most about this many bytes (so also no more than that is alive at once).
+BAND_BYTES = 2 ** 24
+
+
+def _bands(size: tf.Tensor, channels: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """(bands, tile rows per band) for a [H, W] = `size` output: equal bands whose [36, T, channels] float32
+    tiles hold at most about BAND_BYTES, the last padded with zero rows (no more than a tile row per band)."""
+    tile_rows, columns = (size[0] + TILE - 1) // TILE, (size[1] + TILE - 1) // TILE
+    most = tf.maximum(BAND_BYTES // (36 * 4 * channels * columns), 1)
+    bands = (tile_rows + most - 1) // most
+    return bands, (tile_rows + bands - 1) // bands
+
+
+def _conv3x3_relu_forward(x, forward, bias):
+    size = tf.shape(x)[1:3]
+    bands, rows = _bands(size, max(forward.shape[1], forward.shape[2]))  # [36, C, K] tiles
+    height = bands * rows * TILE  # output rows, padded to whole bands
+    padded = tf.pad(x, [[0, 0], [1, height + 1 - size[0]], [0, 0], [0, 0]])  # the 'same' padding's rows too
+
+    def band(index, pieces):
+        start = index * rows * TILE
+        products = tf.matmul(_input_tiles(padded[:, start: start + rows * TILE + 2]), forward)
+        return index + 1, pieces.write(index, _output_tiles(products, tf.stack([rows * TILE, size[1]]), bias)[0])
+
+    # One band at a time (parallel_iterations=1): bands run side by side would be held side by side.
+    _, pieces = tf.while_loop(lambda index, _: index < bands, band,
+                              [tf.constant(0), tf.TensorArray(x.dtype, size=bands, infer_shape=False)],
+                              parallel_iterations=1)
+    y = pieces.concat()[None, : size[0]]
+    y.set_shape([1, x.shape[1], x.shape[2], forward.shape[2]])
+    return y, bands, rows, height
 
 
 @tf.custom_gradient
 def _conv3x3_relu(x, forward, bias):
+    y, bands, rows, height = _conv3x3_relu_forward(x, forward, bias)
     size = tf.shape(x)[1:3]
-    y = _output_tiles(tf.matmul(_input_tiles(x), forward), size, bias)
     # The backward pass keeps only where the output is positive (a byte per value, not four), so the output
     # itself is freed once the next layer has read it, unless that layer's gradient needs it (a Gram matrix).
     positive = y > 0
 
     def gradient(dy):
-        # Through the ReLU (dy where y > 0), then the adjoint of each linear map of the forward pass.
-        products = _adjoint_output_columns(_adjoint_output_rows(dy, positive))
-        tiles = tf.matmul(products, forward, transpose_b=True)  # [36, T, C]
-        return _adjoint_input_rows(_adjoint_input_columns(tiles, size), size), None, None
+        # Through the ReLU (dy where y > 0), then the adjoint of each linear map of the forward pass, band by
+        # band. A band's input rows overlap the next band's by two (the tiles' overlap): those two rows are
+        # carried to the next band and added there.
+        extra = [[0, 0], [0, height - size[0]], [0, 0], [0, 0]]
+        dy, keep = tf.pad(dy, extra), tf.pad(positive, extra)
+
+        def band(index, pieces, carried):
+            start = index * rows * TILE
+            half = _adjoint_output_rows(dy[:, start: start + rows * TILE], keep[:, start: start + rows * TILE])
+            tiles = tf.matmul(_adjoint_output_columns(half), forward, transpose_b=True)  # [36, T, C]
+            part = _adjoint_input_rows(_adjoint_input_columns(tiles, tf.stack([rows * TILE, size[1]])))
+            part = tf.concat([part[:2] + carried, part[2:]], 0)
+            return index + 1, pieces.write(index, part[: rows * TILE]), tf.ensure_shape(part[rows * TILE:],
+                                                                                        carried.shape)
+
+        _, pieces, carried = tf.while_loop(
+            lambda index, *_: index < bands, band,
+            [tf.constant(0), tf.TensorArray(dy.dtype, size=bands, infer_shape=False),
+             tf.zeros(tf.concat([[2], tf.shape(x)[2:]], 0), dy.dtype)], parallel_iterations=1)
+        # Padded rows: the 'same' padding's first row, the picture's, then the bands' padding.
+        dx = tf.concat([pieces.concat(), carried], 0)[None, 1: 1 + size[0]]
+        dx.set_shape(x.shape)
+        return dx, None, None
 
     return y, gradient
 

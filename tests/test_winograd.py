@@ -52,11 +52,39 @@ def test_winograd_is_the_convolution_forward_and_backward(height, width, channel
     assert (y_winograd >= 0).all() and (y_winograd == 0).any()  # the ReLU is applied, and it cut something
 
 
+def bands_of(monkeypatch, tile_rows, width, channels):
+    """Makes Winograd layers of `channels` (the larger of input and output) on pictures `width` wide run in
+    bands of `tile_rows` rows of 4x4 tiles."""
+    columns = -(-width // winograd.TILE)
+    monkeypatch.setattr(winograd, "BAND_BYTES", tile_rows * 36 * 4 * channels * columns)
+
+
+@pytest.mark.parametrize("height, width, band_rows, bands", [(24, 17, 2, 3), (9, 12, 1, 3), (18, 5, 2, 3),
+                                                              (7, 9, 5, 1)])
+def test_bands_of_tile_rows_give_the_same_convolution(monkeypatch, height, width, band_rows, bands):
+    """The layer runs band after band of tile rows, the last band padded with zero rows (18 rows: 5 tile rows in
+    3 bands of 2), the gradient's two overlapping rows carried from band to band."""
+    bands_of(monkeypatch, band_rows, width, 16)
+    assert int(winograd._bands(tf.constant([height, width]), 16)[0]) == bands
+    rng = np.random.default_rng(height * width)
+    x = tf.constant(rng.normal(size=(1, height, width, 16)), tf.float32)
+    kernel = rng.normal(0, np.sqrt(2 / (9 * 16)), (3, 3, 16, 8)).astype(np.float32)
+    bias = rng.normal(0, 0.1, 8).astype(np.float32)
+    upstream = tf.constant(rng.normal(size=(1, height, width, 8)), tf.float32)
+    (y_direct, dx_direct), (y_winograd, dx_winograd) = direct_and_winograd(x, kernel, bias, upstream)
+    assert y_winograd.shape == y_direct.shape and dx_winograd.shape == dx_direct.shape
+    assert relative_error(y_winograd, y_direct) < 2e-5
+    assert relative_error(dx_winograd, dx_direct) < 2e-5
+
+
+@pytest.mark.parametrize("banded", [False, True])
 @pytest.mark.parametrize("row, column", [(0, 0), (3, 3), (4, 4), (3, 8), (8, 3), (9, 10)])
-def test_one_output_pixels_gradient_is_the_kernels_footprint(row, column):
+def test_one_output_pixels_gradient_is_the_kernels_footprint(monkeypatch, row, column, banded):
     """Guards the adjoint's overlap-add: the gradient of one output pixel (at a tile's first or last row or
     column, at a corner, at the picture's last pixel) reaches exactly its 3x3 neighbourhood, as TensorFlow's
-    does, including where that neighbourhood spans two 6x6 input tiles."""
+    does, including where that neighbourhood spans two 6x6 input tiles, or two bands of one tile row each."""
+    if banded:
+        bands_of(monkeypatch, 1, 11, 8)
     rng = np.random.default_rng(row * 16 + column)
     kernel = rng.normal(size=(3, 3, 8, 8)).astype(np.float32)  # asymmetric: a flip or a shift would show
     bias = np.full(8, 100.0, np.float32)  # every output positive: the ReLU passes the whole gradient
@@ -231,3 +259,33 @@ def test_adam_runs_stay_together(content_path, style_path):
     # Measured: the losses 0.6% apart at most against 5% for the learning rate; pixels 0.012 against 0.047.
     assert drift.max() < 0.2 * setting.max(), (drift.max(), setting.max())
     assert np.abs(fast.image - direct.image).mean() < 0.5 * np.abs(changed.image - direct.image).mean()
+
+
+def test_bands_hold_less_than_the_whole_layers_tiles(monkeypatch):
+    """What the bands are for: the forward and backward passes' peak allocation falls by more than the whole
+    layer's input tiles, which are never alive at once in bands."""
+    try:
+        tf.config.experimental.get_memory_info("CPU:0")
+    except ValueError:
+        pytest.skip("TensorFlow's CPU allocator keeps no statistics in this build (oneDNN's does)")
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(1, 96, 128, 64)), tf.float32)
+    forward = tf.constant(winograd.kernel_tiles(rng.normal(0, 0.05, (3, 3, 64, 64)).astype(np.float32)))
+    upstream = tf.constant(rng.normal(size=(1, 96, 128, 64)), tf.float32)
+    tiles_bytes = 36 * (96 // 4) * (128 // 4) * 64 * 4  # 7 MB
+    peaks = []
+    for band_bytes in (2 * tiles_bytes, tiles_bytes // 8):
+        monkeypatch.setattr(winograd, "BAND_BYTES", band_bytes)
+
+        @tf.function
+        def forward_and_backward(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = winograd.conv3x3_relu(x, forward, tf.zeros(64))
+            return tape.gradient(y, x, output_gradients=upstream)
+
+        forward_and_backward(x)  # traced and compiled
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        forward_and_backward(x)
+        peaks.append(tf.config.experimental.get_memory_info("CPU:0")["peak"])
+    assert peaks[1] < peaks[0] - tiles_bytes, [peak / 2 ** 20 for peak in peaks]
