@@ -219,7 +219,8 @@ class StyleConfig(ConfigMethods):
                             "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
                             "but slower where bfloat16 is emulated, and it ended 5% higher in the objective "
                             "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU "
-                            "has it natively and no GPU is used.", PRECISION_CHOICES)
+                            "has it natively (AVX512_BF16 or AMX, with TensorFlow's oneDNN kernels on) and no GPU "
+                            "is used.", PRECISION_CHOICES)
     convolution: str = _field("auto", "How VGG19's float32 convolutions are computed: 'direct' (TensorFlow's "
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
