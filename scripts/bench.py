@@ -51,8 +51,8 @@ flags.DEFINE_list("implementations", ["tutorial", "tutorial_preset", "tutorial_p
                                        "tutorial_preset_bf16", "default"],
                   "What to measure: tutorial (the baseline), tutorial_preset (float32, Winograd convolutions on a "
                   "CPU), tutorial_preset_direct (float32, TensorFlow's convolutions), tutorial_preset_bf16, default, "
-                  "default_float32, and default_recompute / default_float32_recompute (--recompute: blocks 1 and "
-                  "2 recomputed band by band).")
+                  "default_float32, default_recompute / default_float32_recompute (--recompute: blocks 1 and "
+                  "2 recomputed band by band), and default_float32_recompute_direct (with --convolution direct).")
 flags.DEFINE_bool("quality", False, "Instead: the tutorial objective against wall time, for the tutorial's "
                   "1000 steps and for the defaults, at --quality_size.")
 flags.DEFINE_integer("quality_size", 512, "Longest side for --quality.")
@@ -90,6 +90,9 @@ IMPLEMENTATIONS = {  # name -> (preset, settings) of this package; None is the t
     "default": ("default", {}),
     "default_float32": ("default", {"precision": "float32"}),  # and so Winograd on a CPU
     "default_float32_recompute": ("default", {"precision": "float32", "recompute": True}),
+    # The least memory in float32: Winograd's kernel tiles and XLA's compiled transforms cost about 370 MB.
+    "default_float32_recompute_direct": ("default", {"precision": "float32", "recompute": True,
+                                                     "convolution": "direct"}),
     "default_recompute": ("default", {"recompute": True}),
 }
 

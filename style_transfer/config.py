@@ -232,7 +232,9 @@ class StyleConfig(ConfigMethods):
                              "half-resolution activations) run in horizontal bands, forward and again in the "
                              "backward pass, so no more than a band's activations are held at once. The same "
                              "objective to float rounding; at 2000x1500 (bfloat16) measured 37% less peak memory "
-                             "for 40% more time per step (for outputs near the memory limit).")
+                             "for 40% more time per step (for outputs near the memory limit). In float32 the least "
+                             "memory is with --convolution direct: Winograd's kernel tiles and compiled transforms "
+                             "cost about 350 MB.")
     size_bucket: int = _field(0, "Run VGG19 on the picture padded up to a multiple of this many pixels per "
                                "side, the padding masked out of every layer: the same objective, to float "
                                "rounding. oneDNN keeps compiled kernels for every input shape it meets (about "
