@@ -90,7 +90,7 @@ IMPLEMENTATIONS = {  # name -> (preset, settings) of this package; None is the t
     "default": ("default", {}),
     "default_float32": ("default", {"precision": "float32"}),  # and so Winograd on a CPU
     "default_float32_recompute": ("default", {"precision": "float32", "recompute": True}),
-    # The least memory in float32: Winograd's kernel tiles and XLA's compiled transforms cost about 370 MB.
+    # The least memory in float32: Winograd's kernel tiles and XLA's compiled transforms cost about 350 MB.
     "default_float32_recompute_direct": ("default", {"precision": "float32", "recompute": True,
                                                      "convolution": "direct"}),
     "default_recompute": ("default", {"recompute": True}),

@@ -209,15 +209,18 @@ def _bands(size: tf.Tensor, channels: int) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def _conv3x3_relu_forward(x, forward, bias):
+    """The layer's output, band by band; also (bands, [rows, W] of a band's output), which the backward pass
+    walks in the same way."""
     size = tf.shape(x)[1:3]
-    bands, rows = _bands(size, max(forward.shape[1], forward.shape[2]))  # [36, C, K] tiles
-    height = bands * rows * TILE  # output rows, padded to whole bands
+    bands, tile_rows = _bands(size, max(forward.shape[1], forward.shape[2]))  # [36, C, K] tiles
+    band_size = tf.stack([tile_rows * TILE, size[1]])
+    height = bands * band_size[0]  # output rows, padded to whole bands
     padded = tf.pad(x, [[0, 0], [1, height + 1 - size[0]], [0, 0], [0, 0]])  # the 'same' padding's rows too
 
     def band(index, pieces):
-        start = index * rows * TILE
-        products = tf.matmul(_input_tiles(padded[:, start: start + rows * TILE + 2]), forward)
-        return index + 1, pieces.write(index, _output_tiles(products, tf.stack([rows * TILE, size[1]]), bias)[0])
+        start = index * band_size[0]
+        products = tf.matmul(_input_tiles(padded[:, start: start + band_size[0] + 2]), forward)
+        return index + 1, pieces.write(index, _output_tiles(products, band_size, bias)[0])
 
     # One band at a time (parallel_iterations=1): bands run side by side would be held side by side.
     _, pieces = tf.while_loop(lambda index, _: index < bands, band,
@@ -225,12 +228,12 @@ def _conv3x3_relu_forward(x, forward, bias):
                               parallel_iterations=1)
     y = pieces.concat()[None, : size[0]]
     y.set_shape([1, x.shape[1], x.shape[2], forward.shape[2]])
-    return y, bands, rows, height
+    return y, bands, band_size
 
 
 @tf.custom_gradient
 def _conv3x3_relu(x, forward, bias):
-    y, bands, rows, height = _conv3x3_relu_forward(x, forward, bias)
+    y, bands, band_size = _conv3x3_relu_forward(x, forward, bias)
     size = tf.shape(x)[1:3]
     # The backward pass keeps only where the output is positive (a byte per value, not four), so the output
     # itself is freed once the next layer has read it, unless that layer's gradient needs it (a Gram matrix).
@@ -240,17 +243,17 @@ def _conv3x3_relu(x, forward, bias):
         # Through the ReLU (dy where y > 0), then the adjoint of each linear map of the forward pass, band by
         # band. A band's input rows overlap the next band's by two (the tiles' overlap): those two rows are
         # carried to the next band and added there.
-        extra = [[0, 0], [0, height - size[0]], [0, 0], [0, 0]]
+        rows = band_size[0]
+        extra = [[0, 0], [0, bands * rows - size[0]], [0, 0], [0, 0]]
         dy, keep = tf.pad(dy, extra), tf.pad(positive, extra)
 
         def band(index, pieces, carried):
-            start = index * rows * TILE
-            half = _adjoint_output_rows(dy[:, start: start + rows * TILE], keep[:, start: start + rows * TILE])
+            start = index * rows
+            half = _adjoint_output_rows(dy[:, start: start + rows], keep[:, start: start + rows])
             tiles = tf.matmul(_adjoint_output_columns(half), forward, transpose_b=True)  # [36, T, C]
-            part = _adjoint_input_rows(_adjoint_input_columns(tiles, tf.stack([rows * TILE, size[1]])))
+            part = _adjoint_input_rows(_adjoint_input_columns(tiles, band_size))  # rows + 2 input rows
             part = tf.concat([part[:2] + carried, part[2:]], 0)
-            return index + 1, pieces.write(index, part[: rows * TILE]), tf.ensure_shape(part[rows * TILE:],
-                                                                                        carried.shape)
+            return index + 1, pieces.write(index, part[:rows]), tf.ensure_shape(part[rows:], carried.shape)
 
         _, pieces, carried = tf.while_loop(
             lambda index, *_: index < bands, band,
