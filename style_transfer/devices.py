@@ -10,6 +10,9 @@ import os
 import tensorflow as tf
 
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # the CPU instruction sets that compute bfloat16 natively
+# Values of oneDNN's ONEDNN_MAX_CPU_ISA (older name DNNL_MAX_CPU_ISA) that keep its kernels off those
+# instructions, so that bfloat16 is emulated even on a CPU that has them.
+ISA_CAPS_WITHOUT_BFLOAT16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
 def resolve_precision(precision: str) -> str:
@@ -18,13 +21,15 @@ def resolve_precision(precision: str) -> str:
 
     Where bfloat16 is only emulated it runs slower than float32, so 'auto' never picks it there. That includes
     a CPU with the instructions when oneDNN is switched off (TF_ENABLE_ONEDNN_OPTS=0): TensorFlow's own
-    kernels then emulate bfloat16, which measured 17x slower than with oneDNN on a Zen 4.
+    kernels then emulate bfloat16, which measured 17x slower than with oneDNN on a Zen 4; and oneDNN capped
+    below them (ONEDNN_MAX_CPU_ISA=AVX2, say).
     """
     if precision != "auto":
         return precision
     if tf.config.list_physical_devices("GPU"):
         return "float32"
-    return "bfloat16" if cpu_flags() & set(BFLOAT16_FLAGS) and onednn_enabled() else "float32"
+    native = cpu_flags() & set(BFLOAT16_FLAGS) and onednn_enabled() and not onednn_isa_capped_below_bfloat16()
+    return "bfloat16" if native else "float32"
 
 
 def resolve_convolution(convolution: str, precision: str) -> str:
@@ -48,6 +53,12 @@ def onednn_enabled() -> bool:
         return bool(_pywrap_util_port.IsMklEnabled())
     except (ImportError, AttributeError):
         return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in ("0", "false", "off")
+
+
+def onednn_isa_capped_below_bfloat16() -> bool:
+    """Whether ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA) keeps oneDNN off the bfloat16 instructions."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    return cap.strip().upper() in ISA_CAPS_WITHOUT_BFLOAT16
 
 
 def cpu_flags() -> set[str]:

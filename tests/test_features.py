@@ -211,9 +211,18 @@ def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg, photo):
 
 def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
+    for variable in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
     monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
     assert features.resolve_precision("auto") == "bfloat16"
+    for variable, cap, expected in [("ONEDNN_MAX_CPU_ISA", "AVX2", "float32"),  # oneDNN kept off the instructions
+                                    ("DNNL_MAX_CPU_ISA", "avx512_core", "float32"),
+                                    ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", "bfloat16"),
+                                    ("ONEDNN_MAX_CPU_ISA", "ALL", "bfloat16")]:
+        monkeypatch.setenv(variable, cap)
+        assert features.resolve_precision("auto") == expected, (variable, cap)
+        monkeypatch.delenv(variable)
     monkeypatch.setattr(devices, "onednn_enabled", lambda: False)  # Eigen's kernels emulate it: slower
     assert features.resolve_precision("auto") == "float32"
     monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
