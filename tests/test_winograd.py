@@ -59,6 +59,20 @@ def bands_of(monkeypatch, tile_rows, width, channels):
     monkeypatch.setattr(winograd, "BAND_BYTES", tile_rows * 36 * 4 * channels * columns)
 
 
+@pytest.mark.parametrize("onednn", [True, False])
+@pytest.mark.parametrize("transpose_b", [False, True])
+def test_the_products_are_tensorflows_with_onednn_and_xlas_without(monkeypatch, onednn, transpose_b):
+    monkeypatch.setattr(devices, "onednn_enabled", lambda: onednn)
+    rng = np.random.default_rng(0)
+    tiles, kernel = rng.normal(size=(36, 10, 6)), rng.normal(size=(36, 7, 6) if transpose_b else (36, 6, 7))
+    graph = tf.function(winograd._products).get_concrete_function(
+        tf.constant(tiles, tf.float32), tf.constant(kernel, tf.float32), transpose_b).graph
+    assert any(op.type.endswith("PartitionedCall") for op in graph.get_operations()) != onednn  # XLA's call
+    products = winograd._products(tf.constant(tiles, tf.float32), tf.constant(kernel, tf.float32), transpose_b)
+    expected = tiles @ (np.swapaxes(kernel, 1, 2) if transpose_b else kernel)
+    np.testing.assert_allclose(products.numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("height, width, band_rows, bands", [(24, 17, 2, 3), (9, 12, 1, 3), (18, 5, 2, 3),
                                                               (7, 9, 5, 1)])
 def test_bands_of_tile_rows_give_the_same_convolution(monkeypatch, height, width, band_rows, bands):
@@ -246,8 +260,9 @@ def test_the_tutorial_preset_runs_winograd_on_a_cpu_and_an_extractor_of_either_k
 
 def test_adam_runs_stay_together(content_path, style_path):
     """Twenty Adam steps of the tutorial preset: the two trajectories differ only by rounding, which Adam
-    amplifies (at 48 px with random weights, from 1e-5 to about 1e-2 in 20 steps); a changed setting moves
-    them apart far more. scripts/bench.py --quality compares whole runs."""
+    amplifies (its epsilon of 1e-7 turns the rounding of near-zero gradients into full-rate moves). A changed
+    setting moves them apart at once; rounding takes a few steps to. scripts/bench.py --quality compares whole
+    runs."""
     config = TUTORIAL.replace(max_dim=48, weights="random", steps=20)
     direct, fast, changed = (api.stylize(content_path, style_path, config.replace(**settings)) for settings in
                              ({"convolution": "direct"}, {"convolution": "winograd"},
@@ -256,9 +271,11 @@ def test_adam_runs_stay_together(content_path, style_path):
     assert fast.losses["total"][0] == pytest.approx(losses[0], rel=1e-5)
     drift = np.abs(np.array(fast.losses["total"]) - losses) / losses
     setting = np.abs(np.array(changed.losses["total"]) - losses) / losses
-    # Measured: the losses 0.6% apart at most against 5% for the learning rate; pixels 0.012 against 0.047.
-    assert drift.max() < 0.2 * setting.max(), (drift.max(), setting.max())
-    assert np.abs(fast.image - direct.image).mean() < 0.5 * np.abs(changed.image - direct.image).mean()
+    # Measured over steps 1 to 3: at most 0.12% apart with Eigen's kernels (TF_ENABLE_ONEDNN_OPTS=0), 0.001%
+    # with oneDNN's, against 5% for the learning rate. Later, with Eigen's, the losses wander as far apart as
+    # after starting from the same picture with noise of 1e-6 added (2%, against the learning rate's 5%).
+    assert drift[1:4].max() < 0.1 * setting[1:4].max(), (drift[1:4], setting[1:4])
+    assert drift.max() < setting.max(), (drift.max(), setting.max())
 
 
 def test_bands_hold_less_than_the_whole_layers_tiles(monkeypatch):
