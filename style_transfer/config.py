@@ -135,8 +135,9 @@ class StyleConfig(ConfigMethods):
     Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
     380 Adam steps with beta_1 and beta_2 0.9, a 20-step warm-up, the learning rate held and then cooled
     down over the last 40% of the steps, the last 30 steps pulling pixels towards 8-bit levels, and bfloat16
-    convolutions where the CPU computes them natively, else float32 with Winograd ('auto'); about a fifth of
-    the tutorial's 1000 steps' wall time with bfloat16, a quarter in float32 (README, Performance). Two further departures affect only how input files become pixels:
+    convolutions where the CPU computes them natively, else float32 with Winograd ('auto'); a fifth of the
+    tutorial's 1000 steps' wall time or less at 512 px, to a lower tutorial objective (README, Performance).
+    Two further departures affect only how input files become pixels:
     accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
     """
 
@@ -225,7 +226,7 @@ class StyleConfig(ConfigMethods):
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
-                              "rounding, a step 1.8-2.2x faster than the tutorial's at 512x384 on a 2-core AVX2 CPU; "
+                              "rounding, a step about 2x faster than the tutorial's at 512x384 on a 2-core CPU; "
                               "float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
                               "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
     recompute: bool = _field(False, "Gradient checkpointing: VGG19's first two blocks (its full- and "
