@@ -190,14 +190,6 @@ def _adjoint_input_rows(half: tf.Tensor) -> tf.Tensor:
     return _overlap_add(parts, axis=0)[: TILE * tf.shape(half)[1] + 2]
 
 
-# The layer runs on bands of tile rows, one after the other: each band's transforms, products and inverse
-# transforms before the next band's, so a layer's tiles (2.25x its input, and as much again for the products)
-# are never all alive at once. At 1024x768 in float32 (Zen 4, oneDNN) the defaults' peak RSS fell from 3118 to
-# 2712 MB (2373 to 2074 MB with --recompute). Whole steps measured the same time within noise, alternated in one
-# process: 512x384 0.900 / 0.875 / 0.863 s for bands of 16 MB / 64 MB / the whole layer, 1024x768 3.54 / 3.51 /
-# 3.50 s; with Eigen's kernels (TF_ENABLE_ONEDNN_OPTS=0) at 512x384 1.30 / 1.37 / 1.34 s. Smaller bands cost time:
-# 8 MB made block3's layers 1.5x slower with Eigen's kernels (the products' matrices get too short).
-# A band's tiles hold at most about this many bytes:
 @tf.function(jit_compile=True)
 def _compiled_products(tiles: tf.Tensor, kernel: tf.Tensor, transpose_b: bool) -> tf.Tensor:
     return tf.matmul(tiles, kernel, transpose_b=transpose_b)
@@ -213,6 +205,15 @@ def _products(tiles: tf.Tensor, kernel: tf.Tensor, transpose_b: bool = False) ->
     return _compiled_products(tiles, kernel, transpose_b)
 
 
+# The layer runs on bands of tile rows, one after the other: each band's transforms, products and inverse
+# transforms before the next band's, so a layer's tiles (2.25x its input, and as much again for the products)
+# are never all alive at once. At 1024x768 in float32 (Zen 4, oneDNN) the defaults' peak RSS fell from 3118 to
+# 2712 MB (2373 to 2074 MB with --recompute). Whole steps measured the same time within noise, alternated in one
+# process: 512x384 0.900 / 0.875 / 0.863 s for bands of 16 MB / 64 MB / the whole layer, 1024x768 3.54 / 3.51 /
+# 3.50 s; with Eigen's kernels (TF_ENABLE_ONEDNN_OPTS=0) at 512x384 1.30 / 1.37 / 1.34 s (TensorFlow's products then).
+# Smaller bands cost time: 8 MB made block3's layers 1.5x slower with Eigen's kernels (the products' matrices
+# get too short).
+# A band's tiles hold at most about this many bytes:
 BAND_BYTES = 2 ** 24
 
 
