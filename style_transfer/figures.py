@@ -6,6 +6,7 @@ a display; a figure becomes a [1, H, W, 3] image for image_io to save like any o
 
 from __future__ import annotations
 
+import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 # The terms drawn, in this order and colour; per-layer shares stay in TensorBoard.
 LOSS_TERMS = {"total": "black", "content": "tab:blue", "style": "tab:orange", "tv": "tab:green"}
+TITLE_CHARACTERS = 120  # per line of the title, which fits the figure's 1200 pixels at matplotlib's default font
 
 
 def summary_figure(content_image, style_image, result_image, losses: Mapping[str, Sequence[float]], *,
@@ -50,7 +52,7 @@ def summary_figure(content_image, style_image, result_image, losses: Mapping[str
     curves.set(xlabel="step", ylabel="loss (weighted)")
     curves.grid(True, which="both", alpha=0.3)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(textwrap.fill(title, TITLE_CHARACTERS))  # a long file name would run off both edges
     return figure
 
 

@@ -29,6 +29,15 @@ def test_summary_figure_without_steps_says_so():
     assert figure.axes[3].texts[0].get_text() == "no steps run"
 
 
+def test_a_long_title_is_wrapped_inside_the_figure():
+    title = "hoovertowernight.jpg in the style of woman-with-hat-matisse.jpg: " + "200 steps, 384x202, 68.0 s, " * 5
+    figure = figures.summary_figure(flat(8, 8, 0.1), flat(8, 8, 0.5), flat(8, 8, 0.9), LOSSES, title=title)
+    figures.figure_to_image(figure)  # lays the figure out
+    extent = figure._suptitle.get_window_extent()
+    assert 0 <= extent.x0 and extent.x1 <= figure.bbox.width, (extent, figure.bbox)
+    assert figure._suptitle.get_text().replace("\n", " ") == title.strip()
+
+
 def test_figures_render_to_the_pixel_contract():
     rendered = figures.figure_to_image(figures.summary_figure(flat(8, 8, 0), flat(8, 8, 1), flat(8, 8, 0.5), LOSSES))
     assert rendered.dtype == np.float32 and rendered.shape == (1, 750, 1200, 3)
