@@ -335,7 +335,7 @@ def main(argv):
     from style_transfer import features
 
     with tempfile.TemporaryDirectory() as directory:
-        weights = str(write_official_layout(features.build_vgg19(FLAGS.weights), Path(directory) / "vgg19.h5"))
+        weights = str(write_official_layout(features.build_vgg(FLAGS.weights), Path(directory) / "vgg19.h5"))
         common = {"content": FLAGS.content, "style": FLAGS.style, "weights": weights}
         report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style}
         if FLAGS.quality:

@@ -44,7 +44,7 @@ def main(argv):
 
     with tempfile.TemporaryDirectory() as directory:
         # The tutorial loads its weights through Keras; give both sides the same file.
-        weights_path = write_official_layout(features.build_vgg19(FLAGS.weights), Path(directory) / "vgg19.h5")
+        weights_path = write_official_layout(features.build_vgg(FLAGS.weights), Path(directory) / "vgg19.h5")
         runs = {
             "tutorial (tf.function)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim).run(FLAGS.steps),
             "tutorial (eager)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim,

@@ -15,11 +15,12 @@ from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from PIL import Image
 
 from style_transfer import callbacks as callbacks_lib
 from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
-from style_transfer.config import DEFAULT, INIT_CHOICES, VGG19_LAYERS, StyleConfig
+from style_transfer.config import DEFAULT, INIT_CHOICES, StyleConfig, pools_through
 from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
 from style_transfer.features import FeatureExtractor, resolve_precision
 from style_transfer.optimize import Callback, StyleOptimizer
@@ -49,6 +50,8 @@ class StylizeResult:
     optimizer: StyleOptimizer | None = dataclasses.field(default=None, repr=False, compare=False)
     style_images: list[np.ndarray] = dataclasses.field(default_factory=list, repr=False)
     inputs: str = ""  # fingerprint of the pixels the optimisation was given (checkpoints.fingerprint)
+    # How the features were computed, 'auto' resolved: {"network", "precision", "convolution"}.
+    computed: dict = dataclasses.field(default_factory=dict)
 
     @property
     def interrupted(self) -> bool:
@@ -74,7 +77,7 @@ class StylizeResult:
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Writes the image atomically (PNG text chunks record the config); returns the path."""
-        return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config))
+        return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config, self.computed))
 
     def summary_figure(self, title: str = ""):
         """A matplotlib Figure: content | style(s) | result over the loss terms per step (log scale)."""
@@ -85,26 +88,35 @@ class StylizeResult:
     def save_summary(self, path, *, overwrite: bool = False, title: str = "") -> Path:
         """Writes the summary figure as an image, atomically; returns the path."""
         rendered = figures.figure_to_image(self.summary_figure(title))
-        return image_io.save_image(rendered, path, overwrite=overwrite, metadata=png_metadata(self.config))
+        return image_io.save_image(rendered, path, overwrite=overwrite,
+                                   metadata=png_metadata(self.config, self.computed))
 
     def describe(self) -> str:
-        """One line on how the result was made: steps, size, time, weights, preset-relevant settings."""
+        """One line on how the result was made: steps, size, time, network, weights, how the convolutions were
+        computed, the loss weights."""
         height, width = self.image.shape[1:3]
         resumed = f" ({self.steps_run} after resuming)" if self.steps_run < self.steps_done else ""
         scales = len(self.config.scale_sizes)
         per_scale = f" over {scales} scales" if scales > 1 else ""
         return (f"{self.steps_done} steps{per_scale}{resumed}, {width}x{height}, {self.seconds:.1f} s, "
-                f"weights {self.config.weights}, "
+                f"{self.config.network} weights {self.config.weights}{computation(self.computed)}, "
                 f"content {self.config.content_weight:g} / style {self.config.style_weight:g} / "
                 f"tv {self.config.tv_weight:g}")
 
 
+def computation(computed: dict) -> str:
+    """", float32 Winograd convolutions" for a result's `computed` record (empty when there is none)."""
+    if not computed:
+        return ""
+    return f", {computed['precision']} {computed['convolution'].capitalize()} convolutions"
+
+
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
-    """The VGG19 feature extractor for `config`'s layers, weights, pooling and precision (reusable across
-    `stylize` calls)."""
+    """The feature extractor of `config`'s network, for its layers, weights, pooling and precision (reusable
+    across `stylize` calls)."""
     return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
                             pooling=config.pooling, precision=requested_precision(config),
-                            convolution=config.convolution)
+                            convolution=config.convolution, network=config.network)
 
 
 def requested_precision(config: StyleConfig) -> str:
@@ -234,10 +246,8 @@ def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tens
 
 def smallest_side(config: StyleConfig) -> int:
     """Fewest pixels on an image's short side for the deepest layer in `config` to keep at least one."""
-    used = {*config.content_layers, *config.style_layers}
-    deepest = max(VGG19_LAYERS.index(name) for name in used)
     # Every 2x2 max-pool up to and including the deepest layer halves the side.
-    return 2 ** sum(1 for name in VGG19_LAYERS[: deepest + 1] if name.endswith("_pool"))
+    return 2 ** max(pools_through(name) for name in {*config.content_layers, *config.style_layers})
 
 
 def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
@@ -246,6 +256,9 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     if missing:
         raise ConfigError("extractor", f"does not compute layers {', '.join(missing)}; build it with "
                           "build_extractor(config)")
+    if extractor.network != config.network:
+        raise ConfigError("network", f"the config asks for {config.network} but the extractor is "
+                          f"{extractor.network}")
     if extractor.weights is not None and extractor.weights != config.weights:
         raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
                           f"{extractor.weights!r}")
@@ -271,8 +284,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     config: a StyleConfig (default: `DEFAULT`); keyword `overrides` replace its fields, e.g.
         `stylize(a, b, steps=100, max_dim=256)`.
     callbacks: extra optimize.Callback objects (e.g. callbacks.ProgressBar(steps)).
-    extractor: a FeatureExtractor from `build_extractor(config)` to reuse VGG19 across calls (checked
-        against the config: same weights, every layer present).
+    extractor: a FeatureExtractor from `build_extractor(config)` to reuse the network across calls (checked
+        against the config: same network and weights, every layer present).
     run_name: the TensorBoard run directory's name under `config.logdir` (default: time stamp).
     stop: an Event; once set, the run ends after the current step (`result.interrupted` tells), e.g. to
         save a checkpoint with `result.save_checkpoint(directory)`.
@@ -293,6 +306,10 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
         check_extractor(extractor, config)
     # Average pooling: match max pooling's activation scale.
     extractor.calibrate(scales[-1].content, config.size_bucket)
+    computed = {"network": extractor.network, "precision": extractor.precision,
+                "convolution": extractor.convolution}
+    logging.info("Features: %s, %s convolutions (%s)", extractor.network, extractor.precision,
+                 extractor.convolution)
     history = callbacks_lib.History()
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
@@ -322,7 +339,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
                 run_dir = new_run_dir(config.logdir, run_name)
                 all_callbacks.append(callbacks_lib.TensorBoard(run_dir, config.total_steps,
                                                                log_every=config.log_every,
-                                                               save_every=config.save_every))
+                                                               save_every=config.save_every,
+                                                               computed=computed))
             for callback in all_callbacks:
                 callback.on_start(optimizer.image, config)
         image = optimizer.run(config.steps, all_callbacks, stop=stop, step_offset=steps_before, notify=False)
@@ -344,7 +362,8 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     return StylizeResult(image=result_image, losses=history.losses, config=config, seconds=history.seconds,
                          run_dir=run_dir, content_image=content_image, style_image=final.styles[0].numpy(),
                          steps_done=steps_before, steps_run=steps_before - resumed_at, optimizer=optimizer,
-                         style_images=[style.numpy() for style in final.styles], inputs=inputs)
+                         style_images=[style.numpy() for style in final.styles], inputs=inputs,
+                         computed=computed)
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
@@ -362,8 +381,13 @@ def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
             raise OutputError(f"log directory {logdir}: cannot create {candidate} ({error.strerror or error})") from None
 
 
-def png_metadata(config: StyleConfig) -> dict[str, str]:
-    """Text chunks for a saved PNG: the software and the full config, so a result records how it was made."""
+def png_metadata(config: StyleConfig, computed: dict | None = None) -> dict[str, str]:
+    """Text chunks for a saved PNG: the software, the full config and (`computed`) how the features were
+    computed with 'auto' resolved, so a result records how it was made."""
     from style_transfer import __version__
 
-    return {"Software": f"style_transfer {__version__}", "style_transfer:config": json.dumps(config.to_flat_dict())}
+    metadata = {"Software": f"style_transfer {__version__}",
+                "style_transfer:config": json.dumps(config.to_flat_dict())}
+    if computed:
+        metadata["style_transfer:computed"] = json.dumps(computed)
+    return metadata

@@ -54,11 +54,14 @@ class ProgressBar(Callback):
 
 
 class TensorBoard(Callback):
-    """Writes to `run_dir`: the config as text and hparams, scalars `loss/<term>` every `log_every` steps
-    (and at the last step), and the image every `save_every` steps (0: only the first and last)."""
+    """Writes to `run_dir`: the config (and `computed`, how the features are computed: network, precision,
+    convolution) as text and hparams, scalars `loss/<term>` every `log_every` steps (and at the last step),
+    and the image every `save_every` steps (0: only the first and last)."""
 
-    def __init__(self, run_dir: str | Path, steps: int, *, log_every: int = 1, save_every: int = 0):
+    def __init__(self, run_dir: str | Path, steps: int, *, log_every: int = 1, save_every: int = 0,
+                 computed: dict | None = None):
         self.run_dir = Path(run_dir)
+        self.computed = dict(computed or {})
         self.steps, self.log_every, self.save_every = steps, log_every, save_every
         self.writer = None
 
@@ -67,7 +70,7 @@ class TensorBoard(Callback):
 
         self.writer = tf.summary.create_file_writer(str(self.run_dir))
         with self.writer.as_default():
-            tf.summary.text("config", config_markdown(config), step=0)
+            tf.summary.text("config", config_markdown(config, self.computed), step=0)
             hparams_api.hparams(config.to_flat_dict(), trial_id=self.run_dir.name)
             tf.summary.image("image", image, step=0)
         self.writer.flush()
@@ -100,8 +103,10 @@ class ImageSaver(Callback):
             self.written.append(image_io.save_image(image.numpy(), path, overwrite=self.overwrite))
 
 
-def config_markdown(config: StyleConfig) -> str:
-    """The config as a two-column Markdown table (TensorBoard renders text summaries as Markdown)."""
+def config_markdown(config: StyleConfig, computed: dict | None = None) -> str:
+    """The config as a two-column Markdown table (TensorBoard renders text summaries as Markdown), with
+    `computed`'s entries as "computed precision" and the like after it."""
     rows = [f"| {name} | `{value}` |" for name, value in config.to_flat_dict().items()]
+    rows += [f"| computed {name} | `{value}` |" for name, value in (computed or {}).items()]
     return "\n".join(["| setting | value |", "|---|---|", *rows])
 

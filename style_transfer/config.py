@@ -16,7 +16,8 @@ from typing import Any, Mapping
 
 from style_transfer.errors import ConfigError
 
-# The layers of keras.applications.VGG19(include_top=False), by their Keras names, input to output.
+# The layers of keras.applications.VGG19(include_top=False) and VGG16(include_top=False), by their Keras
+# names, input to output. VGG16 is VGG19 without each of blocks 3 to 5's fourth convolution.
 VGG19_LAYERS = (
     "block1_conv1", "block1_conv2", "block1_pool",
     "block2_conv1", "block2_conv2", "block2_pool",
@@ -24,6 +25,9 @@ VGG19_LAYERS = (
     "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block4_pool",
     "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4", "block5_pool",
 )  # fmt: skip
+VGG16_LAYERS = tuple(name for name in VGG19_LAYERS if not name.endswith("_conv4"))
+NETWORK_LAYERS = {"vgg19": VGG19_LAYERS, "vgg16": VGG16_LAYERS}
+NETWORK_CHOICES = tuple(NETWORK_LAYERS)
 
 INIT_CHOICES = ("content", "noise", "style")  # or the path of a picture
 RESIZE_CHOICES = ("antialias", "tutorial")
@@ -46,12 +50,28 @@ def _field(default: Any, help: str, choices: tuple[str, ...] | None = None):
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def parse_layer_weights(spec: Any, field: str) -> Mapping[str, float]:
+def pools_through(layer: str) -> int:
+    """How many 2x2 pools VGG16 or VGG19 applies up to and including `layer` (a Keras name such as
+    "block3_conv1" or "block3_pool"): each block but the first begins after one."""
+    block = int(layer[len("block")])
+    return block - 1 + (1 if layer.endswith("_pool") else 0)
+
+
+def network_layers(network: str) -> tuple[str, ...]:
+    """The layer names of `network` ("vgg19" or "vgg16"), input to output; ConfigError for another."""
+    if network not in NETWORK_LAYERS:
+        raise ConfigError("network", f"must be one of {', '.join(NETWORK_CHOICES)}; got {network!r}")
+    return NETWORK_LAYERS[network]
+
+
+def parse_layer_weights(spec: Any, field: str, network: str = "vgg19") -> Mapping[str, float]:
     """Normalises a layer specification to a read-only `{keras_layer_name: weight}`.
 
     Accepts a dict, a sequence of names, or a string `"block1_conv1:1,block2_conv1:0.5"` where a bare name
-    means weight 1. Raises ConfigError naming `field` for unknown layers, bad weights or an empty spec.
+    means weight 1. Raises ConfigError naming `field` for layers `network` does not have, bad weights or an
+    empty spec.
     """
+    known = network_layers(network)
     if isinstance(spec, str):
         items = []
         for part in spec.split(","):
@@ -69,8 +89,8 @@ def parse_layer_weights(spec: Any, field: str) -> Mapping[str, float]:
         items = [(name, 1.0) for name in spec]
     layers: dict[str, float] = {}
     for name, weight in items:
-        if name not in VGG19_LAYERS:
-            raise ConfigError(field, f"unknown VGG19 layer {name!r}; known layers: {', '.join(VGG19_LAYERS)}")
+        if name not in known:
+            raise ConfigError(field, f"{network} has no layer {name!r}; its layers: {', '.join(known)}")
         if name in layers:
             raise ConfigError(field, f"layer {name!r} is listed twice")
         weight = float(weight)
@@ -141,6 +161,10 @@ class StyleConfig(ConfigMethods):
     accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
     """
 
+    # The network whose features define content and style.
+    network: str = _field("vgg19", "The ImageNet network whose features define content and style: 'vgg19' (the "
+                          "tutorial's and Gatys et al.'s) or 'vgg16' (three convolutions fewer, a faster step).",
+                          NETWORK_CHOICES)
     # Image sizes.
     max_dim: int = _field(512, "Longest side of the output image in pixels; the style image is resized to the "
                           "same longest side (times style_scale).")
@@ -155,7 +179,7 @@ class StyleConfig(ConfigMethods):
                            "uses).", JPEG_DCT_CHOICES)
     # The objective.
     content_layers: dict = _field({"block5_conv2": 1.0}, "Content layers as NAME or NAME:WEIGHT, "
-                                  "comma-separated (Keras VGG19 layer names).")
+                                  "comma-separated (Keras layer names of the network, e.g. block5_conv2).")
     style_layers: dict = _field(
         {name: 1.0 for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")},
         "Style layers as NAME or NAME:WEIGHT, comma-separated; weights are normalised to sum to 1.")
@@ -163,6 +187,10 @@ class StyleConfig(ConfigMethods):
     style_weight: float = _field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
                                  "averaged over locations).")
     tv_weight: float = _field(30.0, "Weight of the total-variation loss (tf.image.total_variation).")
+    tv_smoothing: float = _field(0.0, "Smooths the total variation's absolute value below this pixel difference "
+                                 "(sqrt(d^2 + s^2) - s, pixels in [0, 1]): 0 is tf.image.total_variation, the "
+                                 "tutorial's, which flattens smooth shading into blocks and steps as the "
+                                 "optimisation converges.")
     # The optimiser.
     optimizer: str = _field("adam", "'adam' (the tutorial's: projected Adam) or 'lbfgs' (SciPy's L-BFGS-B with "
                             "pixels bounded to [0, 1], Gatys et al.'s choice: fewer, surer steps).",
@@ -213,30 +241,30 @@ class StyleConfig(ConfigMethods):
     gram_norm: str = _field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
                             "(the tutorial's), 'chw' also by the channel count, so every layer's Gram entries "
                             "are on one scale (raise style_weight about 1e4-fold).", GRAM_NORM_CHOICES)
-    pooling: str = _field("max", "VGG19 pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
+    pooling: str = _field("max", "The network's pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
                           "smoother results; activations are rescaled to max pooling's mean on the content "
                           "image so the loss weights keep their meaning).", POOLING_CHOICES)
-    precision: str = _field("auto", "Arithmetic of VGG19's convolutions: 'float32'; 'bfloat16' (the losses stay "
+    precision: str = _field("auto", "Arithmetic of the network's convolutions: 'float32'; 'bfloat16' (the losses stay "
                             "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
                             "but slower where bfloat16 is emulated, and it ended 5% higher in the objective "
                             "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU "
                             "has it natively (AVX512_BF16 or AMX, with TensorFlow's oneDNN kernels on) and no GPU "
                             "is used.", PRECISION_CHOICES)
-    convolution: str = _field("auto", "How VGG19's float32 convolutions are computed: 'direct' (TensorFlow's "
+    convolution: str = _field("auto", "How the network's float32 convolutions are computed: 'direct' (TensorFlow's "
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
                               "rounding, a step about 2x faster than the tutorial's at 512x384 on a 2-core CPU; "
                               "float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
                               "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
-    recompute: bool = _field(False, "Gradient checkpointing: VGG19's first two blocks (its full- and "
+    recompute: bool = _field(False, "Gradient checkpointing: the network's first two blocks (its full- and "
                              "half-resolution activations) run in horizontal bands, forward and again in the "
                              "backward pass, so no more than a band's activations are held at once. The same "
                              "objective to float rounding; at 2000x1500 (bfloat16) measured 37% less peak memory "
                              "for 40% more time per step (for outputs near the memory limit). In float32 the least "
                              "memory is with --convolution direct: Winograd's kernel tiles and compiled transforms "
                              "cost about 350 MB.")
-    size_bucket: int = _field(0, "Run VGG19 on the picture padded up to a multiple of this many pixels per "
+    size_bucket: int = _field(0, "Run the network on the picture padded up to a multiple of this many pixels per "
                                "side, the padding masked out of every layer: the same objective, to float "
                                "rounding. oneDNN keeps compiled kernels for every input shape it meets (about "
                                "10 MB each), so a process that stylises pictures of many sizes grows; with "
@@ -248,8 +276,8 @@ class StyleConfig(ConfigMethods):
     scales: str = _field("1", "Coarse-to-fine optimisation: a number of scales up to 8 (each twice the "
                          "previous size, ending at max_dim) or an explicit increasing list of sizes ending at "
                          "max_dim, e.g. 256,512; --steps runs at every scale.")
-    weights: str = _field("imagenet", "VGG19 weights: 'imagenet' (Keras' verified download and cache), a "
-                          "local .h5 file (the official notop file or a Keras .weights.h5), or 'random' / "
+    weights: str = _field("imagenet", "The network's weights: 'imagenet' (Keras' verified download and cache), "
+                          "a local .h5 file (the network's official notop file or a Keras .weights.h5), or 'random' / "
                           "'random:SEED' (He-scaled random weights, for tests and benchmarks only).")
     # Monitoring.
     logdir: str = _field("", "Write TensorBoard logs to a new run directory under this directory "
@@ -260,8 +288,9 @@ class StyleConfig(ConfigMethods):
 
     def __post_init__(self):
         # Frozen: normalised values are written with object.__setattr__.
+        network_layers(self.network)  # first: the layers are checked against it
         for name in ("content_layers", "style_layers"):
-            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
+            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name, self.network))
         if isinstance(self.scales, numbers.Integral) and not isinstance(self.scales, bool):
             object.__setattr__(self, "scales", str(self.scales))
         elif isinstance(self.scales, (tuple, list)):
@@ -269,11 +298,11 @@ class StyleConfig(ConfigMethods):
         object.__setattr__(self, "style_blend_weights",
                            parse_numbers(self.style_blend_weights, "style_blend_weights", float))
         normalize_fields(self)
-        check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG19 pools four times before block5), "
+        check(self.max_dim >= 16, "max_dim", f"must be at least 16 (VGG pools four times before block5), "
                f"got {self.max_dim}")
         check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
         check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "tv_smoothing"):
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         # Pixels live in [0, 1] and Adam moves each by about learning_rate per step: above 1 every step
         # only throws pixels to 0 or 1 (the loss curves for 1 and 1e30 are identical).
@@ -324,7 +353,7 @@ class StyleConfig(ConfigMethods):
             check(count >= 1, "scales", f"the number of scales must be 1 to 8 (or list sizes), got {count}")
             sizes = tuple(round(self.max_dim / 2 ** (count - 1 - index)) for index in range(count))
             check(sizes[0] >= 16, "scales", f"{count} scales halve max_dim {self.max_dim} down to {sizes[0]} px, "
-                   "below VGG19's 16 px minimum; use fewer scales or a larger max_dim")
+                   "below VGG's 16 px minimum; use fewer scales or a larger max_dim")
             return sizes
         sizes = parse_numbers(spec, "scales", int)
         check(len(sizes) >= 1, "scales", "give a number of scales or a list of sizes")
@@ -398,6 +427,7 @@ DEFAULT = StyleConfig()
 # every value spelled out so a change of the defaults can never move it. Its results match the tutorial's
 # code step for step given the same weights and input files (tests/test_tutorial.py checks this).
 TUTORIAL = StyleConfig(
+    network="vgg19",
     max_dim=512,
     resize="tutorial",
     jpeg_dct="fast",
@@ -407,6 +437,7 @@ TUTORIAL = StyleConfig(
     content_weight=1e4,
     style_weight=1e-2,
     tv_weight=30.0,
+    tv_smoothing=0.0,
     optimizer="adam",
     steps=1000,
     learning_rate=0.02,

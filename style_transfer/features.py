@@ -1,4 +1,4 @@
-"""The frozen VGG19 feature extractor: [1, H, W, 3] RGB in [0, 1] -> {keras_layer_name: activation}.
+"""The frozen VGG feature extractor (VGG19 or VGG16): [1, H, W, 3] RGB in [0, 1] -> {keras_layer_name: activation}.
 
 VGG's Caffe-style preprocessing (RGB->BGR, ImageNet mean subtracted, 0-255 scale) happens here and nowhere
 else. Only the layers up to the deepest one asked for are built into the model, so nothing past it is
@@ -19,19 +19,38 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import CONVOLUTION_CHOICES, POOLING_CHOICES, PRECISION_CHOICES, VGG19_LAYERS
+from style_transfer.config import (CONVOLUTION_CHOICES, NETWORK_LAYERS, POOLING_CHOICES, PRECISION_CHOICES,
+                                   network_layers, pools_through)
 from style_transfer.devices import resolve_convolution, resolve_precision
 from style_transfer.errors import WeightsError
 from style_transfer.pooling import FusedMaxPooling2D
 from style_transfer.winograd import (TRANSPOSED_GRADIENT_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, DirectConv2D,
                                      WinogradConv2D)
 
-# The file keras.applications.VGG19(include_top=False, weights="imagenet") downloads (about 80 MB),
-# verified by Keras against its hash and cached under $KERAS_HOME/models (default ~/.keras/models).
-IMAGENET_NOTOP_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
-                      + IMAGENET_NOTOP_FILE)
-CONV_LAYERS = tuple(name for name in VGG19_LAYERS if "_conv" in name)
+# The files keras.applications.VGG19/VGG16(include_top=False, weights="imagenet") download (80 and 59 MB),
+# verified by Keras against their hashes and cached under $KERAS_HOME/models (default ~/.keras/models).
+APPLICATIONS = {"vgg19": keras.applications.VGG19, "vgg16": keras.applications.VGG16}
+
+
+def imagenet_notop_file(network: str) -> str:
+    """The name of the notop ImageNet weights file Keras downloads for `network`."""
+    return f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def imagenet_notop_url(network: str) -> str:
+    """Where Keras downloads `network`'s notop ImageNet weights from."""
+    return f"https://storage.googleapis.com/tensorflow/keras-applications/{network}/{imagenet_notop_file(network)}"
+
+
+def conv_layers(network: str) -> tuple[str, ...]:
+    """`network`'s convolution layers, input to output."""
+    return tuple(name for name in network_layers(network) if "_conv" in name)
+
+
+def network_of(vgg: keras.Model) -> str:
+    """Which network a built VGG model is ("vgg19" or "vgg16"), by its layers: only VGG19 has block5_conv4."""
+    names = {layer.name for layer in vgg.layers}
+    return "vgg19" if "block5_conv4" in names else "vgg16"
 
 
 def keras_cache_dir() -> Path:
@@ -46,17 +65,20 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def build_vgg19(weights: str) -> keras.Model:
-    """VGG19 without its classifier, any input size, frozen, with the weights `weights` names.
+def build_vgg(weights: str, network: str = "vgg19") -> keras.Model:
+    """`network` ("vgg19" or "vgg16") without its classifier, any input size, frozen, with the weights
+    `weights` names.
 
     `weights`: "imagenet" (Keras' verified download and cache), "random" or "random:SEED" (He-normal
     kernels with std sqrt(2 / fan_in) and zero biases, seeded), or the path of a local .h5 file in the
-    official notop layout or a Keras `.weights.h5` saved from VGG19(include_top=False). Raises WeightsError.
+    network's official notop layout or a Keras `.weights.h5` saved from VGG19/VGG16(include_top=False).
+    Raises WeightsError (also for a file of the other network).
     """
+    network_layers(network)  # ConfigError for an unknown network
     if weights == "imagenet":
-        model = _imagenet_vgg19()
+        model = _imagenet_vgg(network)
     else:
-        model = keras.applications.VGG19(include_top=False, weights=None)
+        model = APPLICATIONS[network](include_top=False, weights=None)
         if weights == "random" or weights.startswith("random:"):
             seed = weights.partition(":")[2] or "0"
             if not seed.isdigit():
@@ -68,17 +90,18 @@ def build_vgg19(weights: str) -> keras.Model:
     return model
 
 
-def _imagenet_vgg19() -> keras.Model:
+def _imagenet_vgg(network: str) -> keras.Model:
     try:
-        return keras.applications.VGG19(include_top=False, weights="imagenet")
+        return APPLICATIONS[network](include_top=False, weights="imagenet")
     except Exception as error:  # Keras raises a bare Exception for a failed download
-        cached = keras_cache_dir() / IMAGENET_NOTOP_FILE
+        cached = keras_cache_dir() / imagenet_notop_file(network)
         # Keras' message is "URL fetch failure on <url>: <code> -- <reason>"; the reason is what matters.
         reason = _one_line(error).rpartition(" -- ")[2]
         raise WeightsError(
-            f"could not download the VGG19 ImageNet weights from {IMAGENET_NOTOP_URL} ({reason}). Keras "
-            f"caches that file at {cached}: put a copy there (or set KERAS_HOME), or give the path of a local "
-            f"copy as the weights (--weights PATH); --weights random runs without it, for testing only") from None
+            f"could not download the {network.upper()} ImageNet weights from {imagenet_notop_url(network)} "
+            f"({reason}). Keras caches that file at {cached}: put a copy there (or set KERAS_HOME), or give the "
+            f"path of a local copy as the weights (--weights PATH); --weights random runs without it, for "
+            f"testing only") from None
 
 
 def _one_line(error: BaseException) -> str:
@@ -90,7 +113,7 @@ def _set_random_weights(model: keras.Model, seed: int) -> None:
     # Keras' default Glorot-uniform shrinks them layer by layer until the TV term dominates and every
     # result is a blur. NumPy's generator keeps the weights identical across TensorFlow versions.
     rng = np.random.default_rng(seed)
-    for name in CONV_LAYERS:
+    for name in conv_layers(network_of(model)):
         layer = model.get_layer(name)
         kernel_shape = tuple(layer.kernel.shape)
         fan_in = int(np.prod(kernel_shape[:-1]))
@@ -99,7 +122,8 @@ def _set_random_weights(model: keras.Model, seed: int) -> None:
 
 
 def load_weights_file(model: keras.Model, path: Path) -> None:
-    """Loads a local weights file into a notop VGG19 `model`; WeightsError if it is absent or does not fit."""
+    """Loads a local weights file into a notop VGG19 or VGG16 `model`; WeightsError if it is absent, holds
+    the other network's weights or does not fit."""
     if not path.exists():
         raise WeightsError(f"weights file {path}: no such file (weights are 'imagenet', 'random' or a .h5 file)")
     if not path.is_file():
@@ -110,12 +134,14 @@ def load_weights_file(model: keras.Model, path: Path) -> None:
             if legacy:
                 _load_legacy_h5(model, weights_file, path)
             elif "layers" not in weights_file or "vars" not in weights_file:
-                raise WeightsError(f"weights file {path}: an HDF5 file, but neither the official VGG19 layout "
+                raise WeightsError(f"weights file {path}: an HDF5 file, but neither the official VGG layout "
                                    "nor a Keras .weights.h5")
+            else:
+                _check_keras_weights_network(model, weights_file, path)
     except WeightsError:
         raise
     except (OSError, KeyError, ValueError, TypeError) as error:  # h5py: not HDF5, truncated, odd structure
-        raise WeightsError(f"weights file {path}: not a readable VGG19 weights file ({_one_line(error)})") from None
+        raise WeightsError(f"weights file {path}: not a readable VGG weights file ({_one_line(error)})") from None
     if not legacy:
         _load_keras_weights_h5(model, path)
 
@@ -125,7 +151,12 @@ def _load_legacy_h5(model: keras.Model, weights_file: h5py.File, path: Path) -> 
     # attribute `weight_names` lists its arrays in order (kernel, bias). Read by layer name, so the file
     # with the classifier (include_top=True) works too; the layout is frozen, so reading it is safe.
     names = {_decode(name) for name in weights_file.attrs["layer_names"]}
-    for layer_name in CONV_LAYERS:
+    network = network_of(model)
+    if network == "vgg16" and "block5_conv4" in names:
+        raise _network_mismatch(path, "vgg19", network)
+    if network == "vgg19" and "block5_conv3" in names and "block5_conv4" not in names:
+        raise _network_mismatch(path, "vgg16", network)
+    for layer_name in conv_layers(network):
         if layer_name not in names:
             raise WeightsError(f"weights file {path}: layer {layer_name} is missing from the file")
         group = weights_file[layer_name]
@@ -135,8 +166,24 @@ def _load_legacy_h5(model: keras.Model, weights_file: h5py.File, path: Path) -> 
         found = [array.shape for array in arrays]
         if found != expected:
             raise WeightsError(f"weights file {path}: layer {layer_name} has weights of shapes {found}, "
-                               f"VGG19 needs {expected}")
+                               f"{network.upper()} needs {expected}")
         layer.set_weights(arrays)
+
+
+def _check_keras_weights_network(model: keras.Model, weights_file: h5py.File, path: Path) -> None:
+    # A Keras .weights.h5 names its groups by layer class (conv2d_7): the number of convolutions tells the
+    # network (16 in VGG19, 13 in VGG16).
+    counts = {len(conv_layers(network)): network for network in NETWORK_LAYERS}
+    found = sum(1 for name, group in weights_file["layers"].items()
+                if "conv" in name and isinstance(group, h5py.Group) and len(group.get("vars", ())) == 2)
+    network = network_of(model)
+    if counts.get(found, network) != network:
+        raise _network_mismatch(path, counts[found], network)
+
+
+def _network_mismatch(path: Path, found: str, wanted: str) -> WeightsError:
+    return WeightsError(f"weights file {path}: holds {found.upper()} weights, but the network is {wanted} "
+                        f"(pass --network {found}, or a {wanted.upper()} weights file)")
 
 
 def _decode(name) -> str:
@@ -148,7 +195,7 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
     # Keras insists on the .weights.h5 suffix, so a file named otherwise is read through a link that has it.
     with tempfile.TemporaryDirectory() as directory:
         if not path.name.endswith(".weights.h5"):
-            link = Path(directory) / "vgg19.weights.h5"
+            link = Path(directory) / "vgg.weights.h5"
             os.symlink(path.resolve(), link)
             path_for_keras = link
         else:
@@ -160,7 +207,7 @@ def _load_keras_weights_h5(model: keras.Model, path: Path) -> None:
                 warnings.simplefilter("error", UserWarning)
                 model.load_weights(path_for_keras)
         except Exception as error:  # Keras raises ValueError, KeyError or OSError depending on the mismatch
-            raise WeightsError(f"weights file {path}: does not fit VGG19(include_top=False): "
+            raise WeightsError(f"weights file {path}: does not fit {network_of(model).upper()}(include_top=False): "
                                f"{_one_line(error)}") from None
 
 
@@ -176,16 +223,18 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
     (winograd.DirectConv2D) and the max-pools theirs in one fused pass (pooling.py): the fast CPU kernels.
     """
     layer_names, winograd = list(layer_names), set(winograd)
+    network = network_of(vgg)
+    all_layers = network_layers(network)
     if winograd and dtype != "float32":
         raise ValueError("Winograd convolutions are float32 only")
     if pooling == "max" and dtype == "float32" and not winograd:
         outputs = {name: vgg.get_layer(name).output for name in layer_names}
-        model = keras.Model(vgg.input, outputs, name="vgg19_features")
+        model = keras.Model(vgg.input, outputs, name=f"{network}_features")
     else:
-        deepest = max(VGG19_LAYERS.index(name) for name in layer_names)
+        deepest = max(all_layers.index(name) for name in layer_names)
         inputs = keras.Input(shape=(None, None, 3), name="input")
         x, tensors = inputs, {}
-        for name in VGG19_LAYERS[: deepest + 1]:
+        for name in all_layers[: deepest + 1]:
             layer = vgg.get_layer(name)
             if isinstance(layer, keras.layers.MaxPooling2D) and pooling == "avg":
                 layer = keras.layers.AveragePooling2D(pool_size=2, strides=2, name=name, dtype=dtype)
@@ -201,7 +250,7 @@ def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "
             elif dtype != "float32":
                 layer = _conv_copy(layer, dtype)
             x = tensors[name] = layer(x)
-        model = keras.Model(inputs, {name: tensors[name] for name in layer_names}, name=f"vgg19_{pooling}_{dtype}")
+        model = keras.Model(inputs, {name: tensors[name] for name in layer_names}, name=f"{network}_{pooling}_{dtype}")
     model.trainable = False
     return model
 
@@ -215,7 +264,7 @@ def _conv_copy(layer: keras.layers.Conv2D, dtype: str) -> keras.layers.Conv2D:
 
 
 class FeatureExtractor:
-    """Maps [1, H, W, 3] float32 RGB in [0, 1] to {layer_name: [1, h, w, c] activations} of VGG19.
+    """Maps [1, H, W, 3] float32 RGB in [0, 1] to {layer_name: [1, h, w, c] activations} of VGG19 or VGG16.
 
     The model is cut at the deepest requested layer: Keras builds only the part of the graph the outputs
     need, so layers past it are neither built nor run.
@@ -227,16 +276,21 @@ class FeatureExtractor:
     """
 
     def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None,
-                 pooling: str = "max", precision: str = "float32", convolution: str = "direct"):
-        """`weights` as for build_vgg19; or pass a built `vgg` (then `self.weights` is None: unknown).
-        `precision` and `convolution` as in StyleConfig ('auto' is resolved here; `self.precision` and
-        `self.convolution` tell the outcome)."""
+                 pooling: str = "max", precision: str = "float32", convolution: str = "direct",
+                 network: str | None = None):
+        """`weights` and `network` as for build_vgg (`network` None: VGG19, or the network of `vgg`); or pass
+        a built `vgg` (then `self.weights` is None: unknown). `precision` and `convolution` as in StyleConfig
+        ('auto' is resolved here; `self.precision` and `self.convolution` tell the outcome)."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
         self.weights = weights if vgg is None else None
         self.pooling = pooling
-        unknown = [name for name in self.layer_names if name not in VGG19_LAYERS]
+        if vgg is not None and network is not None and network_of(vgg) != network:
+            raise ValueError(f"the model given is {network_of(vgg)}, not {network}")
+        self.network = network_of(vgg) if vgg is not None else network or "vgg19"
+        all_layers = network_layers(self.network)
+        unknown = [name for name in self.layer_names if name not in all_layers]
         if unknown:
-            raise ValueError(f"unknown VGG19 layers {unknown}")
+            raise ValueError(f"{self.network} has no layers {unknown}")
         if pooling not in POOLING_CHOICES:
             raise ValueError(f"unknown pooling {pooling!r}")
         if precision not in PRECISION_CHOICES:
@@ -246,11 +300,11 @@ class FeatureExtractor:
         self.requested_precision = precision
         self.precision = resolve_precision(precision)
         self.convolution = resolve_convolution(convolution, self.precision)
-        vgg = vgg if vgg is not None else build_vgg19(weights)
-        deepest = max(VGG19_LAYERS.index(name) for name in self.layer_names)
+        vgg = vgg if vgg is not None else build_vgg(weights, self.network)
+        deepest = max(all_layers.index(name) for name in self.layer_names)
         # Winograd where it measured faster than TensorFlow's direct convolution: from 128 input channels on.
         self.winograd_layers = tuple(
-            name for name in VGG19_LAYERS[: deepest + 1] if self.convolution == "winograd" and "_conv" in name
+            name for name in all_layers[: deepest + 1] if self.convolution == "winograd" and "_conv" in name
             and vgg.get_layer(name).kernel.shape[2] >= WINOGRAD_MIN_CHANNELS)
         self.model = feature_model(vgg, self.layer_names, pooling, self.precision, self.winograd_layers)
         self.max_pooling_model = (feature_model(vgg, self.layer_names, "max", self.precision, self.winograd_layers)
@@ -258,9 +312,9 @@ class FeatureExtractor:
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
         self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")
                                   for name in self.layer_names}
-        # The model's layers as VGG19's blocks, each ending with its pool (the last at the deepest layer used):
+        # The model's layers as VGG's blocks, each ending with its pool (the last at the deepest layer used):
         # the units whose activations a backward pass can recompute instead of keeping.
-        used = VGG19_LAYERS[: deepest + 1]
+        used = all_layers[: deepest + 1]
         self.blocks = [[self.model.get_layer(name) for name in used if name.startswith(f"block{block}_")]
                        for block in range(1, 6)]
         self.blocks = [block for block in self.blocks if block]
@@ -295,10 +349,11 @@ class FeatureExtractor:
         unknown = [name for name in reducers if name not in self.layer_names]
         if unknown:
             raise ValueError(f"the extractor does not compute layers {unknown}")
-        deepest = max(VGG19_LAYERS.index(name) for name in reducers)
+        all_layers = network_layers(self.network)
+        deepest = max(all_layers.index(name) for name in reducers)
         inputs, valid = _pad_to_bucket(_preprocess(image), size_bucket)
         outputs, first = {}, 0
-        blocks = [block for block in self.blocks if VGG19_LAYERS.index(block[0].name) <= deepest]
+        blocks = [block for block in self.blocks if all_layers.index(block[0].name) <= deepest]
         if band_pixels and recompute_blocks:
             if size_bucket:
                 raise ValueError("banded recomputation needs exact sizes (size_bucket 0)")
@@ -330,7 +385,7 @@ class FeatureExtractor:
 
     def feature_size(self, name: str, size: tuple[int, int]) -> tuple[int, int]:
         """The [h, w] of layer `name`'s activation for an image of [H, W] = `size` (each 2x2 pool floors)."""
-        pools = sum(1 for layer in VGG19_LAYERS[: VGG19_LAYERS.index(name) + 1] if layer.endswith("_pool"))
+        pools = pools_through(name)
         return size[0] // 2 ** pools, size[1] // 2 ** pools
 
     def calibrate(self, image: tf.Tensor, size_bucket: int = 0) -> dict[str, float]:
@@ -458,7 +513,7 @@ def rows_of(tensor: tf.Tensor, start: tf.Tensor, end: tf.Tensor) -> tf.Tensor:
 
 
 def _channels(name: str) -> int:
-    """Channels of a VGG19 layer's activation (a pool keeps its block's)."""
+    """Channels of a VGG19 or VGG16 layer's activation (a pool keeps its block's)."""
     return {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}[name.split("_")[0]]
 
 
@@ -522,5 +577,5 @@ def picture_float32(activation: tf.Tensor, size: tf.Tensor | None) -> tf.Tensor:
 
 
 def _preprocess(image: tf.Tensor) -> tf.Tensor:
-    # VGG19 was trained on Caffe-style inputs: BGR, 0-255, ImageNet mean subtracted.
+    # VGG19 and VGG16 were trained on Caffe-style inputs: BGR, 0-255, ImageNet mean subtracted.
     return keras.applications.vgg19.preprocess_input(image * 255.0)

@@ -75,16 +75,32 @@ def weighted_mse(outputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tens
     return loss, per_layer
 
 
-def total_variation_loss(image: tf.Tensor) -> tf.Tensor:
-    """Sum of absolute differences between neighbouring pixels (tf.image.total_variation), as a scalar."""
-    return tf.reduce_sum(tf.image.total_variation(image))
+def total_variation_loss(image: tf.Tensor, smoothing: float = 0.0, per_example: bool = False) -> tf.Tensor:
+    """Total variation of [B, H, W, C] images: a scalar, or [B] with `per_example`.
+
+    `smoothing` 0 is tf.image.total_variation's (the tutorial's): the sum of absolute differences between
+    horizontally and vertically neighbouring values. Above 0 each difference d costs
+    sqrt(d^2 + smoothing^2) - smoothing instead (Charbonnier's smoothed absolute value): the same for
+    differences much larger than `smoothing`, so edges cost what they did, but quadratic below it. The
+    absolute value's gradient keeps its full size however small a difference is, so an optimiser settles
+    with neighbouring pixels exactly equal: flat blocks and steps where the picture should shade smoothly
+    (the staircasing of L1 total variation); the smoothed cost lets small differences be.
+    """
+    if smoothing == 0.0:
+        variation = tf.image.total_variation(image)
+    else:
+        def cost(difference):
+            return tf.reduce_sum(tf.sqrt(tf.square(difference) + smoothing ** 2) - smoothing, axis=[1, 2, 3])
+
+        variation = cost(image[:, 1:] - image[:, :-1]) + cost(image[:, :, 1:] - image[:, :, :-1])
+    return variation if per_example else tf.reduce_sum(variation)
 
 
 def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
                content_layers: Mapping[str, float], style_layers: Mapping[str, float],
                content_weight: float, style_weight: float, tv_weight: float, gram_norm: str = "hw",
-               style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
+               tv_smoothing: float = 0.0, style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
                per_example: bool = False) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The weighted objective of Gatys et al. with the tutorial's normalisations.
 
@@ -106,14 +122,15 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
         grams = {name: guided_gram_matrices(features[name], style_masks[name], gram_norm) for name in style_layers}
     return loss_of_grams(grams, features, image, content_targets=content_targets, style_targets=style_targets,
                          content_layers=content_layers, style_layers=style_layers, content_weight=content_weight,
-                         style_weight=style_weight, tv_weight=tv_weight, region_weights=region_weights,
+                         style_weight=style_weight, tv_weight=tv_weight, tv_smoothing=tv_smoothing,
+                         region_weights=region_weights,
                          per_example=per_example)
 
 
 def loss_of_grams(grams: Mapping[str, tf.Tensor], features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                   content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
                   content_layers: Mapping[str, float], style_layers: Mapping[str, float],
-                  content_weight: float, style_weight: float, tv_weight: float,
+                  content_weight: float, style_weight: float, tv_weight: float, tv_smoothing: float = 0.0,
                   region_weights: tf.Tensor | None = None, per_example: bool = False,
                   ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """`total_loss` from the image's Gram matrices already computed: `grams` {style layer: [B, c, c]}, or
@@ -129,7 +146,7 @@ def loss_of_grams(grams: Mapping[str, tf.Tensor], features: Mapping[str, tf.Tens
                                                     region_weights)
     content, content_per_layer = weighted_mse(features, content_targets, content_layers, content_weight,
                                               per_example=per_example)
-    tv = tv_weight * (tf.image.total_variation(image) if per_example else total_variation_loss(image))
+    tv = tv_weight * total_variation_loss(image, tv_smoothing, per_example)
     total = style + content + tv  # the tutorial's order of summation
     terms = {"total": total, "content": content, "style": style, "tv": tv}
     terms.update({f"style/{name}": value for name, value in style_per_layer.items()})

@@ -273,7 +273,7 @@ class Objective:
         """The extractor's Objective for `config`'s loss settings (and recomputation and size bucket), built on
         first use."""
         key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
-               config.style_weight, config.tv_weight, config.gram_norm, masked, config.recompute,
+               config.style_weight, config.tv_weight, config.tv_smoothing, config.gram_norm, masked, config.recompute,
                config.size_bucket)
         cache = extractor.__dict__.setdefault("compiled_objectives", {})
         if key not in cache:
@@ -296,7 +296,7 @@ class Objective:
                 grams, content, image, content_targets=content_targets, style_targets=style_targets,
                 content_layers=config.content_layers, style_layers=config.style_layers,
                 content_weight=config.content_weight, style_weight=config.style_weight,
-                tv_weight=config.tv_weight, region_weights=region_weights)
+                tv_weight=config.tv_weight, tv_smoothing=config.tv_smoothing, region_weights=region_weights)
         return terms, tape.gradient(loss, image)
 
     def _adam_step(self, image, momentum, velocity, hyper, free, kept, *targets):

@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"--{name} is required (--content PHOTO --style PAINTING)")
     config = config_from_flags()
 
-    # Everything that can be checked is checked before VGG19 is built or a step is run.
+    # Everything that can be checked is checked before the network is built or a step is run.
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     output = check_outputs(config)
     from style_transfer import api, callbacks, checkpoints, image_io
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
     run_name = layout.run_stem(FLAGS.content, FLAGS.style)
     with StopOnSignal() as stopper:
         try:
-            # stylize loads (and so checks) both pictures before it builds VGG19 or runs a step.
+            # stylize loads (and so checks) both pictures before it builds the network or runs a step.
             result = api.stylize(FLAGS.content, FLAGS.style, config, callbacks=extra_callbacks, run_name=run_name,
                                  stop=stopper.stop, resume=checkpoint_dir if FLAGS.resume else None)
         except NumericalError as error:
@@ -166,7 +166,8 @@ def main(argv: list[str]) -> int:
     height, width = result.image.shape[1:3]
     rate = f", {result.steps_run / result.seconds:.2f} steps/s" if result.steps_run and result.seconds > 0 else ""
     resumed = f" ({result.steps_run} after resuming)" if FLAGS.resume else ""
-    print(f"Wrote {written} ({width}x{height}, {config.total_steps} steps{resumed} in {result.seconds:.1f} s{rate})")
+    print(f"Wrote {written} ({width}x{height}, {config.total_steps} steps{resumed} in {result.seconds:.1f} s{rate}; "
+          f"{config.network}{api.computation(result.computed)})")
     if summary:
         print(f"Summary figure in {summary}")
     if config.save_every and config.total_steps >= config.save_every:

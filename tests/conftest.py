@@ -1,6 +1,6 @@
 """Shared fixtures: real pictures from ../shared/images, seeded random VGG19 weights, weights files.
 
-No network and no ImageNet weights: VGG19 gets He-scaled random weights (see features.build_vgg19), and the
+No network and no ImageNet weights: VGG19 gets He-scaled random weights (see features.build_vgg), and the
 weights files the tests load are written here, in the layouts users have.
 """
 
@@ -45,9 +45,9 @@ def grey_style_path() -> Path:
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
-    from style_transfer.features import build_vgg19
+    from style_transfer.features import build_vgg
 
-    return build_vgg19("random")
+    return build_vgg("random")
 
 
 def write_official_layout(model, path: Path, *, extra_layers: dict | None = None) -> Path:

@@ -46,7 +46,7 @@ def test_layer_specs_normalise_to_name_weight_dicts(spec, expected):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("block9_conv1", "unknown VGG19 layer 'block9_conv1'"),
+    ("block9_conv1", "vgg19 has no layer 'block9_conv1'"),
     ("block1_conv1:abc", "malformed weight 'abc'"),
     ("block1_conv1,,block2_conv1", "empty entry"),
     ("block1_conv1,block1_conv1", "listed twice"),

@@ -10,18 +10,19 @@ import tensorflow as tf
 
 from conftest import write_official_layout
 from style_transfer import devices, features, image_io, preprocessing
-from style_transfer.errors import WeightsError
+from style_transfer.config import StyleConfig
+from style_transfer.errors import ConfigError, WeightsError
 from style_transfer.features import FeatureExtractor
 
 TUTORIAL_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2"]
 
 
-def all_weights(model):
-    return [np.asarray(w) for name in features.CONV_LAYERS for w in model.get_layer(name).get_weights()]
+def all_weights(model, network="vgg19"):
+    return [np.asarray(w) for name in features.conv_layers(network) for w in model.get_layer(name).get_weights()]
 
 
-def assert_same_weights(model_a, model_b):
-    for a, b in zip(all_weights(model_a), all_weights(model_b), strict=True):
+def assert_same_weights(model_a, model_b, network="vgg19"):
+    for a, b in zip(all_weights(model_a, network), all_weights(model_b, network), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -31,14 +32,14 @@ def photo(content_path):
 
 
 def test_random_weights_are_he_normal_with_zero_biases_and_seeded(random_vgg):
-    for name in features.CONV_LAYERS:
+    for name in features.conv_layers("vgg19"):
         kernel, bias = random_vgg.get_layer(name).get_weights()
         fan_in = np.prod(kernel.shape[:-1])
         assert abs(kernel.mean()) < 0.02 * np.sqrt(2 / fan_in)
         np.testing.assert_allclose(kernel.std(), np.sqrt(2 / fan_in), rtol=0.05)
         assert not bias.any()
-    assert_same_weights(random_vgg, features.build_vgg19("random:0"))
-    other = features.build_vgg19("random:1")
+    assert_same_weights(random_vgg, features.build_vgg("random:0"))
+    other = features.build_vgg("random:1")
     assert not np.array_equal(all_weights(other)[0], all_weights(random_vgg)[0])
 
 
@@ -79,13 +80,13 @@ def test_preprocessing_is_vgg_caffe_style(random_vgg):
 
 
 def test_official_layout_file_loads_by_layer_name(random_vgg, weights_file):
-    assert_same_weights(random_vgg, features.build_vgg19(str(weights_file)))
+    assert_same_weights(random_vgg, features.build_vgg(str(weights_file)))
 
 
 def test_official_file_with_the_classifier_also_loads(random_vgg, tmp_path):
     classifier = {"fc1": [np.zeros((4, 2), np.float32), np.zeros(2, np.float32)]}
     path = write_official_layout(random_vgg, tmp_path / "with_top.h5", extra_layers=classifier)
-    assert_same_weights(random_vgg, features.build_vgg19(str(path)))
+    assert_same_weights(random_vgg, features.build_vgg(str(path)))
 
 
 def test_keras_loads_the_official_layout_we_write(random_vgg, weights_file):
@@ -100,7 +101,7 @@ def test_keras_weights_h5_files_load_whatever_their_name(random_vgg, tmp_path, n
     os.replace(tmp_path / "saved.weights.h5", tmp_path / name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert_same_weights(random_vgg, features.build_vgg19(str(tmp_path / name)))
+        assert_same_weights(random_vgg, features.build_vgg(str(tmp_path / name)))
 
 
 def test_wrong_shapes_name_the_layer(random_vgg, tmp_path):
@@ -111,25 +112,58 @@ def test_wrong_shapes_name_the_layer(random_vgg, tmp_path):
         del weights_file["block3_conv2/block3_conv2_W_1:0"]
         weights_file["block3_conv2"].create_dataset("block3_conv2_W_1:0", data=np.zeros((3, 3, 256, 8), np.float32))
     with pytest.raises(WeightsError, match=r"layer block3_conv2 has weights of shapes \[\(3, 3, 256, 8\), \(256,\)\]"):
-        features.build_vgg19(str(path))
+        features.build_vgg(str(path))
 
 
-@pytest.mark.parametrize("other", [
-    lambda: keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]),
-    lambda: keras.applications.VGG16(include_top=False, weights=None),
-])
-def test_a_keras_weights_file_for_another_network_is_refused(tmp_path, other):
-    other().save_weights(tmp_path / "other.weights.h5")
+def test_a_keras_weights_file_for_another_model_is_refused(tmp_path):
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(WeightsError, match="does not fit VGG19"):
-        features.build_vgg19(str(tmp_path / "other.weights.h5"))
+        features.build_vgg(str(tmp_path / "other.weights.h5"))
+
+
+@pytest.mark.parametrize("saved, network", [("vgg16", "vgg19"), ("vgg19", "vgg16")])
+@pytest.mark.parametrize("layout", ["official", "keras"])
+def test_the_other_networks_weights_file_is_one_line_naming_both(tmp_path, saved, network, layout):
+    model = features.build_vgg("random", saved)
+    path = tmp_path / ("saved.weights.h5" if layout == "keras" else "saved.h5")
+    if layout == "keras":
+        model.save_weights(path)
+    else:
+        write_official_layout(model, path)
+    with pytest.raises(WeightsError) as raised:
+        features.build_vgg(str(path), network)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"holds {saved.upper()} weights, but the network is {network}" in message
+    assert f"--network {saved}" in message
+
+
+@pytest.mark.parametrize("network, convolutions", [("vgg19", 16), ("vgg16", 13)])
+def test_each_network_builds_from_its_own_files_and_random_weights(tmp_path, network, convolutions):
+    model = features.build_vgg("random:3", network)
+    assert features.network_of(model) == network
+    assert len(features.conv_layers(network)) == convolutions
+    for path, save in [(tmp_path / "official.h5", lambda path: write_official_layout(model, path)),
+                       (tmp_path / "saved.weights.h5", model.save_weights)]:
+        save(path)
+        assert_same_weights(model, features.build_vgg(str(path), network), network)
+    assert_same_weights(model, features.build_vgg("random:3", network), network)
+
+
+def test_layers_are_checked_against_the_network():
+    with pytest.raises(ValueError, match="vgg16 has no layers \\['block5_conv4'\\]"):
+        features.FeatureExtractor(["block5_conv4"], weights="random", network="vgg16")
+    with pytest.raises(ConfigError, match="vgg16 has no layer 'block5_conv4'; its layers: block1_conv1"):
+        StyleConfig(network="vgg16", content_layers="block5_conv4")
+    assert StyleConfig(network="vgg16").network == "vgg16"
 
 
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     ("directory", "not a file"),
-    (b"", "not a readable VGG19 weights file"),
-    (os.urandom(4096), "not a readable VGG19 weights file"),
-    ("hdf5-other", "neither the official VGG19 layout nor a Keras .weights.h5"),
+    (b"", "not a readable VGG weights file"),
+    (os.urandom(4096), "not a readable VGG weights file"),
+    ("hdf5-other", "neither the official VGG layout nor a Keras .weights.h5"),
 ])
 def test_unusable_weights_files_give_one_clear_error(tmp_path, content, message):
     path = tmp_path / "vgg.h5"
@@ -143,13 +177,13 @@ def test_unusable_weights_files_give_one_clear_error(tmp_path, content, message)
     elif content is not None:
         path.write_bytes(content)
     with pytest.raises(WeightsError, match=message) as raised:
-        features.build_vgg19(str(path))
+        features.build_vgg(str(path))
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_random_seed_must_be_a_number():
     with pytest.raises(WeightsError, match="must be an integer"):
-        features.build_vgg19("random:abc")
+        features.build_vgg("random:abc")
 
 
 def test_keras_cache_dir_follows_keras_home(monkeypatch, tmp_path):

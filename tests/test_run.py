@@ -139,7 +139,7 @@ def test_a_fixed_seed_gives_the_same_picture_and_another_seed_another(cli, base_
     (["--style_scale", "5"], 2, "--style_scale: must be in (0, 4], got 5"),
     (["--style_blend_weights", "1,2"], 2, "--style_blend_weights: 2 weights for 1 style; give one weight per style"),
     (["--scales", "1024,512"], 2, "--scales: the sizes must increase"),
-    (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: unknown VGG19 layer 'block6_conv1'"),
+    (["--style_layers", "block1_conv1,block6_conv1"], 2, "--style_layers: vgg19 has no layer 'block6_conv1'"),
     (["--content_layers", "block5_conv2:x"], 2, "--content_layers: malformed weight 'x'"),
     (["--output", "out.gif"], 2, "out.gif: unknown output extension '.gif'"),
     (["--output", "notes.txt/out.png"], 2, "notes.txt/out.png: cannot be written: notes.txt is not a directory"),
