@@ -1,15 +1,16 @@
 """Every default of training a fast style-transfer network, in one frozen dataclass (`TrainConfig`).
 
-The loss settings mean exactly what they mean in `StyleConfig` (the same layers, weights and normalisation
-feed the same `losses.total_loss`), and default to the same values; train_fast.py generates one flag per
-field, as run.py does for StyleConfig.
+The loss settings mean exactly what they mean in `StyleConfig` (the same network, layers, weights and
+normalisation feed the same `losses.total_loss`), and default to the same values; train_fast.py generates one
+flag per field, as run.py does for StyleConfig.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, PRECISION_CHOICES, VGG19_LAYERS, ConfigMethods,
-                                   _field, check, normalize_fields, parse_layer_weights)
+from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, NETWORK_CHOICES, PRECISION_CHOICES, ConfigMethods,
+                                   _field, check, network_layers, normalize_fields, parse_layer_weights,
+                                   pools_through)
 
 STRATEGY_CHOICES = ("default", "mirrored", "multi_worker")
 _STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(DEFAULT)}
@@ -33,6 +34,7 @@ class TrainConfig(ConfigMethods):
                           "Compute grows with its square: 16 is about 4x faster to apply.")
     residual_blocks: int = _field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
     # The objective, as in StyleConfig.
+    network: str = _field(DEFAULT.network, _STYLE_HELP["network"], NETWORK_CHOICES)
     content_layers: dict = _field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
     style_layers: dict = _field(dict(DEFAULT.style_layers), _STYLE_HELP["style_layers"])
     content_weight: float = _field(DEFAULT.content_weight, _STYLE_HELP["content_weight"])
@@ -41,7 +43,7 @@ class TrainConfig(ConfigMethods):
                               "per picture).")
     gram_norm: str = _field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
     weights: str = _field(DEFAULT.weights, _STYLE_HELP["weights"])
-    precision: str = _field("float32", "Arithmetic of VGG19's convolutions in the loss: 'float32', 'bfloat16' "
+    precision: str = _field("float32", "Arithmetic of the loss network's convolutions: 'float32', 'bfloat16' "
                             "(about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs) or 'auto'. "
                             "The network itself always trains in float32.", PRECISION_CHOICES)
     # Optimisation.
@@ -61,12 +63,12 @@ class TrainConfig(ConfigMethods):
     keep_checkpoints: int = _field(3, "How many of the latest checkpoints to keep.")
 
     def __post_init__(self):
+        network_layers(self.network)  # first: the layers are checked against it
         for name in ("content_layers", "style_layers"):
-            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name))
+            object.__setattr__(self, name, parse_layer_weights(getattr(self, name), name, self.network))
         normalize_fields(self)
-        used = {*self.content_layers, *self.style_layers}
-        deepest = max(VGG19_LAYERS.index(name) for name in used)
-        minimum = 2 ** sum(1 for name in VGG19_LAYERS[: deepest + 1] if name.endswith("_pool"))
+        # Every 2x2 pool up to and including the deepest layer used halves the side.
+        minimum = 2 ** max(pools_through(name) for name in {*self.content_layers, *self.style_layers})
         check(self.image_size >= max(minimum, 16), "image_size", f"must be at least {max(minimum, 16)} for the "
               f"layers used, got {self.image_size}")
         check(self.style_size >= max(minimum, 16), "style_size", f"must be at least {max(minimum, 16)} for the "
@@ -88,7 +90,7 @@ class TrainConfig(ConfigMethods):
 
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
-    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks",
+    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "network",
                      "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight", "gram_norm",
                      "weights", "precision")
 

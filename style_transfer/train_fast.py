@@ -92,8 +92,10 @@ def check_resumable(model_dir: Path, description: dict) -> None:
     from style_transfer import training
 
     saved = json.loads((model_dir / training.CONFIG_FILE).read_text(encoding="utf8"))
-    differences = [f"--{name} {saved['config'].get(name)!r} -> {description['config'][name]!r}"
-                   for name in TrainConfig.RESUME_FIELDS if saved["config"].get(name) != description["config"][name]]
+    # Runs written before --network existed trained with VGG19's features.
+    config = {"network": "vgg19", **saved["config"]}
+    differences = [f"--{name} {config.get(name)!r} -> {description['config'][name]!r}"
+                   for name in TrainConfig.RESUME_FIELDS if config.get(name) != description["config"][name]]
     if saved.get("style_fingerprint") != description["style_fingerprint"]:
         differences.append(f"--style {saved.get('style')} -> {description['style']} (other pixels)")
     if differences:
@@ -125,7 +127,7 @@ def main(argv: list[str]) -> int:
     chief = training.is_chief(strategy)
     if chief:
         check_model_dir(model_dir)
-    # Everything that can be checked is checked before VGG19 is built or a step is run.
+    # Everything that can be checked is checked before the loss network is built or a step is run.
     max_pixels = int(config.max_megapixels * 1e6)
     style = preprocessing.resize_to_max_dim(image_io.load_image(FLAGS.style, max_pixels=max_pixels),
                                             config.style_size).numpy()

@@ -1,10 +1,11 @@
 """Training a transformation network for one style under tf.distribute (Johnson et al. 2016).
 
-The loss is the optimiser's own: the same FeatureExtractor (VGG19) and `losses.total_loss`, evaluated per
-picture (`per_example=True`) so tf.distribute can average it over the global batch:
+The loss is the optimiser's own: the same FeatureExtractor (of config.network, VGG19 or VGG16) and
+`losses.total_loss`, evaluated per picture (`per_example=True`) so tf.distribute can average it over the
+global batch:
 
-    content targets = VGG19(photos);  style targets = Gram(VGG19(style picture))
-    loss = compute_average_loss(total_loss(VGG19(network(photos)), ...), global_batch_size)
+    content targets = VGG(photos);  style targets = Gram(VGG(style picture))
+    loss = compute_average_loss(total_loss(VGG(network(photos)), ...), global_batch_size)
 
 Every replica computes its share of the batch; Keras' optimizer sums the gradients over replicas (and
 workers) before applying them, so the result is the gradient of the mean over the global batch, whatever the
@@ -114,7 +115,8 @@ class FastTrainer:
         keras.utils.set_random_seed(config.seed)  # the network's initial weights
         with self.strategy.scope():
             layers = (*config.content_layers, *config.style_layers)
-            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision)
+            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision,
+                                              network=config.network)
             self.network = transformer_network(config.filters, config.residual_blocks)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import dataset, export, image_io, preprocessing, train_fast, training
-from style_transfer.errors import ResumeError
+from style_transfer import dataset, export, features, image_io, preprocessing, train_fast, training
+from style_transfer.errors import ConfigError, ResumeError
 from style_transfer.train_config import TrainConfig
 
 TINY = dict(image_size=32, style_size=48, batch_size=2, filters=4, residual_blocks=1, weights="random",
@@ -94,6 +94,18 @@ def test_a_checkpoint_of_another_network_is_refused_not_half_restored(tmp_path, 
     monkeypatch.setattr(training, "transformer_network", earlier_version)
     with pytest.raises(ResumeError, match="ckpt-1: this checkpoint does not fit the network of this version"):
         trainer_for(tmp_path, photos, style_image, steps=2).restore()
+
+
+def test_the_loss_network_follows_the_config(tmp_path, photos, style_image):
+    trainer = trainer_for(tmp_path, photos, style_image, network="vgg16", steps=1)
+    assert trainer.extractor.network == "vgg16"
+    # The extractor is cut at block5_conv2: VGG16's twelve convolutions up to it, none of VGG19's fourth ones.
+    convolutions = [layer.name for layer in trainer.extractor.model.layers if "_conv" in layer.name]
+    assert convolutions == list(features.conv_layers("vgg16")[:12])
+    assert trainer.run(lambda *_: None) == 1 and np.isfinite(mean_loss(trainer))
+    with pytest.raises(ConfigError, match="style_layers: vgg16 has no layer 'block5_conv4'"):
+        TrainConfig(**TINY, network="vgg16", style_layers="block5_conv4")
+    assert TrainConfig(**TINY, style_layers="block5_conv4").network == "vgg19"
 
 
 def test_a_diverging_run_stops_with_a_numerical_error(tmp_path, photos, style_image):
@@ -202,6 +214,27 @@ def test_the_command_trains_checkpoints_logs_and_exports(train, photos, style_pa
     assert train(*args[:-2], "--filters", "8", "--steps", "8", "--resume") == 1
     assert "cannot resume with other settings than the run's: --filters 4 -> 8" in capsys.readouterr().err
     assert train(*args, "--steps", "1", "--overwrite") == 0
+    assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
+
+
+def test_the_loss_network_is_recorded_and_resuming_with_the_other_is_refused(train, photos, style_path, tmp_path,
+                                                                            capsys):
+    args = ["--style", str(style_path), "--data", str(photos), "--model_dir", "m", *TINY_FLAGS, "--steps", "1"]
+    assert "'vgg19' (the tutorial's and Gatys et al.'s) or 'vgg16'" in train_fast.FLAGS["network"].help
+    assert train(*args, "--network", "vgg16") == 0
+    model = tmp_path / "m"
+    assert json.loads((model / "config.json").read_text())["config"]["network"] == "vgg16"
+    assert export.load(model).metadata["config"]["network"] == "vgg16"
+    capsys.readouterr()
+    assert train(*args[:-2], "--steps", "2", "--resume") == 1  # the default network, VGG19
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot resume with other settings than the run's: --network 'vgg16' -> 'vgg19'" in err[0]
+    # A run written before --network existed trained VGG19, and resumes only as such.
+    description = json.loads((model / "config.json").read_text())
+    del description["config"]["network"]
+    (model / "config.json").write_text(json.dumps(description))
+    assert train(*args[:-2], "--steps", "2", "--resume", "--network", "vgg16") == 1
+    assert "--network 'vgg19' -> 'vgg16'" in capsys.readouterr().err
     assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
 
 
