@@ -3,11 +3,14 @@
 The baseline is tests/tutorial_reference.py, the in-repo re-statement of the tutorial's code that the
 fidelity tests hold `--preset tutorial` to. Both sides get the same pictures and the same VGG19 weights
 file (random He-scaled weights written by this script unless --weights names a file). Every measurement runs
-in a fresh Python process, so its peak resident memory (ru_maxrss) is its own.
+in a fresh Python process, so its peak resident memory (ru_maxrss) is its own. --network vgg16 measures both
+sides with VGG16 (the tutorial's code building VGG16 instead of VGG19); --network vgg19,vgg16 puts both
+networks in one speed table.
 
   python scripts/bench.py                               # s/step, GFLOP/s and memory at 256, 512, 1024 px
   python scripts/bench.py --sizes 512 --steps 10 --json bench.json
   python scripts/bench.py --quality --plot quality.png  # tutorial objective against time, 1000 tutorial steps
+  python scripts/bench.py --quality --network vgg16 --weights ../shared/weights/vgg16_imagenet_notop.h5
   python scripts/bench.py --largest                     # the largest output that fits in memory
   python scripts/bench.py --largest --largest_implementation default_recompute
   python scripts/bench.py --many 20                     # 20 pictures of different sizes in one process
@@ -40,8 +43,10 @@ sys.path.insert(0, str(REPO / "tests"))  # the tutorial re-statement the tests u
 FLAGS = flags.FLAGS
 flags.DEFINE_string("content", str(SHARED / "content/tubingen.jpg"), "Content picture.")
 flags.DEFINE_string("style", str(SHARED / "style/starry_night.jpg"), "Style picture.")
-flags.DEFINE_string("weights", "random", "VGG19 weights as for --weights of the CLI; written to one file that "
+flags.DEFINE_string("weights", "random", "Weights as for --weights of the CLI; written to one file that "
                     "both sides load.")
+flags.DEFINE_list("network", ["vgg19"], "The network of both sides: vgg19 or vgg16; the speed table takes several "
+                  "(vgg19,vgg16), the other measurements one.")
 flags.DEFINE_list("sizes", ["256", "512", "1024"], "Longest sides to measure.")
 flags.DEFINE_integer("steps", 5, "Timed steps per measurement (after two untimed steps: tracing, and XLA's "
                      "compilation of the Winograd transforms for each shape).")
@@ -109,13 +114,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def conv_gflop(height: int, width: int, deepest: str = "block5_conv2") -> float:
-    """GFLOP of one step: every VGG19 conv up to `deepest`, forward and backward to its input."""
-    from style_transfer.config import VGG19_LAYERS
+def conv_gflop(height: int, width: int, network: str = "vgg19", deepest: str = "block5_conv2") -> float:
+    """GFLOP of one step: every conv of `network` up to `deepest`, forward and backward to its input."""
+    from style_transfer.config import network_layers
 
     channels = {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}
     total, c_in, h, w = 0.0, 3, height, width
-    for name in VGG19_LAYERS[: VGG19_LAYERS.index(deepest) + 1]:
+    layers = network_layers(network)
+    for name in layers[: layers.index(deepest) + 1]:
         if name.endswith("_pool"):
             h, w = h // 2, w // 2
             continue
@@ -148,10 +154,10 @@ def matmul_peak() -> dict:
     return {"matmul_gflops": max(rates.values()), "matmul_gflops_by_library": rates}
 
 
-def our_config(preset: str, settings: dict, size: int, weights: str):
+def our_config(preset: str, settings: dict, size: int, weights: str, network: str):
     from style_transfer.config import PRESETS
 
-    return PRESETS[preset].replace(max_dim=size, weights=weights, **settings)
+    return PRESETS[preset].replace(max_dim=size, weights=weights, network=network, **settings)
 
 
 def typed(settings: dict) -> dict:
@@ -173,7 +179,7 @@ def speed(spec: dict) -> dict:
     if implementation is None:
         from tutorial_reference import TutorialRun
 
-        run = TutorialRun(spec["content"], spec["style"], spec["weights"], size)
+        run = TutorialRun(spec["content"], spec["style"], spec["weights"], size, network=spec["network"])
         shape = run.image.shape
 
         def step():
@@ -182,7 +188,7 @@ def speed(spec: dict) -> dict:
         from style_transfer import api
         from style_transfer.optimize import StyleOptimizer
 
-        config = our_config(*implementation, size, spec["weights"])
+        config = our_config(*implementation, size, spec["weights"], spec["network"])
         config = config.replace(scales="1")  # a step at full size; the default's schedule is --quality's business
         content, style = api.load_inputs(spec["content"], spec["style"], config)
         optimizer = StyleOptimizer(api.build_extractor(config), content, style, content, config)
@@ -199,7 +205,7 @@ def speed(spec: dict) -> dict:
     seconds = (time.perf_counter() - start) / steps
     height, width = int(shape[1]), int(shape[2])
     return {"height": height, "width": width, "seconds_per_step": seconds,
-            "gflop_per_step": conv_gflop(height, width), "peak_rss_mb": peak_rss_mb()}
+            "gflop_per_step": conv_gflop(height, width, spec["network"]), "peak_rss_mb": peak_rss_mb()}
 
 
 def scalar(tensor) -> float:
@@ -240,10 +246,10 @@ def quality(spec: dict) -> dict:
     """Objective against time: the tutorial's steps, or this package's defaults, judged by the tutorial's loss."""
     import numpy as np
 
-    from style_transfer import image_io
+    from style_transfer import artefacts, image_io
     from tutorial_reference import TutorialRun
 
-    judge = TutorialRun(spec["content"], spec["style"], spec["weights"], spec["size"])
+    judge = TutorialRun(spec["content"], spec["style"], spec["weights"], spec["size"], network=spec["network"])
     curve = []
     if spec["implementation"] == "tutorial":
         start = time.perf_counter()
@@ -257,7 +263,8 @@ def quality(spec: dict) -> dict:
         from style_transfer import api, preprocessing
         from style_transfer.optimize import Callback
 
-        config = our_config("default", {}, spec["size"], spec["weights"]).replace(**typed(spec["candidate"]))
+        config = our_config("default", {}, spec["size"], spec["weights"], spec["network"]).replace(
+            **typed(spec["candidate"]))
         extractor = api.build_extractor(config)  # built before the clock starts, as the tutorial's is
 
         class Snapshots(Callback):
@@ -288,6 +295,7 @@ def quality(spec: dict) -> dict:
     if reloaded.shape != judge.content_image.shape:
         raise SystemExit(f"result {reloaded.shape} and tutorial {judge.content_image.shape} differ in shape")
     return {"seconds": seconds, "final_objective": scalar(judge.objective(reloaded)), "curve": curve,
+            "flat_pairs": artefacts.flat_pair_fraction(reloaded),
             "peak_rss_mb": peak_rss_mb(), "height": int(reloaded.shape[1]), "width": int(reloaded.shape[2]),
             "mean_abs_change": float(np.mean(np.abs(reloaded - judge.content_image)))}
 
@@ -301,7 +309,7 @@ def many(spec: dict) -> dict:
 
     from style_transfer import api, image_io, preprocessing
 
-    config = our_config("default", {}, 256, spec["weights"]).replace(steps=spec["steps"], scales="1",
+    config = our_config("default", {}, 256, spec["weights"], spec["network"]).replace(steps=spec["steps"], scales="1",
                                                                        size_bucket=spec["size_bucket"])
     extractor = api.build_extractor(config)
     content, style = image_io.load_image(spec["content"]), image_io.load_image(spec["style"])
@@ -334,10 +342,32 @@ def main(argv):
     from conftest import write_official_layout
     from style_transfer import features
 
+    networks = FLAGS.network
+    if not FLAGS.quality and not FLAGS.largest and not FLAGS.many and not FLAGS.fast:
+        report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style,
+                  "speed": {}}
+        for network in networks:
+            with tempfile.TemporaryDirectory() as directory:
+                weights = str(write_official_layout(features.build_vgg(FLAGS.weights, network),
+                                                    Path(directory) / f"{network}.h5"))
+                print(f"{network}:")
+                report["speed"][network] = run_speed({"content": FLAGS.content, "style": FLAGS.style,
+                                                      "weights": weights, "network": network})
+        if len(networks) > 1:
+            print_network_ratios(report["speed"])
+        if FLAGS.json:
+            Path(FLAGS.json).write_text(json.dumps(report, indent=1))
+            print(f"JSON written to {FLAGS.json}")
+        return
+    if len(networks) != 1:
+        sys.exit("bench.py: --network takes one network except for the speed table")
+    network = networks[0]
     with tempfile.TemporaryDirectory() as directory:
-        weights = str(write_official_layout(features.build_vgg(FLAGS.weights), Path(directory) / "vgg19.h5"))
-        common = {"content": FLAGS.content, "style": FLAGS.style, "weights": weights}
-        report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style}
+        weights = str(write_official_layout(features.build_vgg(FLAGS.weights, network),
+                                            Path(directory) / f"{network}.h5"))
+        common = {"content": FLAGS.content, "style": FLAGS.style, "weights": weights, "network": network}
+        report = {"machine": machine(), "weights": FLAGS.weights, "network": network, "content": FLAGS.content,
+                  "style": FLAGS.style}
         if FLAGS.quality:
             report["quality"] = run_quality(common)
         elif FLAGS.largest:
@@ -346,8 +376,6 @@ def main(argv):
             report["many"] = run_many(common)
         elif FLAGS.fast:
             report["fast"] = run_fast(common, report["machine"])
-        else:
-            report["speed"] = run_speed(common)
     if FLAGS.json:
         Path(FLAGS.json).write_text(json.dumps(report, indent=1))
         print(f"JSON written to {FLAGS.json}")
@@ -414,6 +442,21 @@ def print_speed_row(row: dict, rows: list, peak: float) -> None:
           f"{row['mb_per_megapixel']:>6.0f}", flush=True)
 
 
+def print_network_ratios(speed: dict) -> None:
+    """Each network's s/step and peak RSS against the first's, implementation by implementation."""
+    first, *others = speed
+    for other in others:
+        print(f"{other} against {first}:")
+        for row in speed[other]["rows"]:
+            base = next((r for r in speed[first]["rows"] if r["size"] == row["size"]
+                         and r["implementation"] == row["implementation"] and "error" not in r), None)
+            if base is None or "error" in row:
+                continue
+            print(f"{row['width']:>5}x{row['height']:<4} {row['implementation']:<22} s/step "
+                  f"{row['seconds_per_step'] / base['seconds_per_step']:.2f}x, peak RSS "
+                  f"{row['peak_rss_mb'] / base['peak_rss_mb']:.2f}x")
+
+
 def run_fast(common: dict, machine: dict) -> dict:
     import bench_fast
 
@@ -435,9 +478,10 @@ def run_quality(common: dict) -> dict:
         if "error" in runs[implementation]:
             raise SystemExit(f"{implementation}: {runs[implementation]['error']}")
     tutorial, default = runs["tutorial"], runs["default"]
-    print(f"{'':<10} {'wall time':>10} {'objective (saved PNG)':>22} {'peak RSS':>9}")
+    print(f"{'':<10} {'wall time':>10} {'objective (saved PNG)':>22} {'peak RSS':>9} {'flat pairs':>10}")
     for name, run in runs.items():
-        print(f"{name:<10} {run['seconds']:>9.1f}s {run['final_objective']:>22.5g} {run['peak_rss_mb']:>6.0f} MB")
+        print(f"{name:<10} {run['seconds']:>9.1f}s {run['final_objective']:>22.5g} {run['peak_rss_mb']:>6.0f} MB "
+              f"{run['flat_pairs']:>10.2%}")
     reached = next((point for point in default["curve"] if point["objective"] <= tutorial["final_objective"]),
                    None)
     print(f"defaults: {tutorial['seconds'] / default['seconds']:.2f}x less wall time, final objective "

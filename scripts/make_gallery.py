@@ -7,7 +7,7 @@
 --control NAME=V1|V2 also works (use | when the values contain commas, e.g. style_blend_weights=1,3|3,1).
 Each row starts with its content and style(s); every cell is a `stylize` run with the control set to that
 column's value and the --set settings (any StyleConfig field; the preset's for the rest). Cells use one
-VGG19 per pooling, built once.
+network per pooling, built once.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def render(args) -> tuple[Path, int]:
     grid = figure.subplots(len(rows), len(values) + 2, squeeze=False)
     for row, (content, style) in enumerate(rows):
         for column, config in enumerate(configs):
-            key = (config.weights, config.pooling, tuple(config.style_layers), tuple(config.content_layers))
+            key = (config.network, config.weights, config.pooling, tuple(config.style_layers),
+                   tuple(config.content_layers))
             if key not in extractors:
                 extractors[key] = api.build_extractor(config)
             result = api.stylize(content, style, config, extractor=extractors[key])

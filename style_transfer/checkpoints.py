@@ -29,8 +29,8 @@ STATE_FILE = "state.json"
 RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute", "size_bucket", "convolution")
 # Settings added after checkpoints existed whose earlier behaviour is not today's default: a checkpoint
 # without them was made with these values (before warmup_steps, Adam had no warm-up; before grid_steps, no
-# pull towards 8-bit levels).
-BEFORE_ADDED = {"warmup_steps": 0, "grid_steps": 0}
+# pull towards 8-bit levels; before tv_smoothing, the tutorial's L1 total variation; before network, VGG19).
+BEFORE_ADDED = {"warmup_steps": 0, "grid_steps": 0, "tv_smoothing": 0.0, "network": "vgg19"}
 
 
 def fingerprint(*images) -> str:

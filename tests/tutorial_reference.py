@@ -4,7 +4,7 @@
 It follows the tutorial's code path: tf.io + tf.image.decode_image loading, a Keras VGG19 whose weights
 Keras itself loads from a file, a StyleContentModel returning Gram matrices, the tutorial's loss and its
 train_step with Adam(0.02, beta_1=0.99, epsilon=0.1) and clipping. The changes: its hard-coded max_dim of
-512 is a parameter (tests run on tiny images), the weights come from a file, and Adam's slots are created
+512 is a parameter, VGG16 may replace VGG19 (`network`) (tests run on tiny images), the weights come from a file, and Adam's slots are created
 up front so a test can copy the state, and `objective` evaluates the tutorial's loss without a step. Used
 by tests/test_tutorial.py, scripts/compare_tutorial.py and scripts/bench.py (the baseline).
 """
@@ -32,9 +32,11 @@ def tutorial_gram_matrix(input_tensor):
 
 
 class TutorialStyleContentModel(tf.keras.models.Model):
-    def __init__(self, style_layers, content_layers, weights_path):
+    def __init__(self, style_layers, content_layers, weights_path, network="vgg19"):
         super().__init__()
-        vgg = tf.keras.applications.VGG19(include_top=False, weights=str(weights_path))
+        # The tutorial builds VGG19; VGG16 (network="vgg16") is built the same way by its own constructor.
+        application = {"vgg19": tf.keras.applications.VGG19, "vgg16": tf.keras.applications.VGG16}[network]
+        vgg = application(include_top=False, weights=str(weights_path))
         vgg.trainable = False
         outputs = [vgg.get_layer(name).output for name in style_layers + content_layers]
         self.vgg = tf.keras.Model([vgg.input], outputs)
@@ -55,10 +57,10 @@ class TutorialStyleContentModel(tf.keras.models.Model):
 class TutorialRun:
     """The tutorial's optimisation state and train_step, for one content/style pair."""
 
-    def __init__(self, content_path, style_path, weights_path, max_dim, compiled=True):
+    def __init__(self, content_path, style_path, weights_path, max_dim, compiled=True, network="vgg19"):
         content_layers = ["block5_conv2"]
         style_layers = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
-        extractor = TutorialStyleContentModel(style_layers, content_layers, weights_path)
+        extractor = TutorialStyleContentModel(style_layers, content_layers, weights_path, network)
         self.content_image = tutorial_load_img(content_path, max_dim)
         style_image = tutorial_load_img(style_path, max_dim)
         style_targets = extractor(style_image)["style"]
