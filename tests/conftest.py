@@ -1,7 +1,7 @@
-"""Shared fixtures: real pictures from ../shared/images, seeded random VGG19 weights, weights files.
+"""Shared fixtures: real pictures from ../shared/images, seeded random VGG weights, weights files.
 
-No network and no ImageNet weights: VGG19 gets He-scaled random weights (see features.build_vgg), and the
-weights files the tests load are written here, in the layouts users have.
+No network and no ImageNet weights: VGG19 and VGG16 get He-scaled random weights (see features.build_vgg),
+and the weights files the tests load are written here, in the layouts users have.
 """
 
 from __future__ import annotations
@@ -42,12 +42,45 @@ def grey_style_path() -> Path:
     return _image("style/escher_sphere.jpg")
 
 
+# Real ImageNet VGG16 weights, beside the repository like the pictures (see ../shared/weights/SOURCES.md).
+VGG16_WEIGHTS = Path(os.environ.get("STYLE_TRANSFER_VGG16_WEIGHTS",
+                                    REPO.parent / "shared" / "weights" / "vgg16_imagenet_notop.h5"))
+
+
+@pytest.fixture(scope="session")
+def vgg16_weights_path() -> Path:
+    """The ImageNet VGG16 notop weights file; the test skips, saying where it looked, when it is absent."""
+    if not VGG16_WEIGHTS.is_file():
+        pytest.skip(f"real VGG16 weights {VGG16_WEIGHTS} not found (set STYLE_TRANSFER_VGG16_WEIGHTS to "
+                    "vgg16_imagenet_notop.h5)")
+    return VGG16_WEIGHTS
+
+
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
     from style_transfer.features import build_vgg
 
     return build_vgg("random")
+
+
+NETWORKS = ("vgg19", "vgg16")
+
+
+@pytest.fixture(scope="session")
+def random_vgg_of(random_vgg):
+    """`random_vgg_of(network)`: VGG19 (`random_vgg`) or VGG16 with He-normal weights from seed 0, each built
+    once per session."""
+    from style_transfer.features import build_vgg
+
+    built = {"vgg19": random_vgg}
+
+    def of(network: str):
+        if network not in built:
+            built[network] = build_vgg("random", network)
+        return built[network]
+
+    return of
 
 
 def write_official_layout(model, path: Path, *, extra_layers: dict | None = None) -> Path:

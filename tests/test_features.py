@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import write_official_layout
+from conftest import NETWORKS, write_official_layout
 from style_transfer import devices, features, image_io, preprocessing
 from style_transfer.config import StyleConfig
 from style_transfer.errors import ConfigError, WeightsError
@@ -193,23 +193,26 @@ def test_keras_cache_dir_follows_keras_home(monkeypatch, tmp_path):
     assert features.keras_cache_dir().name == "models" and features.keras_cache_dir().parent.name == ".keras"
 
 
-def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_vgg, photo):
+@pytest.mark.parametrize("network", NETWORKS)
+def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
-    extractor = FeatureExtractor(layers, vgg=random_vgg, pooling="avg")
-    kinds = {type(layer).__name__ for layer in extractor.model.layers if "pool" in layer.name}
-    assert kinds == {"AveragePooling2D"}
-    assert extractor.model.get_layer("block5_conv1") is random_vgg.get_layer("block5_conv1")
-    plain = FeatureExtractor(layers, vgg=random_vgg)
+    vgg = random_vgg_of(network)
+    extractor = FeatureExtractor(layers, vgg=vgg, pooling="avg")
+    kinds = [type(layer).__name__ for layer in extractor.model.layers if "pool" in layer.name]
+    assert kinds == ["AveragePooling2D"] * 4
+    assert extractor.model.get_layer("block5_conv1") is vgg.get_layer("block5_conv1")
+    plain = FeatureExtractor(layers, vgg=vgg)
     assert {type(layer).__name__ for layer in plain.model.layers if "pool" in layer.name} == {"MaxPooling2D"}
     # Before the first pool nothing differs; after it, averaging changes the activations.
     np.testing.assert_array_equal(extractor(photo)["block1_conv1"], plain(photo)["block1_conv1"])
     assert not np.allclose(extractor(photo)["block3_conv1"], plain(photo)["block3_conv1"])
 
 
-def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(random_vgg, photo):
+@pytest.mark.parametrize("network", NETWORKS)
+def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
-    extractor = FeatureExtractor(layers, vgg=random_vgg, pooling="avg")
-    plain = FeatureExtractor(layers, vgg=random_vgg)
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), pooling="avg")
+    plain = FeatureExtractor(layers, vgg=random_vgg_of(network))
     uncalibrated = {name: float(np.mean(value)) for name, value in extractor(photo).items()}
     scales = extractor.calibrate(photo)
     assert scales["block1_conv1"] == 1.0
@@ -230,10 +233,11 @@ def test_unknown_pooling_is_refused(random_vgg):
         FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="min")
 
 
-def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg, photo):
+@pytest.mark.parametrize("network", NETWORKS)
+def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv2"]
-    exact = FeatureExtractor(layers, vgg=random_vgg)(photo)
-    extractor = FeatureExtractor(layers, vgg=random_vgg, precision="bfloat16")
+    exact = FeatureExtractor(layers, vgg=random_vgg_of(network))(photo)
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), precision="bfloat16")
     assert extractor.precision == "bfloat16"
     assert {layer.compute_dtype for layer in extractor.model.layers if "conv" in layer.name} == {"bfloat16"}
     rounded = extractor(photo)
@@ -268,10 +272,12 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
     assert features.resolve_precision("auto") == "float32"
 
 
+@pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("height, width, padded, pooling", [(37, 53, (64, 64), "max"), (64, 32, (64, 32), "max"),
                                                              (37, 53, (64, 64), "avg")])
-def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg, photo, height, width, padded, pooling):
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", pooling=pooling)
+def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg_of, photo, height, width, padded, pooling,
+                                                          network):
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), precision="float32", pooling=pooling)
     image = tf.image.resize(photo, [height, width])
     exact = extractor(image)
     seen = {}

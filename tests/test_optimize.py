@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import NETWORKS
 from style_transfer import devices, image_io, losses, optimize, preprocessing
 from style_transfer.config import TUTORIAL
 from style_transfer.errors import NumericalError
@@ -235,21 +236,25 @@ def _while_loops(optimizer, image):
     return sum(node.op in ("While", "StatelessWhile") for node in graph.node)
 
 
-@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+# The bands cover blocks 1 and 2, the same in both networks: one bfloat16 case for them (test_features.py
+# compares VGG16's bfloat16 features).
+@pytest.mark.parametrize("network, convolutions, precision", [("vgg19", 14, "float32"), ("vgg16", 12, "float32"),
+                                                              ("vgg19", 14, "bfloat16")])
 def test_recompute_runs_the_first_two_blocks_again_band_by_band_for_the_same_objective(
-        random_vgg, pair, precision, monkeypatch):
+        random_vgg_of, pair, precision, network, convolutions, monkeypatch):
     # Bands of 4 rows: a 48x36 picture (odd band counts, a short last band) runs in 9 bands, each reading 8 more
     # rows either side.
     monkeypatch.setattr(optimize, "BAND_PIXELS", 4 * 48)
-    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg,
+    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
                                  precision=precision)
-    config = CONFIG.replace(precision=precision)
+    config = CONFIG.replace(precision=precision, network=network)
     plain, banded = make(extractor, pair, config), make(extractor, pair, config.replace(recompute=True))
     assert banded.objective is not plain.objective  # its own graph
     image = tf.clip_by_value(pair[0] + tf.random.stateless_normal(pair[0].shape, [1, 2], stddev=0.1), 0.0, 1.0)
-    # VGG19 to block5_conv2 is 14 convolutions (the first band's outside the loops); blocks 1 and 2 run again
-    # in two loops over the bands, one forward and one in the backward pass.
-    assert [(_convolutions(run, image), _while_loops(run, image)) for run in (plain, banded)] == [(14, 0), (14, 2)]
+    # The network to block5_conv2 (VGG19: 14 convolutions, VGG16: 12; the first band's outside the loops); blocks
+    # 1 and 2 run again in two loops over the bands, one forward and one in the backward pass.
+    assert [(_convolutions(run, image), _while_loops(run, image)) for run in (plain, banded)] == [
+        (convolutions, 0), (convolutions, 2)]
     (terms, gradient), (banded_terms, banded_gradient) = (
         optimizer.loss_and_gradient(image) for optimizer in (plain, banded))
     # float32: the same values summed in another order. bfloat16: the bands' convolutions may round otherwise.
@@ -294,12 +299,13 @@ def test_recompute_holds_less_than_the_whole_picture_pass(random_vgg, monkeypatc
 NATIVE_BFLOAT16 = devices.resolve_precision("auto") == "bfloat16"
 
 
+@pytest.mark.parametrize("network", NETWORKS)
 @pytest.mark.parametrize("precision", ["float32", pytest.param("bfloat16", marks=pytest.mark.skipif(
     not NATIVE_BFLOAT16, reason="bfloat16 is emulated on this CPU"))])
-def test_size_buckets_give_the_same_objective_gradient_and_run(random_vgg, pair, precision):
-    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg,
+def test_size_buckets_give_the_same_objective_gradient_and_run(random_vgg_of, pair, precision, network):
+    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
                                  precision=precision)
-    config = CONFIG.replace(precision=precision)
+    config = CONFIG.replace(precision=precision, network=network)
     content = tf.image.resize(pair[0], [37, 45])  # odd sizes: every pool floors; padded to 48x48
     pair = [content, pair[1]]
     plain, bucketed = make(extractor, pair, config), make(extractor, pair, config.replace(size_bucket=16))

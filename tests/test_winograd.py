@@ -157,15 +157,21 @@ def test_only_3x3_same_convolutions_are_taken():
         winograd.WinogradConv2D(layer)
 
 
-def test_the_extractor_uses_winograd_from_128_input_channels_and_gives_the_same_features(random_vgg, photo):
-    direct = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", convolution="direct")
-    fast = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", convolution="winograd")
+@pytest.mark.parametrize("network, winograd_layers", [
+    ("vgg19", ("block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4", "block4_conv1",
+               "block4_conv2", "block4_conv3", "block4_conv4", "block5_conv1", "block5_conv2")),
+    ("vgg16", ("block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3", "block4_conv1", "block4_conv2",
+               "block4_conv3", "block5_conv1", "block5_conv2")),
+])
+def test_the_extractor_uses_winograd_from_128_input_channels_and_gives_the_same_features(random_vgg_of, photo,
+                                                                                         network, winograd_layers):
+    vgg = random_vgg_of(network)
+    direct = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, precision="float32", convolution="direct")
+    fast = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, precision="float32", convolution="winograd")
     assert direct.winograd_layers == ()
-    assert fast.winograd_layers == ("block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3",
-                                    "block3_conv4", "block4_conv1", "block4_conv2", "block4_conv3",
-                                    "block4_conv4", "block5_conv1", "block5_conv2")  # to the deepest asked for
+    assert fast.winograd_layers == winograd_layers  # to the deepest asked for
     kinds = [type(layer).__name__ for layer in fast.model.layers]
-    assert kinds.count("WinogradConv2D") == 11
+    assert kinds.count("WinogradConv2D") == len(winograd_layers)
     # Below 128 channels, TensorFlow's convolution with the transposed-kernel gradient (not for block1_conv1's
     # 3 channels), and fused max-pools; none of it without Winograd.
     assert [layer.name for layer in fast.model.layers if isinstance(layer, winograd.DirectConv2D)] == [
@@ -208,14 +214,19 @@ def objective_and_gradient(extractor, content, style, config):
     return float(terms["total"]), gradient.numpy()
 
 
-@pytest.mark.parametrize("options", [{}, {"size_bucket": 32}, {"recompute": True}, {"pooling": "avg"}])
-def test_the_objective_and_its_gradient_match_direct_convolutions(random_vgg, content_path, style_path, options):
+@pytest.mark.parametrize("network, options", [
+    *[("vgg19", options) for options in ({}, {"size_bucket": 32}, {"recompute": True}, {"pooling": "avg"})],
+    # VGG16's blocks 3-5 differ; its bands and buckets are checked against the direct path in test_optimize.py.
+    ("vgg16", {}), ("vgg16", {"pooling": "avg"}),
+])
+def test_the_objective_and_its_gradient_match_direct_convolutions(random_vgg_of, content_path, style_path, network,
+                                                                  options):
     """Through the whole objective, with size buckets' masks, gradient checkpointing and average pooling."""
-    config = TUTORIAL.replace(max_dim=56, weights="random", **options)
+    config = TUTORIAL.replace(max_dim=56, weights="random", network=network, **options)
     content, style = api.load_inputs(content_path, style_path, config)
     results = []
     for convolution in ("direct", "winograd"):
-        extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32",
+        extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), precision="float32",
                                      convolution=convolution, pooling=config.pooling)
         extractor.calibrate(content, config.size_bucket)
         results.append(objective_and_gradient(extractor, content, style, config))
