@@ -312,6 +312,7 @@ class FeatureExtractor:
         # Per-layer activation scales (1 until calibrated); variables, so a compiled step sees new values.
         self.activation_scales = {name: tf.Variable(1.0, trainable=False, name=f"{name}_scale")
                                   for name in self.layer_names}
+        self.compiled_means = {}  # calibrate's compiled functions, by size bucket
         # The model's layers as VGG's blocks, each ending with its pool (the last at the deepest layer used):
         # the units whose activations a backward pass can recompute instead of keeping.
         used = all_layers[: deepest + 1]
@@ -394,9 +395,18 @@ class FeatureExtractor:
         `size_bucket` as for `reduce`: the same means, with both networks run on the padded picture."""
         if self.pooling == "max":
             return {name: 1.0 for name in self.layer_names}
-        preprocessed = _preprocess(image)
-        reference, averaged = (_mean_activations(model, preprocessed, size_bucket, self.layer_names)
-                               for model in (self.max_pooling_model, self.model))
+        # Compiled, once per size bucket, for every picture size: run eagerly, the models called the Winograd
+        # layers' and fused pools' XLA functions eagerly, which traced them again for every layer's shape and
+        # every picture size (six "triggered tf.function retracing" warnings per run).
+        if size_bucket not in self.compiled_means:
+            def means(image):
+                preprocessed = _preprocess(image)
+                return tuple(_mean_activations(model, preprocessed, size_bucket, self.layer_names)
+                             for model in (self.max_pooling_model, self.model))
+
+            self.compiled_means[size_bucket] = tf.function(
+                means, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        reference, averaged = self.compiled_means[size_bucket](tf.convert_to_tensor(image, tf.float32))
         for name in self.layer_names:
             ratio = float(reference[name] / tf.maximum(averaged[name], 1e-12))
             self.activation_scales[name].assign(ratio if ratio > 0 else 1.0)

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import NETWORKS, write_official_layout
-from style_transfer import devices, features, image_io, preprocessing
+from style_transfer import devices, features, image_io, pooling, preprocessing, winograd
 from style_transfer.config import StyleConfig
 from style_transfer.errors import ConfigError, WeightsError
 from style_transfer.features import FeatureExtractor
@@ -226,6 +226,21 @@ def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(r
     exact = extractor.calibrate(odd)
     np.testing.assert_allclose(list(extractor.calibrate(odd, size_bucket=32).values()), list(exact.values()),
                                rtol=1e-5)
+
+
+def test_calibration_is_traced_once_for_every_picture_size(random_vgg, photo):
+    """Run eagerly, calibration traced the Winograd layers' and fused pools' XLA functions again for every
+    layer's shape and every picture size (TensorFlow's retracing warnings in every run with average pooling)."""
+    layers = ["block1_conv1", "block3_conv1", "block4_conv1"]
+    extractor = FeatureExtractor(layers, vgg=random_vgg, pooling="avg", precision="float32", convolution="winograd")
+    compiled = (winograd._input_rows, winograd._input_columns, winograd._compiled_products, winograd._output_rows,
+                pooling._first_maxima)
+    extractor.calibrate(tf.image.resize(photo, [40, 56]))
+    traced = [function.experimental_get_tracing_count() for function in compiled]
+    for size in ([33, 47], [56, 24]):
+        assert extractor.calibrate(tf.image.resize(photo, size))["block4_conv1"] > 1.05
+    assert [function.experimental_get_tracing_count() for function in compiled] == traced
+    assert extractor.compiled_means[0].experimental_get_tracing_count() == 1
 
 
 def test_unknown_pooling_is_refused(random_vgg):
