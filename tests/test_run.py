@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from style_transfer import config as config_lib
-from style_transfer import image_io, run
+from style_transfer import devices, image_io, run
 
 STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 
@@ -75,6 +75,24 @@ def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args,
     config_text = events["config"][0][1].item().decode()
     assert "| max_dim | `48` |" in config_text and "| steps | `4` |" in config_text
     assert "_hparams_/session_start_info" in events  # the hparams dashboard's record of this run
+
+
+@pytest.mark.parametrize("flags, computed", [
+    ([], {"network": "vgg19", "precision": devices.resolve_precision("auto")}),
+    (["--precision", "float32", "--convolution", "direct"], {"network": "vgg19", "precision": "float32",
+                                                             "convolution": "direct"}),
+    (["--precision", "float32", "--convolution", "winograd"], {"precision": "float32", "convolution": "winograd"}),
+])
+def test_a_run_says_which_network_precision_and_convolution_it_used(cli, base_args, capsys, tmp_path, flags,
+                                                                    computed):
+    assert cli(*base_args, "--steps", "1", "--nosummary", "--logdir", "tb", *flags) == 0
+    recorded = json.loads(Image.open(tmp_path / "tubingen_starry_night.png").text["style_transfer:computed"])
+    assert computed.items() <= recorded.items()
+    assert recorded["convolution"] in ("direct", "winograd") and recorded["precision"] in ("float32", "bfloat16")
+    said = f"; vgg19, {recorded['precision']} {recorded['convolution'].capitalize()} convolutions)"
+    assert said in capsys.readouterr().out
+    config_text = read_events(tmp_path / "tb")["config"][0][1].item().decode()
+    assert f"| computed convolution | `{recorded['convolution']}` |" in config_text
 
 
 def test_a_summary_figure_is_written_beside_the_output_unless_switched_off(cli, base_args, capsys, tmp_path):
@@ -210,20 +228,22 @@ def test_a_process_with_a_missing_input_prints_exactly_one_line(tmp_path, style_
     assert finished.stdout == "" and not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("network", ["vgg19", "vgg16"])
 def test_offline_imagenet_says_which_file_where_keras_caches_it_and_how_to_do_without(tmp_path, content_path,
-                                                                                       style_path):
+                                                                                       style_path, network):
     # An unreachable proxy makes the download fail at once whether or not this machine has a network.
     proxy = "http://127.0.0.1:9"
     finished = run_process(
         [sys.executable, "-m", "style_transfer", "--content", str(content_path), "--style", str(style_path),
-         "--max_dim", "32", "--steps", "1"], tmp_path, KERAS_HOME=str(tmp_path / "keras"),
+         "--max_dim", "32", "--steps", "1", "--network", network], tmp_path, KERAS_HOME=str(tmp_path / "keras"),
         https_proxy=proxy, HTTPS_PROXY=proxy, no_proxy="", NO_PROXY="")
     assert finished.returncode == 1
     error_lines = finished.stderr.splitlines()
     assert len(error_lines) == 1 and "Traceback" not in finished.stderr, finished.stderr
     line = error_lines[0]
-    cached = tmp_path / "keras" / "models" / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    assert line.startswith("style-transfer: error: could not download the VGG19 ImageNet weights")
+    cached = tmp_path / "keras" / "models" / f"{network}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert line.startswith(f"style-transfer: error: could not download the {network.upper()} ImageNet weights")
+    assert f"keras-applications/{network}/" in line
     assert f"Keras caches that file at {cached}" in line and "--weights PATH" in line
     assert not list(tmp_path.glob("*.png"))
 
