@@ -35,7 +35,7 @@ def train_speed(spec: dict) -> dict:
     steps = WARMUP_STEPS + spec["steps"]
     # checkpoint_every past the end: the only checkpoint is the final one, written after the last on_step.
     config = TrainConfig(image_size=spec["image_size"], batch_size=spec["batch_size"], filters=spec["filters"],
-                         precision=spec["precision"], weights=spec["weights"], steps=steps,
+                         precision=spec["precision"], weights=spec["weights"], network=spec["network"], steps=steps,
                          checkpoint_every=steps + 1)
     style = preprocessing.resize_to_max_dim(image_io.load_image(spec["style"]), config.style_size).numpy()
     paths = dataset.scan_folder(spec["data"]).paths
