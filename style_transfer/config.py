@@ -152,13 +152,13 @@ class ConfigMethods:
 class StyleConfig(ConfigMethods):
     """Everything that decides a stylised image, how a run is monitored, and what it trades memory for.
 
-    Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with a faster optimiser schedule:
-    380 Adam steps with beta_1 and beta_2 0.9, a 20-step warm-up, the learning rate held and then cooled
-    down over the last 40% of the steps, the last 30 steps pulling pixels towards 8-bit levels, and bfloat16
-    convolutions where the CPU computes them natively, else float32 with Winograd ('auto'); a fifth of the
-    tutorial's 1000 steps' wall time or less at 512 px, to a lower tutorial objective (README, Performance).
-    Two further departures affect only how input files become pixels:
-    accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
+    Defaults are the TensorFlow tutorial's objective (see `TUTORIAL`) with its total variation smoothed below
+    differences of 0.03 (`tv_smoothing`: L1 total variation leaves flat blocks as the optimisation converges)
+    and a faster optimiser schedule: 380 Adam steps at a learning rate of 0.03 with beta_1 and beta_2 0.9, a
+    20-step warm-up, the rate held and then cooled down over the last 40% of the steps, and bfloat16
+    convolutions where the CPU computes them natively, else float32 with Winograd ('auto'). Each of these was
+    chosen on real ImageNet features (README, Performance). Two further departures affect only how input files
+    become pixels: accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
     """
 
     # The network whose features define content and style.
@@ -187,7 +187,7 @@ class StyleConfig(ConfigMethods):
     style_weight: float = _field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
                                  "averaged over locations).")
     tv_weight: float = _field(30.0, "Weight of the total-variation loss (tf.image.total_variation).")
-    tv_smoothing: float = _field(0.0, "Smooths the total variation's absolute value below this pixel difference "
+    tv_smoothing: float = _field(0.03, "Smooths the total variation's absolute value below this pixel difference "
                                  "(sqrt(d^2 + s^2) - s, pixels in [0, 1]): 0 is tf.image.total_variation, the "
                                  "tutorial's, which flattens smooth shading into blocks and steps as the "
                                  "optimisation converges.")
@@ -196,7 +196,7 @@ class StyleConfig(ConfigMethods):
                             "pixels bounded to [0, 1], Gatys et al.'s choice: fewer, surer steps).",
                             OPTIMIZER_CHOICES)
     steps: int = _field(380, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
-    learning_rate: float = _field(0.02, "Adam learning rate, in image units (pixels are in [0, 1]).")
+    learning_rate: float = _field(0.03, "Adam learning rate, in image units (pixels are in [0, 1]).")
     schedule: str = _field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
                            "tutorial's, with warmup_steps 0); 'cosine' (from learning_rate down to "
                            "final_learning_rate along a half cosine); 'cooldown' (learning_rate, then down to "
@@ -215,12 +215,11 @@ class StyleConfig(ConfigMethods):
     beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reached a lower objective in the "
                            "same steps, README: Performance).")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
-    grid_steps: int = _field(30, "Over the last this many Adam steps (of the last scale), pull every pixel "
+    grid_steps: int = _field(0, "Over the last this many Adam steps (of the last scale), pull every pixel "
                              "towards the nearest of the 256 levels an 8-bit picture stores, with a force rising "
-                             "linearly to grid_strength, so that saving rounds off less of the result: rounding "
-                             "to 8 bits raised the tutorial objective by 0.2% without it (README: Performance). "
-                             "0: off, as in the tutorial. Not used with preserve_colors=luminance, whose saved "
-                             "pixels are not the optimised ones.")
+                             "linearly to grid_strength, so that saving rounds off less of the result. 0: off, "
+                             "as in the tutorial. Not used with preserve_colors=luminance, whose saved pixels are "
+                             "not the optimised ones.")
     grid_strength: float = _field(1e5, "With grid_steps: the pull's final stiffness (force per unit of distance "
                                   "near a level; a pixel's gradient is of the order of 100).")
     init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
@@ -235,8 +234,9 @@ class StyleConfig(ConfigMethods):
                                   "only and puts back the content's chrominance (YIQ); 'histogram' first gives "
                                   "the style image(s) the content's colour mean and covariance.",
                                   PRESERVE_COLORS_CHOICES)
-    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides), up to 4: "
-                                "below 1 makes brush strokes bigger, above 1 smaller.")
+    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides), up to 4. The "
+                                "network sees the painting's strokes at the size they have in the resized style "
+                                "image, so above 1 makes brush strokes bigger, below 1 smaller.")
     style_max_dim: int = _field(0, "Upper bound on the style image's longest side in pixels (0: none).")
     gram_norm: str = _field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
                             "(the tutorial's), 'chw' also by the channel count, so every layer's Gram entries "

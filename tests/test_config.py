@@ -23,15 +23,16 @@ def test_tutorial_preset_is_the_published_tutorial():
     assert tutorial.grid_steps == 0
 
 
-def test_defaults_keep_the_tutorials_objective_and_change_only_the_optimiser_schedule_and_file_decoding():
+def test_defaults_keep_the_tutorials_objective_but_smooth_its_total_variation_and_schedule_adam_otherwise():
     default, tutorial = config_lib.preset("default"), config_lib.preset("tutorial")
     differing = {f.name for f in dataclasses.fields(StyleConfig) if getattr(default, f.name) != getattr(tutorial, f.name)}
-    assert differing == {"resize", "jpeg_dct", "steps", "beta_1", "beta_2", "schedule", "warmup_steps", "precision",
-                         "grid_steps"}
+    assert differing == {"resize", "jpeg_dct", "steps", "learning_rate", "beta_1", "beta_2", "schedule",
+                         "warmup_steps", "precision", "tv_smoothing"}
     assert (default.steps, default.beta_1, default.beta_2, default.precision) == (380, 0.9, 0.9, "auto")
     assert (default.schedule, default.cooldown_fraction, default.warmup_steps) == ("cooldown", 0.4, 20)
-    assert (default.learning_rate, default.final_learning_rate) == (tutorial.learning_rate, 0.0005)
-    assert (default.grid_steps, default.grid_strength) == (30, 1e5)
+    assert (default.learning_rate, default.final_learning_rate) == (0.03, 0.0005)
+    assert (default.tv_smoothing, tutorial.tv_smoothing, default.grid_steps) == (0.03, 0.0, 0)
+    assert default.network == tutorial.network == "vgg19"
 
 
 @pytest.mark.parametrize("spec, expected", [
