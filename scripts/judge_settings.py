@@ -45,17 +45,20 @@ def main() -> int:
     judge = TUTORIAL.replace(network="vgg16", weights=args.weights, max_dim=args.max_dim,
                              resize=DEFAULT.resize, jpeg_dct=DEFAULT.jpeg_dct)
     extractor = api.build_extractor(base)
+    judge_extractor = api.build_extractor(judge)  # float32, whatever 'auto' means for the runs
     for spec in args.run:
         name, _, text = spec.partition(":")
         settings = dict(setting.split("=", 1) for setting in text.split(",") if setting)
         start = judge if settings.pop("preset", "default") == "tutorial" else base
         config = start.replace(**config_from_text(settings))
+        if api.requested_precision(config) != api.requested_precision(base) or config.pooling != base.pooling:
+            raise SystemExit(f"judge_settings: --run {name}: precision and pooling are the defaults' here")
         began = time.perf_counter()
         result = api.stylize(args.content, args.style, config, extractor=extractor)
         seconds = time.perf_counter() - began
         with tempfile.TemporaryDirectory() as directory:
             saved = image_io.load_image(result.save(Path(directory) / "result.png"))
-        terms, _ = StyleOptimizer(extractor, result.content_image, result.style_images, saved,
+        terms, _ = StyleOptimizer(judge_extractor, result.content_image, result.style_images, saved,
                                   judge).loss_and_gradient(saved)
         record = {"name": name, "settings": text, "seconds": round(seconds, 1),
                   **{f"tutorial_{term}": float(terms[term]) for term in ("total", "style", "content", "tv")},

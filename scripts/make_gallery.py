@@ -72,8 +72,8 @@ def render(args) -> tuple[Path, int]:
     grid = figure.subplots(len(rows), len(values) + 2, squeeze=False)
     for row, (content, style) in enumerate(rows):
         for column, config in enumerate(configs):
-            key = (config.network, config.weights, config.pooling, tuple(config.style_layers),
-                   tuple(config.content_layers))
+            key = (config.network, config.weights, config.pooling, api.requested_precision(config),
+                   tuple(config.style_layers), tuple(config.content_layers))
             if key not in extractors:
                 extractors[key] = api.build_extractor(config)
             result = api.stylize(content, style, config, extractor=extractors[key])

@@ -252,13 +252,13 @@ def smallest_side(config: StyleConfig) -> int:
 
 def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
     """ConfigError unless `extractor` computes every layer `config` uses, from the weights it names."""
+    if extractor.network != config.network:
+        raise ConfigError("network", f"the config asks for {config.network} but the extractor is "
+                          f"{extractor.network}")
     missing = [name for name in (*config.content_layers, *config.style_layers) if name not in extractor.layer_names]
     if missing:
         raise ConfigError("extractor", f"does not compute layers {', '.join(missing)}; build it with "
                           "build_extractor(config)")
-    if extractor.network != config.network:
-        raise ConfigError("network", f"the config asks for {config.network} but the extractor is "
-                          f"{extractor.network}")
     if extractor.weights is not None and extractor.weights != config.weights:
         raise ConfigError("weights", f"the config asks for {config.weights!r} but the extractor was built with "
                           f"{extractor.weights!r}")

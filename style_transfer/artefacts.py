@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from style_transfer import image_io
+
 
 def flat_pair_fraction(image) -> float:
     """The fraction of horizontally and vertically neighbouring pixel pairs of `image` ([1, H, W, 3] or
@@ -14,10 +16,9 @@ def flat_pair_fraction(image) -> float:
     result made of 2-4 px blocks has a quarter or more of its pairs identical.
     """
     pixels = np.asarray(image)
-    if pixels.ndim == 4:
-        pixels = pixels[0]
+    pixels = pixels[0] if pixels.ndim == 4 else pixels
     if pixels.dtype != np.uint8:
-        pixels = np.clip(np.rint(np.asarray(pixels, np.float64) * 255.0), 0, 255).astype(np.uint8)
+        pixels = image_io.to_uint8(pixels)  # what saving stores
     across = np.all(pixels[:, 1:] == pixels[:, :-1], axis=-1)
     down = np.all(pixels[1:] == pixels[:-1], axis=-1)
     return float((across.sum() + down.sum()) / (across.size + down.size))

@@ -186,7 +186,7 @@ class StyleConfig(ConfigMethods):
     content_weight: float = _field(1e4, "Weight of the content loss (mean squared error of feature maps).")
     style_weight: float = _field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
                                  "averaged over locations).")
-    tv_weight: float = _field(30.0, "Weight of the total-variation loss (tf.image.total_variation).")
+    tv_weight: float = _field(30.0, "Weight of the total-variation loss (see tv_smoothing).")
     tv_smoothing: float = _field(0.03, "Smooths the total variation's absolute value below this pixel difference "
                                  "(sqrt(d^2 + s^2) - s, pixels in [0, 1]): 0 is tf.image.total_variation, the "
                                  "tutorial's, which flattens smooth shading into blocks and steps as the "

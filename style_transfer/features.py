@@ -48,9 +48,12 @@ def conv_layers(network: str) -> tuple[str, ...]:
 
 
 def network_of(vgg: keras.Model) -> str:
-    """Which network a built VGG model is ("vgg19" or "vgg16"), by its layers: only VGG19 has block5_conv4."""
+    """Which network a built VGG model is ("vgg19" or "vgg16"), by its layers: only VGG19 has block3_conv4 (so a
+    model cut after block 3 is told apart too). ValueError for a model that is neither."""
     names = {layer.name for layer in vgg.layers}
-    return "vgg19" if "block5_conv4" in names else "vgg16"
+    if "block1_conv1" not in names:
+        raise ValueError(f"model {vgg.name!r} is neither VGG19 nor VGG16 (it has no layer block1_conv1)")
+    return "vgg19" if "block3_conv4" in names else "vgg16"
 
 
 def keras_cache_dir() -> Path:
@@ -152,10 +155,9 @@ def _load_legacy_h5(model: keras.Model, weights_file: h5py.File, path: Path) -> 
     # with the classifier (include_top=True) works too; the layout is frozen, so reading it is safe.
     names = {_decode(name) for name in weights_file.attrs["layer_names"]}
     network = network_of(model)
-    if network == "vgg16" and "block5_conv4" in names:
-        raise _network_mismatch(path, "vgg19", network)
-    if network == "vgg19" and "block5_conv3" in names and "block5_conv4" not in names:
-        raise _network_mismatch(path, "vgg16", network)
+    saved = "vgg19" if "block3_conv4" in names else "vgg16" if "block3_conv3" in names else network
+    if saved != network:
+        raise _network_mismatch(path, saved, network)
     for layer_name in conv_layers(network):
         if layer_name not in names:
             raise WeightsError(f"weights file {path}: layer {layer_name} is missing from the file")

@@ -24,7 +24,7 @@ class TrainConfig(ConfigMethods):
     image_size: int = _field(256, "Training crops are image_size x image_size: each photograph is resized so "
                              "its short side is this, then cropped at random and flipped at random.")
     style_size: int = _field(512, "Longest side, in pixels, of the style picture whose Gram matrices are the "
-                             "targets; smaller makes the brush strokes bigger.")
+                             "targets; larger makes the brush strokes bigger.")
     batch_size: int = _field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
     max_megapixels: float = _field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
@@ -39,8 +39,9 @@ class TrainConfig(ConfigMethods):
     style_layers: dict = _field(dict(DEFAULT.style_layers), _STYLE_HELP["style_layers"])
     content_weight: float = _field(DEFAULT.content_weight, _STYLE_HELP["content_weight"])
     style_weight: float = _field(DEFAULT.style_weight, _STYLE_HELP["style_weight"])
-    tv_weight: float = _field(DEFAULT.tv_weight, "Weight of the total-variation loss (tf.image.total_variation, "
-                              "per picture).")
+    tv_weight: float = _field(DEFAULT.tv_weight, "Weight of the total-variation loss (per picture; see "
+                              "tv_smoothing).")
+    tv_smoothing: float = _field(DEFAULT.tv_smoothing, _STYLE_HELP["tv_smoothing"])
     gram_norm: str = _field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
     weights: str = _field(DEFAULT.weights, _STYLE_HELP["weights"])
     precision: str = _field("float32", "Arithmetic of the loss network's convolutions: 'float32', 'bfloat16' "
@@ -77,7 +78,7 @@ class TrainConfig(ConfigMethods):
         check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
         check(1 <= self.filters <= 256, "filters", f"must be in [1, 256], got {self.filters}")
         check(0 <= self.residual_blocks <= 32, "residual_blocks", f"must be in [0, 32], got {self.residual_blocks}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "tv_smoothing"):
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
         check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
@@ -91,8 +92,11 @@ class TrainConfig(ConfigMethods):
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
     RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "network",
-                     "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight", "gram_norm",
-                     "weights", "precision")
+                     "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight",
+                     "tv_smoothing", "gram_norm", "weights", "precision")
+    # Settings added after runs existed, with the value those runs were trained with: before network, VGG19;
+    # before tv_smoothing, the tutorial's L1 total variation.
+    BEFORE_ADDED = {"network": "vgg19", "tv_smoothing": 0.0}
 
 
 TRAIN_DEFAULT = TrainConfig()

@@ -92,8 +92,7 @@ def check_resumable(model_dir: Path, description: dict) -> None:
     from style_transfer import training
 
     saved = json.loads((model_dir / training.CONFIG_FILE).read_text(encoding="utf8"))
-    # Runs written before --network existed trained with VGG19's features.
-    config = {"network": "vgg19", **saved["config"]}
+    config = {**TrainConfig.BEFORE_ADDED, **saved["config"]}
     differences = [f"--{name} {config.get(name)!r} -> {description['config'][name]!r}"
                    for name in TrainConfig.RESUME_FIELDS if config.get(name) != description["config"][name]]
     if saved.get("style_fingerprint") != description["style_fingerprint"]:

@@ -152,7 +152,7 @@ class FastTrainer:
             self.extractor(stylised), stylised, content_targets=content_targets, style_targets=self.style_targets,
             content_layers=config.content_layers, style_layers=config.style_layers,
             content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
-            gram_norm=config.gram_norm, per_example=True)
+            tv_smoothing=config.tv_smoothing, gram_norm=config.gram_norm, per_example=True)
         return stylised, terms
 
     def _replica_step(self, photos):

@@ -123,15 +123,29 @@ def test_a_state_that_disagrees_with_its_checkpoint_is_refused(setup, tmp_path):
         api.stylize(content, style, config, extractor=extractor, resume=directory)
 
 
-def test_a_checkpoint_from_before_the_warmup_setting_resumes_without_a_warmup(setup, tmp_path):
+@pytest.mark.parametrize("name, before, now", [("warmup_steps", 0, 20), ("tv_smoothing", 0.0, 0.03)])
+def test_a_checkpoint_from_before_a_setting_resumes_with_the_value_it_was_made_with(setup, tmp_path, name, before,
+                                                                                   now):
     config, extractor, content, style = setup
-    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=3, warmup_steps=0)
+    assert checkpoints.BEFORE_ADDED[name] == before and getattr(config, name) == now
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=3, **{name: before})
     state = json.loads((directory / checkpoints.STATE_FILE).read_text())
-    del state["config"]["warmup_steps"]  # as written before the setting existed
+    del state["config"][name]  # as written before the setting existed
     (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
-    resumed = api.stylize(content, style, config, extractor=extractor, resume=directory, warmup_steps=0)
+    resumed = api.stylize(content, style, config, extractor=extractor, resume=directory, **{name: before})
     assert resumed.steps_done == STEPS
-    with pytest.raises(ResumeError, match=r"warmup_steps was 0, now 20"):
+    with pytest.raises(ResumeError, match=rf"{name} was {before!r}, now {now!r}"):
+        api.stylize(content, style, config, extractor=extractor, resume=directory)
+
+
+def test_a_checkpoint_of_another_network_is_refused(setup, tmp_path):
+    config, extractor, content, style = setup
+    directory = interrupted_checkpoint(setup, tmp_path / "ckpt", at=3)
+    state = json.loads((directory / checkpoints.STATE_FILE).read_text())
+    assert state["config"]["network"] == "vgg19"
+    state["config"]["network"] = "vgg16"  # as if made with --network vgg16 (the pictures are the same)
+    (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(ResumeError, match=r"network was 'vgg16', now 'vgg19'"):
         api.stylize(content, style, config, extractor=extractor, resume=directory)
 
 

@@ -144,3 +144,34 @@ def test_per_example_terms_are_each_pictures_own_loss():
         for name, value in alone.items():
             assert batch[name].shape == (3,)
             np.testing.assert_allclose(batch[name][index], value, rtol=1e-5)
+
+
+def test_smoothed_total_variation_is_the_tutorials_at_zero_and_charbonnier_above():
+    images = tf.random.stateless_uniform([2, 5, 6, 3], [3, 4])
+    np.testing.assert_allclose(losses.total_variation_loss(images, 0.0),
+                               tf.reduce_sum(tf.image.total_variation(images)), rtol=1e-6)
+    per_picture = losses.total_variation_loss(images, 0.03, per_example=True)
+    assert per_picture.shape == (2,)
+    np.testing.assert_allclose(tf.reduce_sum(per_picture), losses.total_variation_loss(images, 0.03), rtol=1e-6)
+    # One step of height d between two halves: W * C pairs each cost sqrt(d^2 + s^2) - s.
+    step = tf.concat([tf.zeros([1, 2, 4, 3]), tf.fill([1, 2, 4, 3], 0.5)], axis=1)
+    np.testing.assert_allclose(losses.total_variation_loss(step, 0.03), 12 * (np.hypot(0.5, 0.03) - 0.03), rtol=1e-5)
+    # A large difference d costs nearly |d| - s (L1's pull on it, less a constant); small ones far less than L1
+    # charges, and a flat picture nothing.
+    np.testing.assert_allclose(losses.total_variation_loss(step, 0.03), 12 * (0.5 - 0.03), rtol=2e-3)
+    ramp = step * 0.02
+    assert float(losses.total_variation_loss(ramp, 0.03)) < 0.2 * float(losses.total_variation_loss(ramp, 0.0))
+    assert float(losses.total_variation_loss(tf.zeros([1, 4, 4, 3]), 0.03)) == 0.0
+
+
+def test_smoothed_total_variation_lets_equal_neighbours_be_where_l1_pulls_them_together():
+    # The cause of flat blocks: L1's gradient on a nearly equal pair keeps its full size (sign of d), so an
+    # optimiser drives the pair to exactly equal; the smoothed one vanishes with the difference.
+    pair = tf.Variable([[[[0.5, 0.5, 0.5]], [[0.501, 0.501, 0.501]]]])
+    gradients = {}
+    for smoothing in (0.0, 0.03):
+        with tf.GradientTape() as tape:
+            loss = losses.total_variation_loss(pair, smoothing)
+        gradients[smoothing] = float(tf.reduce_max(tf.abs(tape.gradient(loss, pair))))
+    assert gradients[0.0] == pytest.approx(1.0)
+    assert gradients[0.03] < 0.05

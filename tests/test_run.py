@@ -78,7 +78,9 @@ def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args,
 
 
 @pytest.mark.parametrize("flags, computed", [
-    ([], {"network": "vgg19", "precision": devices.resolve_precision("auto")}),
+    ([], {"network": "vgg19", "precision": devices.resolve_precision("auto"),
+          "convolution": devices.resolve_convolution("auto", devices.resolve_precision("auto"))}),
+    (["--network", "vgg16", "--weights", "random"], {"network": "vgg16"}),
     (["--precision", "float32", "--convolution", "direct"], {"network": "vgg19", "precision": "float32",
                                                              "convolution": "direct"}),
     (["--precision", "float32", "--convolution", "winograd"], {"precision": "float32", "convolution": "winograd"}),
@@ -89,7 +91,7 @@ def test_a_run_says_which_network_precision_and_convolution_it_used(cli, base_ar
     recorded = json.loads(Image.open(tmp_path / "tubingen_starry_night.png").text["style_transfer:computed"])
     assert computed.items() <= recorded.items()
     assert recorded["convolution"] in ("direct", "winograd") and recorded["precision"] in ("float32", "bfloat16")
-    said = f"; vgg19, {recorded['precision']} {recorded['convolution'].capitalize()} convolutions)"
+    said = f"; {recorded['network']}, {recorded['precision']} {recorded['convolution'].capitalize()} convolutions)"
     assert said in capsys.readouterr().out
     config_text = read_events(tmp_path / "tb")["config"][0][1].item().decode()
     assert f"| computed convolution | `{recorded['convolution']}` |" in config_text
