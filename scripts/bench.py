@@ -347,8 +347,12 @@ def main(argv):
         return
     from conftest import write_official_layout
     from style_transfer import features
+    from style_transfer.config import NETWORK_CHOICES
 
     networks = FLAGS.network
+    unknown = [network for network in networks if network not in NETWORK_CHOICES]
+    if unknown:
+        sys.exit(f"bench.py: --network {','.join(unknown)}: choose from {', '.join(NETWORK_CHOICES)}")
     if not FLAGS.quality and not FLAGS.largest and not FLAGS.many and not FLAGS.fast:
         report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style,
                   "speed": {}}
@@ -500,6 +504,11 @@ def run_quality(common: dict) -> dict:
         print(f"defaults first reach the tutorial's final objective at {reached['seconds']:.1f} s "
               f"({tutorial['seconds'] / reached['seconds']:.1f}x sooner; {reached['cpu_seconds']:.1f} CPU s, "
               f"{tutorial['cpu_seconds'] / reached['cpu_seconds']:.1f}x less CPU time)")
+    matched = next((point for point in tutorial["curve"] if point["objective"] <= default["final_objective"]), None)
+    if matched:  # the other way round: the tutorial's time to the defaults' quality
+        print(f"the tutorial first reaches the defaults' final objective at step {matched['step']}, "
+              f"{matched['cpu_seconds']:.1f} CPU s: {matched['cpu_seconds'] / default['cpu_seconds']:.2f}x the "
+              f"defaults' CPU time ({matched['seconds'] / default['seconds']:.2f}x their wall time)")
     if FLAGS.plot:
         plot_quality(runs, Path(FLAGS.plot), size)
         print(f"Plot written to {FLAGS.plot}")
