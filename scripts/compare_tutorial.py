@@ -1,11 +1,12 @@
 """How closely `--preset tutorial` follows the TensorFlow tutorial over many steps, measured.
 
-Runs, on the same pictures and the same VGG19 weights (a file this script writes, random unless --weights
-names one): the tutorial's code compiled as published (the yardstick), the same code run eagerly (the
+Runs, on the same pictures and the same weights (a file this script writes, random unless --weights
+names one; VGG19, or VGG16 with --network vgg16, the tutorial's code building that network instead): the tutorial's code compiled as published (the yardstick), the same code run eagerly (the
 tutorial's own rounding noise), and this package's tutorial preset. Prints the relative loss difference of
 each from the yardstick at chosen steps, and plots the three loss curves and the differences.
 
-  python scripts/compare_tutorial.py --steps 100 --max_dim 64 --plot assets/tutorial_fidelity.png
+  python scripts/compare_tutorial.py --steps 100 --max_dim 64 --plot assets/tutorial_fidelity.png \
+      --network vgg16 --weights ../shared/weights/vgg16_imagenet_notop.h5
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the tutorial re-statement the tests u
 FLAGS = flags.FLAGS
 flags.DEFINE_string("content", str(REPO.parent / "shared/images/content/tubingen.jpg"), "Content picture.")
 flags.DEFINE_string("style", str(REPO.parent / "shared/images/style/starry_night.jpg"), "Style picture.")
-flags.DEFINE_string("weights", "random", "VGG19 weights as for --weights of the CLI.")
+flags.DEFINE_string("weights", "random", "Weights as for --weights of the CLI.")
+flags.DEFINE_enum("network", "vgg19", ["vgg19", "vgg16"], "The network of both sides.")
 flags.DEFINE_integer("max_dim", 64, "Longest side (the tutorial's is 512).")
 flags.DEFINE_integer("steps", 100, "Steps to run each implementation.")
 flags.DEFINE_string("plot", "", "Save a matplotlib figure of the curves here (PNG).")
@@ -44,19 +46,23 @@ def main(argv):
 
     with tempfile.TemporaryDirectory() as directory:
         # The tutorial loads its weights through Keras; give both sides the same file.
-        weights_path = write_official_layout(features.build_vgg(FLAGS.weights), Path(directory) / "vgg19.h5")
+        weights_path = write_official_layout(features.build_vgg(FLAGS.weights, FLAGS.network),
+                                             Path(directory) / f"{FLAGS.network}.h5")
         runs = {
-            "tutorial (tf.function)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim).run(FLAGS.steps),
+            "tutorial (tf.function)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim,
+                                                  network=FLAGS.network).run(FLAGS.steps),
             "tutorial (eager)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim,
-                                            compiled=False).run(FLAGS.steps),
+                                            compiled=False, network=FLAGS.network).run(FLAGS.steps),
             "style_transfer --preset tutorial": api.stylize(
                 FLAGS.content, FLAGS.style, TUTORIAL.replace(max_dim=FLAGS.max_dim, steps=FLAGS.steps,
-                                                             weights=str(weights_path))).losses["total"],
+                                                             weights=str(weights_path),
+                                                             network=FLAGS.network)).losses["total"],
         }
     reference = np.asarray(runs["tutorial (tf.function)"])
     drift = {name: np.abs(np.asarray(losses) - reference) / reference for name, losses in runs.items()}
     checkpoints = sorted({s for s in (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000) if s <= FLAGS.steps} | {FLAGS.steps})
-    print(f"Relative loss difference from the tutorial's compiled code, {FLAGS.max_dim} px, {FLAGS.weights} weights")
+    print(f"Relative loss difference from the tutorial's compiled code, {FLAGS.max_dim} px, {FLAGS.network} with "
+          f"{FLAGS.weights} weights")
     print(f"{'step':>6} " + " ".join(f"{name:>34}" for name in list(runs)[1:]))
     for step in checkpoints:
         print(f"{step:>6} " + " ".join(f"{drift[name][step - 1]:>34.1e}" for name in list(runs)[1:]))
@@ -79,7 +85,8 @@ def plot(runs, drift, path: Path) -> None:
     colours = dict(zip(runs, ("tab:blue", "tab:orange", "tab:green")))  # one colour per run in both panels
     for name, losses in runs.items():
         curves.plot(range(1, len(losses) + 1), losses, label=name, linewidth=1, color=colours[name])
-    curves.set(xlabel="step", ylabel="tutorial objective", title="Loss curves", yscale="log")
+    curves.set(xlabel="step", ylabel="tutorial objective", yscale="log",
+               title=f"Loss curves, {FLAGS.max_dim} px, {FLAGS.network} (weights {Path(FLAGS.weights).name})")
     curves.legend()
     for name in list(runs)[1:]:
         # Clamped at 1e-9 so the exact agreement of step 1 shows on the log scale.
