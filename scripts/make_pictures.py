@@ -28,7 +28,8 @@ FEATURES = ["--network", "vgg16", "--weights", str(WEIGHTS)]
 CAPTION = "VGG16 ImageNet features (--network vgg16)"
 # Photograph and painting of each example, the first also the README's first picture.
 PAIRS = [("content/tubingen.jpg", "style/starry_night.jpg"),
-         ("content/golden_gate.jpg", "style/shipwreck.jpg")]
+         ("content/golden_gate.jpg", "style/shipwreck.jpg"),
+         ("content/hoovertowernight.jpg", "style/woman-with-hat-matisse.jpg")]
 EXAMPLE_SIZE = 512
 GALLERY_SIZE = 192
 PARTS = ("examples", "hero", "flat_blocks", "animation", "galleries")
@@ -100,7 +101,7 @@ def make_flat_blocks() -> None:
         axes.set_title(f"{name}\n{artefacts.flat_pair_fraction(image):.1%} of neighbouring pixels identical",
                        fontsize=10)
         axes.axis("off")
-    figure.suptitle(f"{Path(content).name} x {Path(style).name}, {GALLERY_SIZE} px, detail at 4x, {CAPTION}")
+    figure.suptitle(f"{Path(content).name} x {Path(style).name}, {GALLERY_SIZE} px, a detail enlarged, {CAPTION}")
     written = image_io.save_image(figures.figure_to_image(figure), ASSETS / "gallery" / "flat_blocks.png",
                                   overwrite=True)
     print(f"Wrote {written}")
