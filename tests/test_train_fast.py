@@ -156,7 +156,9 @@ def test_two_replicas_compute_the_gradient_of_the_global_mean(tmp_path, photos, 
         np.testing.assert_allclose(l2, l1, rtol=1e-4)
         assert np.abs(update1).max() > 1e-4, np.abs(update1).max()  # the step really moved the weights
         # A sum over replicas instead of the mean would double the update; a per-replica mean would halve it.
-        np.testing.assert_allclose(update2, update1, rtol=2e-2, atol=2e-3 * np.abs(update1).max())
+        # The smoothed total variation's gradient (not L1's sign) carries rounding into updates that nearly
+        # cancel: 2 of 9579 differed by 0.8% of the largest update, hence atol 1e-2 of it.
+        np.testing.assert_allclose(update2, update1, rtol=2e-2, atol=1e-2 * np.abs(update1).max())
         # Resuming under two replicas starts where the uninterrupted run's step would: both replicas' batches.
         local = lambda batch: np.concatenate(strategy.experimental_local_results(batch))
         batches = iter(trainer.distributed_dataset())
