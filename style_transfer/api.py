@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import json
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -168,28 +169,56 @@ def read_pictures(content, style, config: StyleConfig) -> Pictures:
     if config.mask and config.style_blend_weights:
         raise ConfigError("style_blend_weights", "does not apply with a mask, where each region takes one style")
 
-    def load(source):
-        return image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=max_pixels)
+    def load(source, size: int, any_aspect: bool = False):
+        return image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=max_pixels,
+                                   max_dim=decode_size(source, size, config, any_aspect))
 
+    # Pictures are decoded for the largest scale: the content at max_dim, a style at its own size (and,
+    # as the start of --init style, at the content's shape), an init picture at the content's shape.
+    style_size = round(config.max_dim * config.style_scale)
+    if config.style_max_dim:
+        style_size = min(style_size, config.style_max_dim)
     names = {"content": _name(content, "the content image")}
-    pictures = Pictures(content=load(content), styles=[load(source) for source in styles], names=names)
+    starts = [config.init == "style"] + [False] * (len(styles) - 1)
+    pictures = Pictures(content=load(content, config.max_dim),
+                        styles=[load(source, max(style_size, config.max_dim), any_aspect=True) if start
+                                else load(source, style_size) for source, start in zip(styles, starts)],
+                        names=names)
     names.update({f"style{index}": _name(source, f"style image {index + 1}") for index, source in enumerate(styles)})
     if config.mask:
-        pictures.mask = image_io.load_mask(config.mask, max_pixels=max_pixels)
-        (content_height, content_width), (mask_height, mask_width) = (pictures.content.shape[1:3],
-                                                                      pictures.mask.shape[1:3])
+        mask_max_dim = decode_size(config.mask, config.max_dim, config)
+        pictures.mask = image_io.load_mask(config.mask, max_pixels=max_pixels, max_dim=mask_max_dim)
+        # Compared at the files' own sizes: either may have been reduced while decoding.
+        (content_width, content_height), (mask_width, mask_height) = (
+            image_io.picture_size(content), image_io.picture_size(config.mask))
         # The mask's height at the content's width; a pixel of rounding is allowed, however elongated.
         scaled_height = mask_height * content_width / mask_width
         if abs(scaled_height - content_height) > max(1.0, 0.02 * content_height):
-            raise ImageError(f"{config.mask}: the mask is {pictures.mask.shape[2]}x{pictures.mask.shape[1]}, the "
-                             f"content {pictures.content.shape[2]}x{pictures.content.shape[1]}: a mask must have "
-                             "the content picture's aspect ratio")
+            raise ImageError(f"{config.mask}: the mask is {mask_width}x{mask_height}, the content "
+                             f"{content_width}x{content_height}: a mask must have the content picture's aspect ratio")
     if config.init not in INIT_CHOICES:
         if not Path(config.init).exists():
             raise ConfigError("init", f"must be {', '.join(INIT_CHOICES)} or the path of a picture; there is no "
                               f"file {config.init!r}")
-        pictures.init = load(config.init)
+        pictures.init = load(config.init, config.max_dim, any_aspect=True)
     return pictures
+
+
+# The tutorial's plain bilinear resize samples the full-size pixels, so with resize 'tutorial' pictures up to
+# this size are decoded whole, as the tutorial decodes them; larger ones are reduced like any other.
+TUTORIAL_WHOLE_PIXELS = 16_000_000
+
+
+def decode_size(source, size: int, config: StyleConfig, any_aspect: bool = False) -> int | None:
+    """The longest side to decode a picture file at (image_io.load_image's max_dim) for a resize to longest
+    side `size`; with `any_aspect`, for a resize to any shape within size x size (the content's). None: whole."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None  # already decoded
+    width, height = image_io.picture_size(source, max_pixels=int(config.max_megapixels * 1e6))
+    if config.resize == "tutorial" and width * height <= TUTORIAL_WHOLE_PIXELS:
+        return None
+    # Squeezed into the content's shape, the picture's short side may shrink least.
+    return math.ceil(size * max(width, height) / min(width, height)) if any_aspect else size
 
 
 def _name(source, fallback: str) -> str:

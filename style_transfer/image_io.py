@@ -40,8 +40,17 @@ DAMAGED_FILE_ERRORS = (ValueError, SyntaxError, struct.error, EOFError, IndexErr
 
 ImageSource = Any  # a path (str or os.PathLike), a PIL image, or an array in the pixel contract
 
+# A file larger than the size asked for is decoded at no less than this multiple of it (see load_image): the
+# antialiased resize that follows still averages at least 4x4 decoded pixels per pixel it makes, so the
+# result differs from a full-size decode by resampling noise, while memory follows the size asked for.
+REDUCE_MARGIN = 4
+# Modes whose values must not be averaged (palette indices, bits) or cannot be (16-bit grey), and what they
+# become first (None: RGB or RGBA, as the palette's transparency asks).
+_UNREDUCIBLE_MODES = {"1": "L", "P": None, "PA": "RGBA", "HSV": "RGB", "I;16": "I", "I;16B": "I", "I;16L": "I"}
 
-def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: int | None = None) -> np.ndarray:
+
+def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: int | None = None,
+               max_dim: int | None = None) -> np.ndarray:
     """Loads a picture as float32 RGB in [0, 1], shape [1, H, W, 3].
 
     `source` may be a file path, a PIL image, or an array shaped [H, W], [H, W, C] or [1, H, W, C] with
@@ -49,29 +58,36 @@ def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: i
     white, grey and palette images become RGB; animations give their first frame. A file whose header claims
     more than `max_pixels` pixels is refused before it is decoded. Raises ImageError naming the file and the
     reason.
+
+    `max_dim`: the longest side the caller will resize the picture to, keeping its aspect ratio. A file
+    whose longest side is at least 2 * REDUCE_MARGIN times that is reduced by a whole factor while it is
+    decoded (JPEG by DCT scaling, others by box averaging before any conversion), never below REDUCE_MARGIN
+    times `max_dim`: memory and time then follow the size asked for, not the file's.
     """
     if isinstance(source, Image.Image):
         _check_pixels(source.size, max_pixels, "image")
         return _pil_to_array(source)
     if isinstance(source, (str, os.PathLike)):
-        return _load_file(Path(source), jpeg_dct, max_pixels)
+        return _load_file(Path(source), jpeg_dct, max_pixels, max_dim=max_dim)
     array = np.asarray(source)
     if array.ndim >= 2:
         _check_pixels(array.shape[-2:] if array.ndim == 2 else array.shape[-3:-1], max_pixels, "array")
     return _array_to_contract(array, "array")
 
 
-def load_mask(source: ImageSource, *, max_pixels: int | None = None) -> np.ndarray:
+def load_mask(source: ImageSource, *, max_pixels: int | None = None, max_dim: int | None = None) -> np.ndarray:
     """Loads a mask picture as float32 [1, H, W, 2] in [0, 1]: its grey level and its opacity.
 
     Sources as for load_image; colour pictures are converted to grey (ITU-R 601 luma). A picture without
-    alpha is opaque everywhere. Raises ImageError naming the file and the reason.
+    alpha is opaque everywhere. Raises ImageError naming the file and the reason. `max_dim` as for
+    load_image, except that a mask is reduced by keeping every so many pixels: its grey levels name regions,
+    which averaging would blend into other regions' levels.
     """
     if isinstance(source, Image.Image):
         _check_pixels(source.size, max_pixels, "mask")
         rgba = _pil_to_array(source, keep_alpha=True)
     elif isinstance(source, (str, os.PathLike)):
-        rgba = _load_file(Path(source), "accurate", max_pixels, keep_alpha=True)
+        rgba = _load_file(Path(source), "accurate", max_pixels, keep_alpha=True, max_dim=max_dim)
     else:
         rgba = _array_to_contract(np.asarray(source), "mask", keep_alpha=True)
     grey = rgba[..., :3] @ RGB_TO_YIQ[0].astype(np.float32)  # Y of YIQ: the 601 luma
@@ -85,13 +101,14 @@ def _check_pixels(size, max_pixels: int | None, what) -> None:
                          f"{max_pixels / 1e6:g} (raise max_megapixels to allow it)")
 
 
-def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False) -> np.ndarray:
+def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False,
+               max_dim: int | None = None) -> np.ndarray:
     if jpeg_dct == "fast":
         import tensorflow  # noqa: F401  (loaded now, so its start-up output is not taken for the decoder's)
     failure = None
     with capture_stderr() as decoder_said:
         try:
-            pixels, caught = _decode_file(path, jpeg_dct, max_pixels, keep_alpha)
+            pixels, caught = _decode_file(path, jpeg_dct, max_pixels, keep_alpha, max_dim)
         except ImageError as error:
             failure = error  # raised below, once the capture has closed and holds the decoder's words
     if failure is not None:
@@ -104,19 +121,57 @@ def _load_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bo
     return pixels
 
 
-def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False):
+def _decode_file(path: Path, jpeg_dct: str, max_pixels: int | None, keep_alpha: bool = False,
+                 max_dim: int | None = None):
     with _file_errors(path), warnings.catch_warnings(record=True) as caught, _pillow_pixel_limit(max_pixels):
         warnings.simplefilter("always")
         # Pillow warns above its own limit; the limit that applies here is max_pixels, checked next.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as image:  # reads the header only
             _check_pixels(image.size, max_pixels, path)
+            factor = reduction_factor(image.size, max_dim)
+            if factor > 1 and not keep_alpha:
+                # JPEG: libjpeg's DCT scaling decodes at 1/2, 1/4 or 1/8 of the size; other formats ignore it.
+                image.draft(None, (-(-image.size[0] // factor), -(-image.size[1] // factor)))
             image.load()  # decode now, so truncated files fail here and not later
             if jpeg_dct == "fast" and image.format == "JPEG" and image.mode in ("RGB", "L") and not keep_alpha:
-                pixels = _decode_jpeg_like_tensorflow(path, image)
+                pixels = _decode_jpeg_like_tensorflow(path, image, factor, max_dim)
             else:
-                pixels = _pil_to_array(image, keep_alpha=keep_alpha)
+                # The grey scale of 16-bit, integer and float pictures is judged on every pixel, before reducing.
+                pixels = _pil_to_array(_reduced(image, max_dim, nearest=keep_alpha), keep_alpha=keep_alpha,
+                                       grey_scale=_grey_scale(image))
     return pixels, caught
+
+
+def reduction_factor(size: tuple[int, int], max_dim: int | None) -> int:
+    """The whole factor a picture of `size` may be reduced by for a resize to longest side `max_dim`: its
+    longest side stays at least REDUCE_MARGIN * max_dim (1, no reduction, without `max_dim`)."""
+    if not max_dim:
+        return 1
+    return max(1, max(size) // (REDUCE_MARGIN * max_dim))
+
+
+def _reduced(image: Image.Image, max_dim: int | None, nearest: bool = False) -> Image.Image:
+    """`image` (decoded) reduced by reduction_factor, upright; itself if no reduction is due.
+
+    Area averaging by default; `nearest` keeps one pixel of every factor x factor block."""
+    factor = reduction_factor(image.size, max_dim)
+    if factor == 1:
+        return image
+    if image.getexif().get(_EXIF_ORIENTATION) in _EXIF_TRANSPOSE:
+        # Upright first: the reduced copy would not keep every format's orientation tag (TIFF's, say).
+        image = ImageOps.exif_transpose(image)
+    # Rounded, and resized rather than Image.reduce'd: reduce's last block is partial when the factor does
+    # not divide the side, which stretched the picture by up to a pixel of the reduced size.
+    size = (max(1, round(image.size[0] / factor)), max(1, round(image.size[1] / factor)))
+    if nearest:
+        return image.resize(size, Image.Resampling.NEAREST)
+    if image.mode in _UNREDUCIBLE_MODES:
+        mode = _UNREDUCIBLE_MODES[image.mode]
+        if mode is None:  # palette: RGBA if it has a transparent colour, as _pil_to_array composites it
+            mode = "RGBA" if "transparency" in image.info else "RGB"
+        image = image.convert(mode)
+    return image.resize(size, Image.Resampling.BOX)
 
 
 def read_header(path: str | os.PathLike, *, max_pixels: int | None = None) -> tuple[str, int, int]:
@@ -131,6 +186,32 @@ def read_header(path: str | os.PathLike, *, max_pixels: int | None = None) -> tu
         warnings.simplefilter("ignore")
         with Image.open(path) as image:
             return image.format, image.size[0], image.size[1]
+
+
+def picture_size(source: ImageSource, *, max_pixels: int | None = None) -> tuple[int, int]:
+    """(width, height) of a picture as load_image gives it without reduction (EXIF orientation applied), read
+    from a file's header alone. Sources as for load_image; ImageError as read_header."""
+    if isinstance(source, Image.Image):
+        return _upright_size(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        with _file_errors(path), warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                return _upright_size(image)
+    shape = np.shape(source)
+    height, width = shape[-3:-1] if len(shape) >= 3 else shape[:2]
+    return int(width), int(height)
+
+
+def _upright_size(image: Image.Image) -> tuple[int, int]:
+    # A PNG's EXIF may follow its pixels, and Pillow decodes them all to reach it: such a tag is not read here.
+    header_only = image.format != "PNG" or "exif" in image.info
+    orientation = image.getexif().get(_EXIF_ORIENTATION) if header_only else None
+    width, height = image.size
+    # Recent Pillows' TIFF plugin reports the upright size itself; the TIFF tags keep the stored one.
+    stored = (image.tag_v2.get(256), image.tag_v2.get(257)) if image.format == "TIFF" else (width, height)
+    return (height, width) if orientation in (5, 6, 7, 8) and stored == (width, height) else (width, height)
 
 
 @contextlib.contextmanager
@@ -169,32 +250,46 @@ def _pillow_pixel_limit(max_pixels: int | None):
         Image.MAX_IMAGE_PIXELS = default
 
 
-def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image) -> np.ndarray:
+def _decode_jpeg_like_tensorflow(path: Path, image: Image.Image, factor: int = 1,
+                                 max_dim: int | None = None) -> np.ndarray:
     import tensorflow as tf  # only this path needs it; keeps plain image I/O light
 
+    # libjpeg's DCT scaling, as Pillow's draft mode uses it: the largest of 8, 4, 2 within `factor`.
+    ratio = next(ratio for ratio in (8, 4, 2, 1) if ratio <= factor)
     try:
-        pixels = tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_FAST").numpy()
+        pixels = tf.io.decode_jpeg(path.read_bytes(), channels=3, dct_method="INTEGER_FAST", ratio=ratio).numpy()
     except tf.errors.InvalidArgumentError as error:
         raise ImageError(f"{path}: cannot decode image (TensorFlow: {' '.join(str(error).split())[:200]})") from None
     decoded = Image.fromarray(pixels)
     orientation = image.getexif().get(_EXIF_ORIENTATION)
     if orientation in _EXIF_TRANSPOSE:
         decoded = decoded.transpose(_EXIF_TRANSPOSE[orientation])
-    return _pil_to_array(decoded)
+    return _pil_to_array(_reduced(decoded, max_dim))
 
 
-def _pil_to_array(image: Image.Image, keep_alpha: bool = False) -> np.ndarray:
+_GREY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+
+
+def _grey_scale(image: Image.Image) -> float | None:
+    """What a 16-bit, 32-bit integer or float grey picture's values are divided by to be in [0, 1] (None for
+    other modes). The scale follows the values: "I" and "F" images carry no bit depth of their own."""
+    if image.mode not in _GREY_MODES:
+        return None
+    if image.mode.startswith("I;16"):
+        return 65535.0
+    highest = image.getextrema()[1]
+    if highest > 255:
+        return 65535.0
+    return 1.0 if image.mode == "F" and highest <= 1.0 else 255.0
+
+
+def _pil_to_array(image: Image.Image, keep_alpha: bool = False, grey_scale: float | None = None) -> np.ndarray:
     image = ImageOps.exif_transpose(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if image.mode in _GREY_MODES:
         # 16-bit, 32-bit integer or float grey: keep the precision instead of Pillow's clipping conversion
-        # to 8 bits. The scale follows the values: "I" and "F" images carry no bit depth of their own.
+        # to 8 bits.
         grey = np.asarray(image, dtype=np.float64)
-        if image.mode.startswith("I;16") or grey.max() > 255:
-            scale = 65535.0
-        elif image.mode == "F" and grey.max() <= 1.0:
-            scale = 1.0
-        else:
-            scale = 255.0
+        scale = grey_scale or _grey_scale(image)
         return _array_to_contract(np.clip(grey / scale, 0, 1).astype(np.float32), "image", keep_alpha)
     has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La", "PA") or "transparency" in image.info
     # With alpha, _array_to_contract composites it over ALPHA_BACKGROUND, as for arrays.

@@ -340,7 +340,7 @@ def test_our_own_bugs_are_not_blamed_on_the_file(tmp_path, monkeypatch):
     # files make decoders raise does.
     Image.new("RGB", (4, 4)).save(tmp_path / "fine.png")
 
-    def broken(image, keep_alpha=False):
+    def broken(image, keep_alpha=False, grey_scale=None):
         raise TypeError("a bug in the package")
 
     monkeypatch.setattr(image_io, "_pil_to_array", broken)
@@ -356,17 +356,109 @@ def test_a_pixel_cap_above_pillows_own_limit_is_honoured(tmp_path):
         image_io.load_image(tmp_path / "big.png", max_pixels=100_000_000)
 
 
+def _decode_in_a_process(path, max_dim: int) -> dict:
+    """Loads `path` for `max_dim` in a fresh process: the loaded shape, the peak resident memory and the time."""
+    import subprocess
+    import sys
+
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (this test process) across exec.
+    script = f"""
+import json, time
+from style_transfer import image_io
+start = time.perf_counter()
+image = image_io.load_image({str(path)!r}, max_dim={max_dim})
+seconds = time.perf_counter() - start
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({{"shape": image.shape, "peak_mb": peak / 1024, "seconds": seconds}}))
+"""
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    return json.loads(finished.stdout)
+
+
+def test_a_huge_jpeg_for_a_small_output_is_decoded_small_in_little_memory_and_time(tmp_path):
+    # A 10000x7000 photograph (70 megapixels: 210 MB as bytes, 840 MB as float32) for a 64 px output.
+    gradient = Image.linear_gradient("L").resize((10000, 7000))
+    grain = Image.effect_noise((1000, 700), 64).resize((10000, 7000))
+    Image.merge("RGB", (gradient, grain, gradient.transpose(Image.Transpose.ROTATE_180))).save(tmp_path / "huge.jpg")
+    Image.open(tmp_path / "huge.jpg").resize((640, 448)).save(tmp_path / "small.jpg")
+    huge, small = (_decode_in_a_process(tmp_path / name, 64) for name in ("huge.jpg", "small.jpg"))
+    # DCT-scaled to 1/8 while decoding (1250x875), then averaged by 4: 312x219, still 4x the output's 64 px.
+    assert huge["shape"] == [1, 219, 312, 3]
+    assert huge["peak_mb"] - small["peak_mb"] < 150, (huge, small)
+    assert huge["seconds"] < 10, huge
+    # The decompression-bomb limit still applies to the header, whatever the size asked for.
+    with pytest.raises(ImageError, match="70.0 megapixels, more than the limit of 50"):
+        image_io.load_image(tmp_path / "huge.jpg", max_pixels=50_000_000, max_dim=64)
+
+
+def _oriented_jpeg(path):
+    rows, columns = np.mgrid[0:300, 0:1200]
+    pixels = np.stack([rows * 255 // 300, columns * 255 // 1200, 255 - columns * 255 // 1200], -1).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: viewers rotate 90 degrees clockwise
+    Image.fromarray(pixels).save(path, exif=exif, quality=95)
+
+
+def _oriented_tiff(path):
+    rows, columns = np.mgrid[0:300, 0:1200]
+    pixels = np.stack([rows * 255 // 300, columns * 255 // 1200, 255 - columns * 255 // 1200], -1).astype(np.uint8)
+    Image.fromarray(pixels).save(path, tiffinfo={0x0112: 6})
+
+
+def _transparent_palette_png(path):
+    picture = Image.new("P", (1200, 900), 0)
+    picture.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    picture.paste(1, (0, 0, 600, 900))  # left half blue, right half colour 0, transparent: white
+    picture.save(path, transparency=0)
+
+
+def _dark_sixteen_bit_png(path):
+    # 16-bit values that all fit in 8 bits: the scale must still be 16-bit's after reducing.
+    Image.fromarray(np.tile(np.arange(0, 240, dtype=np.uint16), (900, 5))).save(path)
+
+
+@pytest.mark.parametrize("write, name", [(_oriented_jpeg, "sideways.jpg"), (_oriented_tiff, "sideways.tif"),
+                                         (_transparent_palette_png, "palette.png"),
+                                         (_dark_sixteen_bit_png, "sixteen.png")])
+def test_pictures_reduced_while_decoding_keep_orientation_alpha_and_scale(tmp_path, write, name):
+    from style_transfer import preprocessing
+
+    write(tmp_path / name)
+    whole = image_io.load_image(tmp_path / name)
+    reduced = image_io.load_image(tmp_path / name, max_dim=32)
+    assert max(reduced.shape[1:3]) < max(whole.shape[1:3]) / 2  # it was reduced
+    assert (reduced.shape[1] > reduced.shape[2]) == (whole.shape[1] > whole.shape[2])  # same way up
+    assert image_io.picture_size(tmp_path / name) == whole.shape[2:0:-1]
+    levels = np.abs(preprocessing.resize_to_max_dim(whole, 32) - preprocessing.resize_to_max_dim(reduced, 32)) * 255
+    assert np.mean(levels) < 1 and np.max(levels) < 8, (np.mean(levels), np.max(levels))
+
+
+def test_a_mask_is_reduced_without_blending_its_regions(tmp_path):
+    # Stripes 7 px wide of three grey levels (three styles), and a transparent band: reducing by 8 must not
+    # average neighbouring stripes into levels that would name other regions.
+    grey = np.repeat(np.array([0, 128, 255], np.uint8)[np.arange(1024) // 7 % 3][None], 768, axis=0)
+    alpha = np.full((768, 1024), 255, np.uint8)
+    alpha[300:400] = 0
+    Image.fromarray(np.stack([grey, alpha], -1), "LA").save(tmp_path / "mask.png")
+    whole = image_io.load_mask(tmp_path / "mask.png")
+    reduced = image_io.load_mask(tmp_path / "mask.png", max_dim=32)
+    assert reduced.shape == (1, 96, 128, 2)
+    assert set(np.unique(reduced[..., 0])) <= set(np.unique(whole[..., 0])) and len(np.unique(reduced[..., 0])) == 3
+    assert set(np.unique(reduced[..., 1])) == {0.0, 1.0}
+
+
 @pytest.mark.parametrize("fails", [False, True])
 def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, capfd, caplog, monkeypatch, fails):
     # C decoders (libjpeg, libtiff) write to file descriptor 2 directly, as this stand-in does.
     Image.new("RGB", (4, 4)).save(tmp_path / "odd.png")
     real_decode = image_io._decode_file
 
-    def chatty_decode(path, jpeg_dct, max_pixels, keep_alpha=False):
+    def chatty_decode(path, jpeg_dct, max_pixels, keep_alpha=False, max_dim=None):
         os.write(2, b"Corrupt data: 4 extraneous bytes\n")
         if fails:
             raise ImageError(f"{path}: cannot decode image (bad)")
-        return real_decode(path, jpeg_dct, max_pixels, keep_alpha)
+        return real_decode(path, jpeg_dct, max_pixels, keep_alpha, max_dim)
 
     monkeypatch.setattr(image_io, "_decode_file", chatty_decode)
     if fails:
