@@ -1,25 +1,38 @@
 """Training pictures: a folder of photographs as an endless tf.data pipeline of random square crops.
 
-    paths -> (shard per worker) -> shuffle -> repeat -> read + decode + resize + crop + flip (parallel)
-          -> drop undecodable -> batch -> prefetch
+    paths -> (shard per worker) -> shuffle -> repeat -> decode (image_io) -> drop the undecodable
+          -> resize + crop + flip (parallel) -> batch -> prefetch
 
-`scan_folder` looks at every file's header once (Pillow, no decoding) and keeps the pictures TensorFlow's
-decoders read (JPEG, PNG, GIF, BMP, WebP); the rest are skipped and counted. A file whose header is fine but
-whose data is damaged is dropped by the pipeline itself (Dataset.ignore_errors, which logs it).
+`scan_folder` reads every file's header (Pillow, no decoding) and keeps the pictures in the formats below;
+the rest are skipped and counted. It then decodes pictures in order until one succeeds, so a folder of
+damaged files stops before training, in seconds, whatever its size. A picture whose data turns out damaged
+later is skipped with one log line and not read again; should every picture fail, the pipeline ends (rather
+than searching forever for one that decodes), and training stops with one line.
+
+Importing this module does not import TensorFlow: the command line scans the folder before paying for that.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from pathlib import Path
 
-import tensorflow as tf
+import numpy as np
+from absl import logging
 
 from style_transfer import image_io
 from style_transfer.errors import DataError, ImageError
 
-DECODABLE_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}  # what tf.io.decode_image reads
+# The formats tf.io.decode_image reads, which the pipeline read until it decoded with image_io: a folder
+# usable then is usable now, and a folder usable now is one TensorFlow programs can read too.
+DECODABLE_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
+# image_io.load_image redirects file descriptor 2 while a decoder runs (to catch what C decoders print):
+# that is process-wide, so the pipeline's parallel calls decode one at a time.
+_DECODING = threading.Lock()
+# What the pipeline's decoding step says of each element.
+_DECODED, _FAILED, _EVERY_ONE_FAILED = 0, 1, 2
 
 
 @dataclasses.dataclass
@@ -32,8 +45,10 @@ class ImageFolder:
 
 
 def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None) -> ImageFolder:
-    """Every picture under `directory` (recursively; hidden files and folders excluded) that TensorFlow can
-    decode. DataError if the folder is missing or holds no usable picture."""
+    """Every picture under `directory` (recursively; hidden files and folders excluded) whose header is that
+    of a format training reads, sorted, the first of them decoded: the others are decoded as training reaches
+    them. DataError, naming how many files there are and the first few with their reasons, if the folder is
+    missing or holds no picture that decodes."""
     directory = Path(directory)
     if not directory.exists():
         raise DataError(f"data folder {directory}: no such folder")
@@ -50,9 +65,20 @@ def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None) 
             skipped.append((str(path), reason))
         else:
             paths.append(str(path))
+    # One picture that decodes is enough to start: decoding a large folder up front would delay every start
+    # (and every resume) in proportion to its size, and a picture can still fail later.
+    while paths:
+        try:
+            image_io.load_image(paths[0], max_pixels=max_pixels)
+            break
+        except ImageError as error:
+            skipped.append((paths[0], str(error).removeprefix(f"{paths[0]}: ")))
+            paths.pop(0)
+    skipped.sort()
     if not paths:
-        raise DataError(f"data folder {directory}: none of its {len(files)} files is a picture TensorFlow can read "
-                        f"(JPEG, PNG, GIF, BMP, WebP); for example {skipped[0][0]}: {skipped[0][1]}")
+        examples = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
+        raise DataError(f"data folder {directory}: none of its {len(files)} files is a picture training can use "
+                        f"(JPEG, PNG, GIF, BMP, WebP that decodes): {examples}{' ...' if len(skipped) > 3 else ''}")
     return ImageFolder(directory, paths, skipped)
 
 
@@ -69,61 +95,102 @@ def _unusable(path: Path, max_pixels: int | None) -> str:
 
 
 def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed: int, skip_batches: int = 0,
-                     input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-    """Endless batches of float32 [batch_size, image_size, image_size, 3] crops in [0, 1].
+                     input_context=None):
+    """Endless batches of float32 [batch_size, image_size, image_size, 3] crops in [0, 1] (a tf.data.Dataset).
 
     Each picture is resized (antialiased) so its short side is image_size, cropped at a random place and
     flipped at random, with stateless randomness from `seed`, so a run is reproducible. Under
-    `tf.distribute`, `input_context` shards the files among the input pipelines (one per worker) and
-    `batch_size` is then the per-replica batch.
+    `tf.distribute`, `input_context` (a tf.distribute.InputContext) shards the files among the input
+    pipelines (one per worker) and `batch_size` is then the per-replica batch.
 
     `skip_batches` starts the sequence that many batches in, as a resumed run needs: the file order and
-    each crop depend only on the seed and the position, and the skipped files are never decoded. (A file
-    whose data turns out damaged is dropped, so after one the batches shift by a picture.)
+    each crop depend only on the seed and the position, and the skipped files are never decoded. A picture
+    that fails to decode is skipped (so after one the batches shift by a picture), with one warning the first
+    time and without being read again; once every picture has failed, the dataset ends.
     """
-    files = tf.data.Dataset.from_tensor_slices(paths)
+    import tensorflow as tf
+
     if input_context is not None and input_context.num_input_pipelines > 1:
-        if len(paths) >= input_context.num_input_pipelines:
-            files = files.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        if len(paths) >= input_context.num_input_pipelines:  # as Dataset.shard, which keeps every n-th
+            paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
         # Fewer files than workers: every worker reads them all, in its own order.
         seed = seed + 1000003 * input_context.input_pipeline_id
-    files = (files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
+    files = (tf.data.Dataset.from_tensor_slices(paths)
+             .shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()
              .skip(skip_batches * batch_size))
+    decode = _PictureDecoder(paths)
 
-    def load(index, path):
-        image = _short_side_resized(_decode(path), image_size)
+    def read(index, path):
+        image, status = tf.numpy_function(decode, [path], (tf.float32, tf.int32), stateful=False)
+        image.set_shape([None, None, 3])
+        status.set_shape([])
+        return index, image, status
+
+    def crop(index, image, status):
+        image = _short_side_resized(image, image_size)
         element_seed = tf.stack([tf.cast(seed, tf.int64), index])
         image = tf.image.stateless_random_crop(image, [image_size, image_size, 3], seed=element_seed)
         image = tf.image.stateless_random_flip_left_right(image, seed=element_seed + 1)
         return tf.clip_by_value(image, 0.0, 1.0)
 
-    return (files.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-            .ignore_errors(log_warning=True)
+    return (files.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+            .take_while(lambda index, image, status: status != _EVERY_ONE_FAILED)
+            .filter(lambda index, image, status: status == _DECODED)
+            .map(crop, num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size, drop_remainder=True)
             .prefetch(tf.data.AUTOTUNE))
 
 
-def _decode(path) -> tf.Tensor:
-    return tf.io.decode_image(tf.io.read_file(path), channels=3, dtype=tf.float32, expand_animations=False)
+class _PictureDecoder:
+    """path (bytes) -> (float32 [H, W, 3] in [0, 1], status) for tf.numpy_function: the picture decoded by
+    image_io, or an empty one and _FAILED, after one warning, for a picture that does not decode (then and
+    every later time, without reading it again), or _EVERY_ONE_FAILED once all of `paths` have failed."""
+
+    def __init__(self, paths: list[str]):
+        self.remaining = len(set(paths))
+        self.failed: set[str] = set()
+
+    def __call__(self, path: bytes):
+        name = os.fsdecode(path)
+        if name not in self.failed:
+            try:
+                with _DECODING:
+                    return image_io.load_image(name)[0], np.int32(_DECODED)
+            except ImageError as error:
+                logging.warning("%s; training goes on without it", error)
+                with _DECODING:
+                    if name not in self.failed:
+                        self.failed.add(name)
+                        self.remaining -= 1
+        return np.zeros((0, 0, 3), np.float32), np.int32(_FAILED if self.remaining > 0 else _EVERY_ONE_FAILED)
 
 
-def _short_side_resized(image: tf.Tensor, size: int) -> tf.Tensor:
+def _short_side_resized(image, size: int):
     """[H, W, 3] -> antialiased resize whose short side is `size` (the long side at least `size` too)."""
+    import tensorflow as tf
+
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     new_size = tf.maximum(tf.cast(tf.math.ceil(shape * size / tf.reduce_min(shape)), tf.int32), size)
     return tf.image.resize(image, new_size, antialias=True)
 
 
-def sample_batch(paths: list[str], *, image_size: int, count: int = 4) -> tf.Tensor:
-    """Centre crops of the first `count` pictures (or fewer), [N, image_size, image_size, 3]: a fixed batch
-    whose stylisations show training's progress in TensorBoard."""
+def sample_batch(paths: list[str], *, image_size: int, count: int = 4):
+    """Centre crops of the first `count` pictures that decode (or fewer), float32 [N, image_size, image_size, 3]:
+    a fixed batch whose stylisations show training's progress in TensorBoard. DataError if none decodes."""
+    import tensorflow as tf
+
     samples = []
     for path in paths:
         try:
-            image = _short_side_resized(_decode(path), image_size)
-        except tf.errors.OpError:  # damaged data: the pipeline drops it too
+            with _DECODING:
+                image = image_io.load_image(path)[0]
+        except ImageError:  # damaged data: the pipeline skips it too, and says so
             continue
+        image = _short_side_resized(image, image_size)
         samples.append(tf.image.resize_with_crop_or_pad(image, image_size, image_size))
         if len(samples) == count:
             break
+    if not samples:
+        raise DataError(f"none of the {len(paths)} training pictures decodes any more (changed since the folder "
+                        "was scanned?)")
     return tf.clip_by_value(tf.stack(samples), 0.0, 1.0)

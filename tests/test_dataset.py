@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -106,3 +108,76 @@ def test_samples_are_centre_crops_of_the_first_pictures(tmp_path):
     assert samples.shape == (4, 32, 32, 3)
     first = np.asarray(Image.open(folder / "p0.png").resize((43, 32), Image.BILINEAR), np.float32) / 255
     assert np.abs(samples[0] - first[:, 5:37]).mean() < 0.1
+
+
+def write_damaged(folder, content_path):
+    """The damaged files of issue 29: random bytes named .jpg, a JPEG cut short, an empty .png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "random.jpg").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    (folder / "truncated.jpg").write_bytes(content_path.read_bytes()[:20000])
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
+def test_a_folder_of_damaged_files_is_refused_naming_the_count_and_the_first_files(tmp_path, content_path):
+    folder = write_damaged(tmp_path / "data", content_path)
+    with pytest.raises(DataError) as refused:
+        dataset.scan_folder(folder)
+    message = str(refused.value)
+    assert "\n" not in message and "none of its 3 files is a picture training can use" in message
+    assert f"{folder / 'empty.png'}: not a picture" in message and f"{folder / 'random.jpg'}: not a picture" in message
+    assert f"{folder / 'truncated.jpg'}: cannot decode image (image file is truncated" in message
+
+
+def test_the_scan_decodes_until_a_picture_does(tmp_path, content_path):
+    folder = write_damaged(tmp_path / "data", content_path)
+    (folder / "truncated.jpg").rename(folder / "a_truncated.jpg")  # decoded, and skipped, before p0.png
+    (folder / "z_truncated.jpg").write_bytes(content_path.read_bytes()[:30000])  # left to training
+    write_pictures(folder, 1)
+    scanned = dataset.scan_folder(folder)
+    assert [Path(path).name for path in scanned.paths] == ["p0.png", "z_truncated.jpg"]
+    assert [Path(path).name for path, _ in scanned.skipped] == ["a_truncated.jpg", "empty.png", "random.jpg"]
+
+
+def grey_levels(folder, levels):
+    folder.mkdir(parents=True, exist_ok=True)
+    for level in levels:  # one flat grey level per picture tells where a crop came from
+        Image.new("RGB", (40, 40), (level,) * 3).save(folder / f"grey{level:03d}.png")
+
+
+def test_pictures_that_fail_later_are_skipped_with_one_warning_each(tmp_path, content_path, caplog):
+    folder = tmp_path / "data"
+    grey_levels(folder, [60, 120])
+    write_damaged(folder, content_path)
+    (folder / "truncated.jpg").rename(folder / "zz_truncated.jpg")  # after the good ones: the scan keeps it
+    paths = dataset.scan_folder(folder).paths
+    assert [Path(path).name for path in paths] == ["grey060.png", "grey120.png", "zz_truncated.jpg"]
+    with caplog.at_level("WARNING"):
+        batches = take(dataset.training_dataset(paths, image_size=16, batch_size=2, seed=0), 12)  # 8 epochs
+    levels = {round(float(batch.mean(axis=(1, 2, 3))[index]) * 255) for batch in batches for index in range(2)}
+    assert len(batches) == 12 and levels == {60, 120}
+    warnings = [record.getMessage() for record in caplog.records if "zz_truncated.jpg" in record.getMessage()]
+    assert len(warnings) == 1 and "cannot decode image" in warnings[0] and "training goes on without it" in warnings[0]
+
+
+def test_when_every_picture_fails_the_pipeline_ends_instead_of_searching(tmp_path, caplog):
+    folder = write_pictures(tmp_path / "data", 3)
+    paths = dataset.scan_folder(folder).paths
+    for path in paths:  # damaged after the scan: changed on disk, say
+        Path(path).write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with caplog.at_level("WARNING"):
+        batches = take(dataset.training_dataset(paths, image_size=16, batch_size=2, seed=0), 5)
+    assert batches == []  # ended, not spinning: take() returned
+    assert sorted(record.getMessage().split(":")[0] for record in caplog.records
+                  if "training goes on without it" in record.getMessage()) == sorted(paths)
+    with pytest.raises(DataError, match="none of the 3 training pictures decodes any more"):
+        dataset.sample_batch(paths, image_size=16)
+
+
+def test_importing_the_module_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    script = "import sys\nfrom style_transfer import dataset\nprint('tensorflow' in sys.modules)"
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert finished.stdout.strip() == "False", finished.stderr
