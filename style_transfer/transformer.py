@@ -1,4 +1,5 @@
-"""The image-transformation network of fast style transfer: [B, H, W, 3] RGB in [0, 1] -> the same, stylised.
+"""The image-transformation network of fast style transfer: [B, H, W, 3] RGB in [0, 1] and [B, S] style
+weights -> [B, H, W, 3], stylised.
 
 Johnson et al. 2016 ("Perceptual Losses for Real-Time Style Transfer"), with the two changes later work
 settled on: instance normalisation (Ulyanov et al. 2016) instead of batch normalisation, which stylises each
@@ -8,6 +9,11 @@ Convolutions pad by reflection, so the borders carry no dark frame.
 
     9x9 conv (f) -> 3x3 stride-2 conv (2f) -> 3x3 stride-2 conv (4f) -> residual blocks (4f)
       -> resize x2 + 3x3 conv (2f) -> resize x2 + 3x3 conv (f) -> 9x9 conv (3), sigmoid
+
+One network paints S styles (Dumoulin, Shlens and Kudlur 2017, "A Learned Representation for Artistic
+Style"): every instance normalisation has one scale and offset per style, and the rest of the network is
+shared. The second input, `style_weights` [B, S], mixes those scales and offsets: a one-hot row paints one
+style, and a convex combination blends styles. A one-style network is the case S = 1 (weights [[1.0]]).
 
 Any input of at least 5 pixels a side works (the first 9x9 convolution mirrors 4 at each border): the model
 pads the picture by reflection to a multiple of 4 (the two stride-2 convolutions) and crops the result back,
@@ -90,51 +96,61 @@ class CropLike(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="style_transfer")
 class InstanceNormalization(keras.layers.Layer):
-    """Normalises each picture's channels over its height and width, then a learned scale and offset.
+    """Conditional instance normalisation: [x, style_weights] -> each picture's channels normalised over its
+    height and width, then scaled and offset by its style weights [B, S] times the per-style scales and
+    offsets [S, C] (Dumoulin et al. 2017; S = 1 is Ulyanov et al.'s instance normalisation).
 
     The same mathematics as keras.layers.GroupNormalization(groups=-1), whose reshape into groups made the
-    whole network 1.5x slower on CPU (2.9 s against 1.9 s for a 1024x768 picture, measured).
+    whole network 1.5x slower on CPU.
     """
 
-    def __init__(self, epsilon: float = 1e-5, **kwargs):
+    def __init__(self, styles: int = 1, epsilon: float = 1e-5, **kwargs):
         super().__init__(**kwargs)
+        self.styles = styles
         self.epsilon = epsilon
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        self.scale = self.add_weight(shape=(channels,), initializer="ones", name="scale")
-        self.offset = self.add_weight(shape=(channels,), initializer="zeros", name="offset")
+    def build(self, inputs_shape, style_weights_shape):
+        channels = inputs_shape[-1]
+        self.scale = self.add_weight(shape=(self.styles, channels), initializer="ones", name="scale")
+        self.offset = self.add_weight(shape=(self.styles, channels), initializer="zeros", name="offset")
 
-    def call(self, inputs):
+    def call(self, inputs, style_weights):
+        # [B, S] @ [S, C]: each picture's scale and offset, in float32 (the statistics are float32 too).
+        style_weights = ops.cast(style_weights, "float32")
+        scale = ops.matmul(style_weights, ops.cast(self.scale, "float32"))
+        offset = ops.matmul(style_weights, ops.cast(self.offset, "float32"))
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             # One picture (what applying a network mostly is): its instance statistics are its batch
             # statistics, and TensorFlow's fused batch normalisation computes them and normalises in one op,
-            # 2.8x faster than the separate operations (measured at 1024x768x32).
-            return tf.cond(tf.shape(inputs)[0] == 1, lambda: self._fused(inputs), lambda: self._separate(inputs))
-        return self._separate(inputs)
+            # several times faster than the separate operations (see docs/performance.md).
+            return tf.cond(tf.shape(inputs)[0] == 1, lambda: self._fused(inputs, scale[0], offset[0]),
+                           lambda: self._separate(inputs, scale, offset))
+        return self._separate(inputs, scale, offset)
 
-    def _fused(self, inputs):
+    def _fused(self, inputs, scale, offset):
         import tensorflow as tf
 
-        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            inputs, ops.cast(self.scale, "float32"), ops.cast(self.offset, "float32"), epsilon=self.epsilon,
-            is_training=True)
+        outputs, _, _ = tf.compat.v1.nn.fused_batch_norm(inputs, scale, offset, epsilon=self.epsilon,
+                                                         is_training=True)
         return outputs
 
-    def _separate(self, inputs):
+    def _separate(self, inputs, scale, offset):
         # Statistics in the compute dtype: TensorFlow's reductions accumulate bfloat16 in float32 (a mean over
         # a million bfloat16 pixels measured exact to bfloat16's precision), and a cast to float32 first made
         # them 8x slower. The normalisation is then one multiply-add per element.
         mean = ops.mean(inputs, axis=[1, 2], keepdims=True)
         variance = ops.cast(ops.mean(ops.square(inputs - mean), axis=[1, 2], keepdims=True), "float32")
-        scale = ops.rsqrt(variance + self.epsilon) * ops.cast(self.scale, "float32")
-        shift = ops.cast(self.offset, "float32") - ops.cast(mean, "float32") * scale
+        scale = ops.rsqrt(variance + self.epsilon) * scale[:, None, None, :]
+        shift = offset[:, None, None, :] - ops.cast(mean, "float32") * scale
         return inputs * ops.cast(scale, inputs.dtype) + ops.cast(shift, inputs.dtype)
 
+    def compute_output_shape(self, inputs_shape, style_weights_shape):
+        return inputs_shape
+
     def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
+        return {**super().get_config(), "styles": self.styles, "epsilon": self.epsilon}
 
 
 @keras.saving.register_keras_serializable(package="style_transfer")
@@ -258,7 +274,8 @@ def _depth_to_space(x, channels: int):
     return ops.reshape(x, (shape[0], 2 * shape[1], 2 * shape[2], channels))
 
 
-def _conv(x, filters: int, kernel: int, name: str, *, strides: int = 1, norm: bool = True, relu: bool = True):
+def _conv(x, style_weights, filters: int, kernel: int, name: str, *, strides: int = 1, norm: bool = True,
+          relu: bool = True):
     x = ReflectionPadding(kernel // 2, name=f"{name}_pad")(x)
     if strides == 1 and not norm and kernel > 1:  # the output convolution: few filters, so blocked
         x = BlockedConv2D(filters, kernel, name=f"{name}_conv")(x)
@@ -267,42 +284,54 @@ def _conv(x, filters: int, kernel: int, name: str, *, strides: int = 1, norm: bo
         x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="valid", use_bias=not norm,
                                 kernel_initializer="he_normal", name=f"{name}_conv")(x)
     if norm:
-        x = InstanceNormalization(name=f"{name}_norm")(x)
+        x = InstanceNormalization(style_weights.shape[-1], name=f"{name}_norm")(x, style_weights)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _residual(x, filters: int, name: str):
-    y = _conv(x, filters, 3, f"{name}_a")
-    y = _conv(y, filters, 3, f"{name}_b", relu=False)
+def _residual(x, style_weights, filters: int, name: str):
+    y = _conv(x, style_weights, filters, 3, f"{name}_a")
+    y = _conv(y, style_weights, filters, 3, f"{name}_b", relu=False)
     return keras.layers.Add(name=f"{name}_add")([x, y])
 
 
-def _upsample(x, filters: int, name: str):
+def _upsample(x, style_weights, filters: int, name: str):
     x = ResizeConv2D(filters, name=f"{name}_conv")(x)  # resize x2, pad, 3x3 convolution, in one
-    x = InstanceNormalization(name=f"{name}_norm")(x)
+    x = InstanceNormalization(style_weights.shape[-1], name=f"{name}_norm")(x, style_weights)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def transformer_network(filters: int = 32, residual_blocks: int = 5, name: str = "style_network") -> keras.Model:
-    """The transformation network: float32 [B, H, W, 3] in [0, 1] -> float32 [B, H, W, 3] in (0, 1).
+def transformer_network(filters: int = 32, residual_blocks: int = 5, styles: int = 1,
+                        name: str = "style_network") -> keras.Model:
+    """The transformation network: [images float32 [B, H, W, 3] in [0, 1], style_weights float32 [B, S]]
+    -> float32 [B, H, W, 3] in (0, 1).
 
     `filters` is the width of the first and last blocks (Johnson et al.: 32; the middle runs at 4x);
-    compute grows with its square. Weights are He-normal from Keras' global seed (keras.utils.set_random_seed).
+    compute grows with its square. `styles` is S, how many styles the network paints (see the module's
+    docstring). Weights are He-normal from Keras' global seed (keras.utils.set_random_seed).
     """
-    if filters < 1 or residual_blocks < 0:
-        raise ValueError(f"filters must be >= 1 and residual_blocks >= 0, got {filters}, {residual_blocks}")
+    if filters < 1 or residual_blocks < 0 or styles < 1:
+        raise ValueError(f"filters and styles must be >= 1 and residual_blocks >= 0, got {filters}, {styles}, "
+                         f"{residual_blocks}")
     images = keras.Input(shape=(None, None, 3), name="images")
+    style_weights = keras.Input(shape=(styles,), name="style_weights")
     x = PadToMultiple(DOWNSAMPLING, name="pad_to_multiple")(images)
-    x = _conv(x, filters, 9, "in")
-    x = _conv(x, 2 * filters, 3, "down1", strides=2)
-    x = _conv(x, 4 * filters, 3, "down2", strides=2)
+    x = _conv(x, style_weights, filters, 9, "in")
+    x = _conv(x, style_weights, 2 * filters, 3, "down1", strides=2)
+    x = _conv(x, style_weights, 4 * filters, 3, "down2", strides=2)
     for index in range(residual_blocks):
-        x = _residual(x, 4 * filters, f"res{index + 1}")
-    x = _upsample(x, 2 * filters, "up1")
-    x = _upsample(x, filters, "up2")
-    x = _conv(x, 3, 9, "out", norm=False, relu=False)
+        x = _residual(x, style_weights, 4 * filters, f"res{index + 1}")
+    x = _upsample(x, style_weights, 2 * filters, "up1")
+    x = _upsample(x, style_weights, filters, "up2")
+    x = _conv(x, style_weights, 3, 9, "out", norm=False, relu=False)
     x = keras.layers.Activation("sigmoid", name="to_unit_range")(x)
     stylised = CropLike(name="crop")([x, images])
-    return keras.Model(images, stylised, name=name)
+    return keras.Model([images, style_weights], stylised, name=name)
+
+
+def one_hot(index: int, styles: int, batch: int = 1) -> np.ndarray:
+    """Style weights [batch, styles] painting style `index` alone."""
+    weights = np.zeros((batch, styles), np.float32)
+    weights[:, index] = 1.0
+    return weights

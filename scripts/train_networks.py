@@ -1,0 +1,88 @@
+"""Trains the fast networks the README shows, with real ImageNet VGG16 features, through the project's own commands.
+
+  python scripts/train_networks.py                 # train (or resume) every network below into models/
+  python scripts/train_networks.py --steps 600     # a shorter run, e.g. to try a setting
+  python scripts/train_networks.py --figure assets/fast/loss_curves.png   # then draw their loss curves
+
+Each network is one `style-transfer-train` run (the CLI, in a subprocess) on the 23 photographs of
+../shared/images/photos, with the paintings of ../shared/images/style as styles and the VGG16 weights file
+../shared/weights/vgg16_imagenet_notop.h5, all read by relative path and never copied. The four photographs of
+../shared/images/content are held out: they judge the networks (scripts/judge_networks.py) and are never
+trained on. Networks are megabytes each and are not committed; this script remakes them. A run interrupted
+(Ctrl-C) keeps its checkpoint, and running the script again resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+IMAGES = SHARED / "images"
+WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.h5"
+MODELS = REPO / "models"
+FEATURES = ["--network", "vgg16", "--weights", str(WEIGHTS)]
+# name: (styles, flags beyond the defaults)
+NETWORKS = {
+    "three_styles": (["starry_night", "the_scream", "woman-with-hat-matisse"],
+                     ["--steps", "600", "--checkpoint_every", "100", "--sample_every", "100"]),
+}
+
+
+def train(name: str, styles: list[str], extra: list[str], steps: int | None) -> None:
+    model_dir = MODELS / name
+    resume = ["--resume"] if list((model_dir / "checkpoints").glob("ckpt-*.index")) else []
+    command = [sys.executable, "-m", "style_transfer.train_fast", *FEATURES,
+               "--style", ",".join(str(IMAGES / "style" / f"{style}.jpg") for style in styles),
+               "--data", str(IMAGES / "photos"), "--model_dir", str(model_dir), "--tflite",
+               *extra, *([f"--steps={steps}"] if steps else []), *resume]
+    print("$", " ".join(command[1:]), flush=True)
+    subprocess.run(command, check=True, cwd=REPO)
+
+
+def loss_figure(names: list[str], path: Path) -> None:
+    """Each network's loss terms (the mean over its batch) against the step, read from its TensorBoard logs."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorflow import make_ndarray
+
+    figure = Figure(figsize=(6 * len(names), 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    for column, name in enumerate(names):
+        events = EventAccumulator(str(MODELS / name / "logs"), size_guidance={"tensors": 0}).Reload()
+        axes = figure.add_subplot(1, len(names), column + 1)
+        for term, colour in (("total", "black"), ("content", "tab:blue"), ("style", "tab:orange"), ("tv", "tab:green")):
+            points = events.Tensors(f"loss/{term}")
+            axes.plot([point.step for point in points], [float(make_ndarray(point.tensor_proto)) for point in points],
+                      label=term, color=colour, linewidth=1.2)
+        axes.set(yscale="log", xlabel="step (batch of 4 crops)", ylabel="loss (weighted, mean over the batch)",
+                 title=f"{name}: {', '.join(NETWORKS[name][0])}")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="upper right")
+    figure.suptitle("Training losses on VGG16 ImageNet features (--network vgg16)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(NETWORKS), help="comma-separated networks to train")
+    parser.add_argument("--steps", type=int, default=None, help="training steps (default: the networks' own)")
+    parser.add_argument("--figure", type=Path, help="instead of training, draw the loss curves into this PNG")
+    args = parser.parse_args()
+    names = args.only.split(",")
+    if args.figure:
+        loss_figure(names, args.figure)
+        return
+    for name in names:
+        styles, extra = NETWORKS[name]
+        train(name, styles, extra, args.steps)
+
+
+if __name__ == "__main__":
+    main()
