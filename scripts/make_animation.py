@@ -1,7 +1,7 @@
 """Turns the pictures a run saved with --save_every into an animated GIF or WebP of the optimisation.
 
   style-transfer --content a.jpg --style b.jpg --save_every 10 --output out.png
-  python scripts/make_animation.py out_run --content a.jpg --output out.gif
+  python scripts/make_animation.py out.png_run --content a.jpg --output out.gif
 
 Frames are step_*.png in step order; --content puts the starting picture first (resized to the frames).
 """

@@ -150,11 +150,13 @@ def make_galleries() -> None:
 
 
 def make_animation() -> None:
+    from style_transfer import layout
+
     content, style = PAIRS[0]
     output = REPO / "build" / "pictures" / "animation.png"
     style_transfer("--content", str(IMAGES / content), "--style", str(IMAGES / style), "--max_dim",
                    str(GALLERY_SIZE), "--save_every", "10", "--nosummary", "--output", str(output))
-    command = [sys.executable, str(REPO / "scripts" / "make_animation.py"), str(output.with_name("animation_run")),
+    command = [sys.executable, str(REPO / "scripts" / "make_animation.py"), str(layout.run_directory(output)),
                "--content", str(IMAGES / content), "--output", str(ASSETS / "examples" / "animation.gif"),
                "--overwrite"]
     subprocess.run(command, check=True, cwd=REPO)

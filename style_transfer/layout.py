@@ -1,9 +1,12 @@
 """Where a run's files go, beside its output: the naming and layout rules of the command line.
 
-  photo_painting.png           the result (default name; _2, _3, ... when taken)
-  photo_painting_summary.png   the summary figure
-  photo_painting_run/          intermediate pictures (step_NNNNNN.png), the checkpoint of an interrupted run
-                               (checkpoint/), the last finite image of a diverged run
+  photo_painting.png               the result (default name; _2, _3, ... when taken)
+  photo_painting.png_summary.png   the summary figure
+  photo_painting.png_run/          intermediate pictures (step_NNNNNN.png), the checkpoint of an interrupted
+                                   run (checkpoint/), the last finite image of a diverged run
+
+Companions are named from the output's whole file name, extension included, so o.png and o.jpg never share
+a run directory or a summary figure.
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ def resumable_output(content: str, style: str) -> Path | None:
 
 
 def run_directory(output: Path) -> Path:
-    """Where a run keeps its intermediate pictures and its checkpoint: <output stem>_run/ beside it."""
+    """Where a run keeps its intermediate pictures and its checkpoint: <output>_run/ beside it (o.png_run/)."""
+    return output.with_name(f"{output.name}_run")
+
+
+def earlier_run_directory(output: Path) -> Path:
+    """Where earlier versions kept it, named from the stem alone (o_run/, which o.png and o.jpg shared)."""
     return output.with_name(f"{output.stem}_run")
 
 
@@ -62,8 +70,8 @@ def checkpoint_directory(output: Path) -> Path:
 
 
 def summary_path(output: Path) -> Path:
-    """Where --summary puts its figure: <output stem>_summary.png beside the output."""
-    return output.with_name(f"{output.stem}_summary.png")
+    """Where --summary puts its figure: <output>_summary.png beside the output (o.png_summary.png)."""
+    return output.with_name(f"{output.name}_summary.png")
 
 
 STEP_PICTURE = re.compile(r"(last_finite_)?step_\d{6}\.png")

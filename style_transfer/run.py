@@ -75,7 +75,10 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
         run_dir = layout.run_directory(output)
         has_checkpoint = checkpoints.exists(layout.checkpoint_directory(output))
         if FLAGS.resume and not has_checkpoint:
-            raise UsageError(f"--resume: {layout.checkpoint_directory(output)} holds no checkpoint to continue")
+            earlier = layout.earlier_run_directory(output)
+            moved = (f" (an earlier version's run is in {earlier}/: rename it {run_dir.name}/ to resume it)"
+                     if checkpoints.exists(earlier / "checkpoint") else "")
+            raise UsageError(f"--resume: {layout.checkpoint_directory(output)} holds no checkpoint to continue{moved}")
         if has_checkpoint and not (FLAGS.resume or FLAGS.overwrite):
             raise UsageError(f"{run_dir}: holds an interrupted run; pass --resume to continue it or "
                              "--overwrite to start over")

@@ -56,7 +56,7 @@ def test_cli_writes_the_png_prints_where_and_logs_to_tensorboard(cli, base_args,
     assert f"Wrote {output.name} (48x36, 4 steps" in out and "tensorboard --logdir tb" in out
     image = Image.open(output)
     assert (image.format, image.size, image.mode) == ("PNG", (48, 36), "RGB")
-    assert sorted(os.listdir(tmp_path / "tubingen_starry_night_run")) == ["step_000002.png", "step_000004.png"]
+    assert sorted(os.listdir(tmp_path / "tubingen_starry_night.png_run")) == ["step_000002.png", "step_000004.png"]
 
     events = read_events(tmp_path / "tb")
     scalars = {tag: {step: float(value) for step, value in values} for tag, values in events.items()
@@ -99,17 +99,33 @@ def test_a_run_says_which_network_precision_and_convolution_it_used(cli, base_ar
 
 def test_a_summary_figure_is_written_beside_the_output_unless_switched_off(cli, base_args, capsys, tmp_path):
     assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 0
-    summary = tmp_path / "out" / "pic_summary.png"
-    assert f"Summary figure in {Path('out') / 'pic_summary.png'}" in capsys.readouterr().out
+    summary = tmp_path / "out" / "pic.png_summary.png"
+    assert f"Summary figure in {Path('out') / 'pic.png_summary.png'}" in capsys.readouterr().out
     figure = Image.open(summary)
     assert figure.size == (1200, 750) and np.asarray(figure).std() > 20
     assert '"steps": 3' in figure.text["style_transfer:config"]
     assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 2  # neither file is overwritten
     (tmp_path / "out" / "pic.png").unlink()
     assert cli(*base_args, "--steps", "3", "--output", "out/pic.png") == 2  # the summary alone still counts
-    assert "pic_summary.png: already exists" in capsys.readouterr().err
+    assert "pic.png_summary.png: already exists" in capsys.readouterr().err
     assert cli(*base_args, "--steps", "0", "--output", "bare.png", "--nosummary") == 0
-    assert not (tmp_path / "bare_summary.png").exists()
+    assert not (tmp_path / "bare.png_summary.png").exists()
+
+
+def test_outputs_differing_in_extension_keep_their_own_run_directory_and_summary(cli, base_args, tmp_path,
+                                                                                 capsys):
+    for output in ("o.png", "o.jpg"):
+        assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", output) == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "o.jpg", "o.jpg_run", "o.jpg_summary.png", "o.png", "o.png_run", "o.png_summary.png"]
+    for output in ("o.png", "o.jpg"):
+        assert [path.name for path in (tmp_path / f"{output}_run").iterdir()] == ["step_000002.png"]
+    # A run interrupted before companions were named from the whole file name is pointed to, not lost.
+    (tmp_path / "r_run" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "r_run" / "checkpoint" / "state.json").write_text("{}")
+    capsys.readouterr()
+    assert cli(*base_args, "--steps", "2", "--output", "r.png", "--resume") == 2
+    assert "an earlier version's run is in r_run/: rename it r.png_run/ to resume it" in capsys.readouterr().err
 
 
 def test_log_every_thins_the_scalars_but_keeps_the_last_step(cli, base_args, tmp_path):
@@ -180,17 +196,17 @@ def test_bad_flags_give_one_line_naming_the_flag(cli, base_args, capsys, tmp_pat
 
 
 def test_intermediate_pictures_are_not_overwritten_either(cli, base_args, capsys, tmp_path):
-    steps_dir = tmp_path / "mine_run"
+    steps_dir = tmp_path / "mine.png_run"
     steps_dir.mkdir()
     (steps_dir / "step_000002.png").write_bytes(b"precious")
     assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png") == 2
-    assert "mine_run: already holds pictures; pass --overwrite" in capsys.readouterr().err
+    assert "mine.png_run: already holds pictures; pass --overwrite" in capsys.readouterr().err
     assert (steps_dir / "step_000002.png").read_bytes() == b"precious" and not (tmp_path / "mine.png").exists()
     # A default name steps around both a taken picture and a taken steps directory.
-    (tmp_path / "tubingen_starry_night_run").mkdir()
+    (tmp_path / "tubingen_starry_night.png_run").mkdir()
     assert cli(*base_args, "--steps", "2", "--save_every", "2") == 0
     assert (tmp_path / "tubingen_starry_night_2.png").exists()
-    assert (tmp_path / "tubingen_starry_night_2_run" / "step_000002.png").exists()
+    assert (tmp_path / "tubingen_starry_night_2.png_run" / "step_000002.png").exists()
     assert cli(*base_args, "--steps", "2", "--save_every", "2", "--output", "mine.png", "--overwrite") == 0
     assert Image.open(steps_dir / "step_000002.png").size == (48, 36)
 
@@ -302,7 +318,7 @@ def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterr
     import signal
 
     process = start_run(tmp_path, content_path, style_path, weights_file, "out.png")
-    out, err = interrupt_after(process, tmp_path / "out_run" / "step_000003.png", getattr(signal, signal_name))
+    out, err = interrupt_after(process, tmp_path / "out.png_run" / "step_000003.png", getattr(signal, signal_name))
     assert process.returncode == status, err
     last_line = err.strip().splitlines()[-1]
     assert last_line.startswith(f"style-transfer: {signal_name}: stopped after step ")
@@ -310,8 +326,8 @@ def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterr
     assert "Traceback" not in err and not (tmp_path / "out.png").exists()
     stopped_at = int(last_line.split("stopped after step ")[1].split()[0])
     assert 3 <= stopped_at < 40
-    assert (tmp_path / "out_run" / f"step_{stopped_at:06d}.png").exists()
-    assert (tmp_path / "out_run" / "checkpoint" / "state.json").exists()
+    assert (tmp_path / "out.png_run" / f"step_{stopped_at:06d}.png").exists()
+    assert (tmp_path / "out.png_run" / "checkpoint" / "state.json").exists()
 
     # Without --resume the interrupted run is protected; with it, the run finishes.
     resume_args = ["--content", str(content_path), "--style", str(style_path), "--weights", str(weights_file),
@@ -319,7 +335,7 @@ def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterr
                    "--nosummary", "--output", "out.png"]
     assert cli(*resume_args) == 2
     assert cli(*resume_args, "--resume") == 0
-    assert not (tmp_path / "out_run" / "checkpoint").exists()  # finished: nothing left to resume
+    assert not (tmp_path / "out.png_run" / "checkpoint").exists()  # finished: nothing left to resume
     assert cli(*resume_args[:-1], "straight.png") == 0
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")),
                                   np.asarray(Image.open(tmp_path / "straight.png")))
@@ -327,7 +343,7 @@ def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterr
 
 def test_resume_needs_a_checkpoint_and_the_same_settings(cli, base_args, capsys, tmp_path):
     assert cli(*base_args, "--steps", "3", "--output", "r.png", "--resume") == 2
-    assert "--resume: r_run/checkpoint holds no checkpoint to continue" in capsys.readouterr().err
+    assert "--resume: r.png_run/checkpoint holds no checkpoint to continue" in capsys.readouterr().err
     # Make a checkpoint with the API, as an interrupted run leaves it.
     from style_transfer import api, run as run_module
 
@@ -337,18 +353,18 @@ def test_resume_needs_a_checkpoint_and_the_same_settings(cli, base_args, capsys,
 
     stop = threading.Event()
     stop.set()
-    api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "r_run" / "checkpoint")
+    api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "r.png_run" / "checkpoint")
     assert cli(*base_args, "--steps", "3", "--output", "r.png", "--resume", "--tv_weight", "1") == 1
     assert "the checkpoint was made with other settings (tv_weight was 30.0, now 1.0)" in capsys.readouterr().err
     assert cli(*base_args, "--steps", "3", "--output", "r.png", "--overwrite") == 0  # starting over
-    assert not (tmp_path / "r_run" / "checkpoint").exists()
+    assert not (tmp_path / "r.png_run" / "checkpoint").exists()
 
 
 def test_a_diverging_run_stops_and_keeps_the_last_finite_image(cli, base_args, capsys, tmp_path):
     assert cli(*base_args, "--steps", "5", "--style_weight", "1e38", "--output", "d.png") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "became non-finite (NaN or infinity) at step 1" in err
-    kept = tmp_path / "d_run" / "last_finite_step_000000.png"
+    kept = tmp_path / "d.png_run" / "last_finite_step_000000.png"
     assert f"The last finite image is in {kept.relative_to(tmp_path)}" in err
     assert np.asarray(Image.open(kept)).std() > 10 and not (tmp_path / "d.png").exists()
 
@@ -384,16 +400,16 @@ def interrupting(monkeypatch):
 def test_overwrite_with_a_mistyped_input_keeps_the_interrupted_run(cli, base_args, capsys, tmp_path, interrupting):
     interrupting()
     assert cli(*base_args, "--steps", "5", "--output", "o.png") == 130
-    assert (tmp_path / "o_run" / "checkpoint" / "state.json").exists()
+    assert (tmp_path / "o.png_run" / "checkpoint" / "state.json").exists()
     interrupting(False)
     typo = list(base_args)
     typo[typo.index("--content") + 1] = "tubingen.jgp"
     assert cli(*typo, "--steps", "5", "--output", "o.png", "--overwrite") == 1
-    assert (tmp_path / "o_run" / "checkpoint" / "state.json").exists()  # hours of work not thrown away
+    assert (tmp_path / "o.png_run" / "checkpoint" / "state.json").exists()  # hours of work not thrown away
     capsys.readouterr()
     assert cli(*base_args, "--steps", "5", "--output", "o.png", "--resume") == 0
     assert "5 steps (4 after resuming)" in capsys.readouterr().out
-    assert not (tmp_path / "o_run").exists()  # checkpoint and interruption picture gone: nothing left over
+    assert not (tmp_path / "o.png_run").exists()  # checkpoint and interruption picture gone: nothing left over
 
 
 def test_resuming_with_another_picture_is_refused(cli, base_args, capsys, tmp_path, interrupting, grey_style_path):
@@ -407,19 +423,19 @@ def test_resuming_with_another_picture_is_refused(cli, base_args, capsys, tmp_pa
 
 
 def test_run_directory_pictures_are_protected_whatever_save_every_is(cli, base_args, capsys, tmp_path):
-    (tmp_path / "o_run").mkdir()
-    (tmp_path / "o_run" / "step_000001.png").write_bytes(b"precious")
+    (tmp_path / "o.png_run").mkdir()
+    (tmp_path / "o.png_run" / "step_000001.png").write_bytes(b"precious")
     assert cli(*base_args, "--steps", "2", "--output", "o.png") == 2
-    assert "o_run: already holds pictures" in capsys.readouterr().err
-    assert (tmp_path / "o_run" / "step_000001.png").read_bytes() == b"precious"
+    assert "o.png_run: already holds pictures" in capsys.readouterr().err
+    assert (tmp_path / "o.png_run" / "step_000001.png").read_bytes() == b"precious"
 
 
 def test_overwrite_clears_the_replaced_runs_pictures_once_the_new_run_worked(cli, base_args, tmp_path):
-    (tmp_path / "o_run").mkdir()
-    (tmp_path / "o_run" / "step_000009.png").write_bytes(b"old run")
-    (tmp_path / "o_run" / "notes.txt").write_text("the user's own file")
+    (tmp_path / "o.png_run").mkdir()
+    (tmp_path / "o.png_run" / "step_000009.png").write_bytes(b"old run")
+    (tmp_path / "o.png_run" / "notes.txt").write_text("the user's own file")
     assert cli(*base_args, "--steps", "4", "--save_every", "2", "--output", "o.png", "--overwrite") == 0
-    assert sorted(p.name for p in (tmp_path / "o_run").iterdir()) == ["notes.txt", "step_000002.png", "step_000004.png"]
+    assert sorted(p.name for p in (tmp_path / "o.png_run").iterdir()) == ["notes.txt", "step_000002.png", "step_000004.png"]
 
 
 def test_several_styles_a_mask_and_colour_preservation_from_the_command_line(cli, content_path, style_path,
@@ -464,7 +480,7 @@ def test_resume_messages_name_the_run_and_old_checkpoints_count_new_settings_as_
     config = config_lib.DEFAULT.replace(weights=base_args[5], max_dim=48, steps=3)
     stop = threading.Event()
     stop.set()
-    directory = api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "o_run" / "checkpoint")
+    directory = api.stylize(base_args[1], base_args[3], config, stop=stop).save_checkpoint(tmp_path / "o.png_run" / "checkpoint")
     # A checkpoint written before the artistic controls existed has no entry for them.
     state = checkpoints.read_state(directory)
     for name in ("mask", "scales", "pooling", "style_blend_weights", "init_noise"):
