@@ -5,22 +5,29 @@ one kept) and `state.json` with the step, the config and the losses so far. Resu
 continues exactly where the run stopped: on the CPU, an interrupted and resumed run ends with the same
 image, bit for bit, as an uninterrupted one. A fingerprint of the input pixels guards against resuming with
 other pictures.
+
+Anything damaged (a file cut short or altered, a state that is not one or names files elsewhere) is a
+ResumeError, found before anything is changed: the TensorFlow files carry checksums, and state.json a digest
+of its contents. Importing this module does not import TensorFlow, so the command line can check a run's
+files before paying for it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import tensorflow as tf
 
 from style_transfer.config import DEFAULT, StyleConfig
 from style_transfer.errors import ResumeError
-from style_transfer.files import atomic_write
-from style_transfer.optimize import StyleOptimizer
+from style_transfer.files import atomic_write, latest_checkpoint, restore_checkpoint
+
+if TYPE_CHECKING:
+    from style_transfer.optimize import StyleOptimizer
 
 STATE_FILE = "state.json"
 # Settings that may change between an interrupted run and its resumption: how long it runs, how it is
@@ -49,28 +56,68 @@ def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, 
 
     `extra` is stored in state.json as it is (e.g. the pictures the interruption saved). Returns the directory.
     """
+    import tensorflow as tf
+
     directory = Path(directory)
+    # The manager deletes the checkpoints its index names beyond max_to_keep: never files elsewhere.
+    latest_checkpoint(directory)
     manager = tf.train.CheckpointManager(optimizer.checkpoint(), str(directory), max_to_keep=1)
     manager.save(checkpoint_number=optimizer.steps_done)
-    state = {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(), "inputs": inputs,
-             "losses": dict(losses), **(extra or {})}
-    # The state appears whole or not at all.
-    atomic_write(directory / STATE_FILE, lambda stream: stream.write(json.dumps(state).encode()), overwrite=True)
+    write_state(directory, {"step": optimizer.steps_done, "config": optimizer.config.to_flat_dict(),
+                            "inputs": inputs, "losses": dict(losses), **(extra or {})})
     return directory
 
 
+def write_state(directory: str | Path, state: Mapping) -> Path:
+    """Writes `state` as the state.json of `directory`, with the digest read_state checks."""
+    state = {key: value for key, value in state.items() if key != "digest"}
+    state["digest"] = _digest(state)
+    # The state appears whole or not at all.
+    return atomic_write(Path(directory) / STATE_FILE, lambda stream: stream.write(json.dumps(state).encode()),
+                        overwrite=True)
+
+
 def read_state(directory: str | Path) -> dict:
-    """The state.json of a checkpoint directory; ResumeError if absent or unreadable."""
+    """The state.json of a checkpoint directory: {"step": int, "config": {field: value}, "inputs": str,
+    "losses": {term: [float]}, and what `save` was given as `extra`}. ResumeError if it is absent, unreadable,
+    or damaged."""
     directory = Path(directory)
     try:
-        state = json.loads((directory / STATE_FILE).read_text())
-        if not isinstance(state, dict) or not isinstance(state["config"], dict):
-            raise TypeError("not a state record")
-        return state
+        state = json.loads((directory / STATE_FILE).read_text(encoding="utf8"))
     except FileNotFoundError:
         raise ResumeError(f"{directory}: no checkpoint to resume from") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ResumeError(f"{directory}: unreadable checkpoint state ({error})") from None
+    except (OSError, ValueError) as error:  # ValueError: not UTF-8, or not JSON
+        raise ResumeError(f"{directory}: unreadable checkpoint state ({' '.join(str(error).split())[:200]})") from None
+    problem = _state_problem(state)
+    if problem:
+        raise ResumeError(f"{directory}: damaged checkpoint state: {STATE_FILE} {problem}; start over")
+    return state
+
+
+def _digest(state: Mapping) -> str:
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def _state_problem(state) -> str:
+    """What is wrong with a parsed state.json ("" if nothing). A state without a digest was written before
+    states had one and is checked for its shape only."""
+    if not isinstance(state, dict):
+        return "is not a state record"
+    if "digest" in state and state["digest"] != _digest({key: value for key, value in state.items()
+                                                         if key != "digest"}):
+        return "does not match its digest (it was altered)"
+    step, losses = state.get("step"), state.get("losses", {})
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return f"has step {step!r}, not a count of steps"
+    if not isinstance(state.get("config"), dict):
+        return "has no config"
+    if not isinstance(state.get("inputs"), str):
+        return "has no fingerprint of its inputs"
+    if not isinstance(losses, dict) or not all(
+            isinstance(values, list) and all(isinstance(value, numbers.Real) and not isinstance(value, bool)
+                                             for value in values) for values in losses.values()):
+        return "has a loss history that is not lists of numbers"
+    return ""
 
 
 def exists(directory: str | Path) -> bool:
@@ -97,12 +144,12 @@ def restore(optimizer: StyleOptimizer, directory: str | Path, *, inputs: str) ->
     if optimizer.config.steps < state.get("step", 0):
         raise ResumeError(f"{directory}: the checkpoint is at step {state.get('step')}, past the {optimizer.config.steps} "
                           "steps asked for; ask for at least as many")
-    latest = tf.train.latest_checkpoint(str(directory))
+    latest = latest_checkpoint(directory)
     if latest is None:
         raise ResumeError(f"{directory}: {STATE_FILE} is there but the checkpoint files are not")
     try:
-        optimizer.checkpoint().restore(latest).assert_existing_objects_matched()
-    except (tf.errors.OpError, AssertionError, ValueError) as error:
+        restore_checkpoint(optimizer.checkpoint(), latest)
+    except AssertionError as error:  # other objects than the optimiser's
         raise ResumeError(f"{directory}: cannot restore the checkpoint ({' '.join(str(error).split())[:300]})") from None
     if optimizer.steps_done != state.get("step"):  # a save stopped between the checkpoint and its state
         raise ResumeError(f"{directory}: the checkpoint (step {optimizer.steps_done}) and {STATE_FILE} (step "

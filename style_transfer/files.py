@@ -1,15 +1,17 @@
-"""File plumbing shared by image_io, checkpoints and the CLI: atomic writes and capturing stderr at fd level."""
+"""File plumbing shared by image_io, checkpoints, training and the CLI: atomic writes, capturing stderr at fd
+level, and finding the latest TensorFlow checkpoint of a directory without trusting what its index file names."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from style_transfer.errors import OutputExistsError
+from style_transfer.errors import OutputExistsError, ResumeError
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> Path:
@@ -67,3 +69,65 @@ def capture_stderr():
             captured.seek(0)
             lines.extend(line.strip() for line in captured.read().decode("utf8", "replace").splitlines()
                          if line.strip())
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> str | None:
+    """The prefix of the latest checkpoint tf.train.CheckpointManager wrote in `directory` (None if there is
+    none). ResumeError if its index file (`checkpoint`) is damaged or names a checkpoint outside `directory`:
+    restoring would read another run's files, and the next save would delete the files it names."""
+    import tensorflow as tf
+
+    directory = Path(directory)
+    index = directory / "checkpoint"
+    if not index.exists():
+        return None
+    try:
+        # TensorFlow logs a damaged index and returns None, as if there were no checkpoint; here it is an error.
+        with _silenced(logging.getLogger("tensorflow")):
+            state = tf.train.get_checkpoint_state(str(directory))
+    except (tf.errors.OpError, ValueError) as error:  # ValueError: no path in it, or not UTF-8
+        raise ResumeError(f"{index}: damaged checkpoint index ({' '.join(str(error).split())[:200]})") from None
+    if state is None:
+        raise ResumeError(f"{index}: damaged checkpoint index (not a checkpoint state)")
+    inside = directory.resolve()
+    for prefix in [state.model_checkpoint_path, *state.all_model_checkpoint_paths]:
+        if Path(prefix).resolve().parent != inside:
+            raise ResumeError(f"{index}: names a checkpoint outside {directory} ({prefix}); it is damaged or not "
+                              "this run's")
+    return state.model_checkpoint_path
+
+
+def restore_checkpoint(checkpoint, prefix: str) -> None:
+    """checkpoint.restore(prefix), requiring every object of `checkpoint` (a tf.train.Checkpoint) to be in it.
+
+    ResumeError naming the reason if the files cannot be read (cut short or altered: their checksums fail, or
+    TensorFlow's reader trips over them); AssertionError if they hold other objects, or values of other shapes."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    # Every value is read (and its checksum checked) before any is restored: a restore failing half-way
+    # would leave half-restored objects, whose deletion later logs warnings about unrestored values.
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, DecodeError, ValueError, IndexError, KeyError, TypeError, EOFError) as error:
+        # What TensorFlow raises on damaged files besides OpError was found by fuzzing (tests/test_checkpoints.py).
+        raise ResumeError(f"{prefix}: cannot restore the checkpoint, it is damaged ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:300]})") from None
+    try:
+        checkpoint.restore(prefix).expect_partial().assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError) as error:  # a value that does not fit its variable
+        raise AssertionError(str(error)) from None
+
+
+@contextlib.contextmanager
+def _silenced(logger: logging.Logger):
+    def drop(record):
+        return False
+
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)

@@ -11,6 +11,7 @@ flags given explicitly override it.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -30,6 +31,7 @@ from style_transfer.errors import NumericalError, OutputExistsError  # noqa: E40
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
+SNAPSHOT = re.compile(r"step_\d{6}\.png")  # the picture an interruption saves (report_interruption)
 
 flags.DEFINE_string("content", None, "The photograph to repaint (JPEG, PNG, GIF, BMP, WebP, TIFF).")
 flags.DEFINE_string("style", None, "The painting whose style to apply; several as A,B (blended, see "
@@ -91,6 +93,20 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
     return output
 
 
+def snapshots(checkpoint_dir: Path) -> list[str]:
+    """The pictures earlier interruptions of the run saved in its run directory (step_NNNNNN.png), as its
+    checkpoint's state lists them; ResumeError if the state is damaged or names other files, which the run
+    would otherwise delete when it finishes."""
+    from style_transfer import checkpoints
+    from style_transfer.errors import ResumeError
+
+    names = checkpoints.read_state(checkpoint_dir).get("snapshots", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) and SNAPSHOT.fullmatch(name) for name in names):
+        raise ResumeError(f"{checkpoint_dir}: damaged checkpoint state: its snapshots are not step_NNNNNN.png "
+                          f"names ({str(names)[:100]}); start over")
+    return names
+
+
 def resume_command(output: Path) -> str:
     """The command line that continues this run."""
     arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume")]
@@ -124,10 +140,10 @@ def main(argv: list[str]) -> int:
     # Everything that can be checked is checked before the network is built or a step is run.
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     output = check_outputs(config)
-    from style_transfer import api, callbacks, checkpoints, image_io
+    from style_transfer import api, callbacks, image_io
 
     run_dir, checkpoint_dir = layout.run_directory(output), layout.checkpoint_directory(output)
-    earlier_snapshots = checkpoints.read_state(checkpoint_dir).get("snapshots", []) if FLAGS.resume else []
+    earlier_snapshots = snapshots(checkpoint_dir) if FLAGS.resume else []
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.total_steps:
         extra_callbacks.append(callbacks.ProgressBar(config.total_steps))

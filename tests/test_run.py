@@ -485,7 +485,7 @@ def test_resume_messages_name_the_run_and_old_checkpoints_count_new_settings_as_
     state = checkpoints.read_state(directory)
     for name in ("mask", "scales", "pooling", "style_blend_weights", "init_noise"):
         del state["config"][name]
-    (directory / checkpoints.STATE_FILE).write_text(json.dumps(state))
+    checkpoints.write_state(directory, state)
     assert cli(*base_args, "--steps", "3", "--output", "o.png", "--resume", "--logdir", "tb", "--tv_weight", "2") == 1
     assert "(tv_weight was 30.0, now 2.0)" in capsys.readouterr().err
     assert not (tmp_path / "tb").exists() or not any((tmp_path / "tb").iterdir())  # a failed resume logs nothing
