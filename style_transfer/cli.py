@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 from typing import Callable
@@ -83,9 +84,15 @@ def import_tensorflow_quietly() -> None:
 
 
 class StopOnSignal:
-    """While active, SIGINT and SIGTERM ask the run to stop after its current step (a second one quits at
-    once, except while results are being saved: `saving` makes every signal wait for that). `received` is the
-    first signal's number."""
+    """While active, SIGINT and SIGTERM ask the run to stop after its current step. A second one quits at once
+    with exit status 128 + its number, even in the middle of a long TensorFlow operation, except while results
+    are being saved: `saving` makes every signal wait for that. `received` is the first signal's number.
+
+    Python runs signal handlers in the main thread only, between bytecodes: one that is inside a TensorFlow
+    operation runs none until the operation returns, late for a long step and never for a stalled input
+    pipeline. So the C-level handler also writes each signal's number to a socket (signal.set_wakeup_fd), and
+    a thread reading it answers at once.
+    """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -96,30 +103,81 @@ class StopOnSignal:
         self.received: int | None = None
         self.saving = False
         self._previous = {}
+        self._lock = threading.Lock()
+        self._signals_seen = 0
+        self._wakeup = None  # (reading socket, writing socket, the wakeup fd to put back)
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signals can only be handled there
-            for number in self.SIGNALS:
-                self._previous[number] = signal.signal(number, self._handle)
+        if threading.current_thread() is not threading.main_thread():  # signals can only be handled there
+            return self
+        reader, writer = socket.socketpair()
+        writer.setblocking(False)  # a full buffer drops a byte rather than blocking the handler
+        self._wakeup = (reader, writer, signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False))
+        self._watcher = threading.Thread(target=self._watch, args=(reader,), name=f"{self.program}-signals",
+                                         daemon=True)
+        self._watcher.start()
+        for number in self.SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def __exit__(self, *_):
         for number, handler in self._previous.items():
             signal.signal(number, handler)
+        if self._wakeup is not None:
+            reader, writer, previous = self._wakeup
+            signal.set_wakeup_fd(previous)
+            writer.close()  # the watcher reads the end of the stream and returns
+            self._watcher.join()
+            reader.close()
 
-    def _handle(self, number, frame):
+    def _watch(self, reader: socket.socket) -> None:
+        while True:
+            try:
+                numbers = reader.recv(64)
+            except OSError:
+                return
+            if not numbers:
+                return
+            for number in numbers:  # other handled signals are written there too
+                if number in self.SIGNALS:
+                    self._arrived(number)
+
+    def _arrived(self, number: int) -> None:
+        """Every signal, as soon as it arrives (the watcher's thread)."""
+        with self._lock:
+            self._signals_seen += 1
+            again = self._signals_seen > 1
+        name = signal.Signals(number).name
         if self.saving:  # half-written results would lose the run: finish writing, then stop
             self.received = self.received or number
-            print(f"\n{self.program}: {signal.Signals(number).name} received: stopping once the results are saved",
-                  file=sys.stderr, flush=True)
-            return
-        if self.stop.is_set():  # asked twice: give up without saving
-            signal.signal(number, signal.SIG_DFL)
-            os.kill(os.getpid(), number)
-        self.received = number
-        self.stop.set()
-        print(f"\n{self.program}: {signal.Signals(number).name} received: stopping after this step to {self.what} "
-              "(send it again to quit at once)", file=sys.stderr, flush=True)
+            self._say(f"{name} received: stopping once the results are saved")
+        elif again:  # asked twice: give up without saving
+            self._say(f"{name} received again: quitting at once, without saving")
+            os._exit(128 + number)
+        else:
+            self._first(number)
+
+    def _handle(self, number, frame):
+        """The Python-level handler (main thread): sets `stop` as soon as the main thread runs Python, so code
+        that sends itself a signal sees it at once. Quitting is the watcher's."""
+        if not self.saving:
+            self._first(number)
+
+    def _first(self, number: int) -> None:
+        with self._lock:
+            if self.stop.is_set():
+                return
+            self.received = number
+            self.stop.set()
+        self._say(f"{signal.Signals(number).name} received: stopping after this step to {self.what} (send it "
+                  "again to quit at once)")
+
+    def _say(self, message: str) -> None:
+        try:
+            print(f"\n{self.program}: {message}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # stderr closed: the signal still does its work
+            pass
 
 
 def fail(program: str, message: str, status: int):

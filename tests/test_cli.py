@@ -1,0 +1,149 @@
+"""What the three commands share (cli.py): signals, in real processes, since that is where they arrive.
+
+A first SIGINT or SIGTERM asks for a stop after the current step, which still saves; a second one quits at
+once, even in the middle of a long TensorFlow operation, unless results are being written.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+
+def start(script: str, tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path, Path]:
+    """Starts `python -c script` (or, with args, a command) in tmp_path; stdout and stderr go to files, which
+    the test reads while the process runs."""
+    stdout, stderr = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    command = [sys.executable, "-c", textwrap.dedent(script)] if script else list(args)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with open(stdout, "w") as out, open(stderr, "w") as err:
+        process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=out, stderr=err)
+    return process, stdout, stderr
+
+
+def wait_for(condition, process: subprocess.Popen, what: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"gave up waiting for {what} (exit status {process.wait()})")
+        time.sleep(0.05)
+
+
+def seconds_to_exit(process: subprocess.Popen, limit: float = 60) -> float:
+    sent = time.monotonic()
+    try:
+        process.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return time.monotonic() - sent
+
+
+def test_a_second_signal_ends_a_long_tensorflow_operation_at_once(tmp_path):
+    marker = tmp_path / "running"
+    process, stdout, stderr = start(f"""
+        import tensorflow as tf
+        from style_transfer import cli
+
+        @tf.function
+        def endless(x):  # one TensorFlow call that never returns: Python runs no handler meanwhile
+            tf.print("running", output_stream="file://{marker}")
+            return tf.while_loop(lambda i, x: i >= 0, lambda i, x: (i + 1, tf.tanh(tf.matmul(x, x))),
+                                 [tf.constant(0), x])[1]
+
+        with cli.StopOnSignal("test") as stopper:
+            endless(tf.ones([32, 32]))
+        print("the operation returned")
+    """, tmp_path)
+    wait_for(lambda: marker.exists() and "running" in marker.read_text(), process, "the operation to start")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    # The first signal is answered at once, although the main thread is inside TensorFlow...
+    wait_for(lambda: "SIGINT received: stopping after this step" in stderr.read_text(), process,
+             "the first signal's message", timeout=10)
+    assert process.poll() is None  # ...and asks only for a stop after the step
+    process.send_signal(signal.SIGINT)
+    assert seconds_to_exit(process) < 2
+    assert process.returncode == 128 + signal.SIGINT
+    assert "test: SIGINT received again: quitting at once, without saving" in stderr.read_text()
+    assert "returned" not in stdout.read_text()
+
+
+def test_signals_wait_while_results_are_written_and_a_later_one_quits(tmp_path):
+    process, stdout, stderr = start("""
+        import time
+        from style_transfer import cli
+
+        with cli.StopOnSignal("test") as stopper:
+            stopper.saving = True
+            print("saving", flush=True)
+            time.sleep(3)
+            stopper.saving = False
+            print("saved", stopper.received, stopper.stop.is_set(), flush=True)
+            time.sleep(120)
+    """, tmp_path)
+    wait_for(lambda: "saving" in stdout.read_text(), process, "the save to start")
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGINT)
+    wait_for(lambda: "saved" in stdout.read_text(), process, "the save to end", timeout=60)
+    # Both waited for the save; the first is the one reported. They asked to stop, so the next quits at once.
+    assert stdout.read_text().splitlines()[-1] == f"saved {int(signal.SIGTERM)} False"
+    assert stderr.read_text().count("received: stopping once the results are saved") == 2
+    process.send_signal(signal.SIGINT)
+    assert seconds_to_exit(process) < 2 and process.returncode == 128 + signal.SIGINT
+
+
+def test_the_handlers_and_the_wakeup_descriptor_are_put_back():
+    from style_transfer import cli
+
+    before = {number: signal.getsignal(number) for number in cli.StopOnSignal.SIGNALS}
+    previous_fd = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(previous_fd)
+    with cli.StopOnSignal("test") as stopper:
+        assert signal.getsignal(signal.SIGINT) == stopper._handle
+        os.kill(os.getpid(), signal.SIGINT)  # in-process: seen as soon as Python runs again
+        assert stopper.stop.is_set() and stopper.received == signal.SIGINT
+    assert {number: signal.getsignal(number) for number in cli.StopOnSignal.SIGNALS} == before
+    assert signal.set_wakeup_fd(previous_fd) == previous_fd
+    assert not stopper._watcher.is_alive()
+
+
+# The optimiser's command, at a size where one step takes seconds.
+
+def style_transfer_run(tmp_path, content_path, style_path):
+    return start("", tmp_path, sys.executable, "-m", "style_transfer.run", "--content", str(content_path),
+                 "--style", str(style_path), "--weights", "random", "--max_dim", "384", "--steps", "50",
+                 "--save_every", "1", "--init", "noise", "--output", "out.png", "--nosummary")
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_during_a_step_one_signal_saves_a_checkpoint_after_it_and_two_quit_at_once(tmp_path, content_path,
+                                                                                    style_path, signals):
+    from style_transfer import layout
+
+    process, _, stderr = style_transfer_run(tmp_path, content_path, style_path)
+    run_dir = layout.run_directory(tmp_path / "out.png")
+    wait_for(lambda: (run_dir / "step_000001.png").exists(), process, "the first step")
+    process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "SIGTERM received: stopping after this step" in stderr.read_text(), process,
+             "the first signal's message", timeout=10)
+    if signals == 2:
+        steps_before = len(list(run_dir.glob("step_*.png")))
+        process.send_signal(signal.SIGTERM)
+        assert seconds_to_exit(process) < 2 and process.returncode == 128 + signal.SIGTERM
+        assert "SIGTERM received again: quitting at once, without saving" in stderr.read_text()
+        assert len(list(run_dir.glob("step_*.png"))) == steps_before  # the step under way was not finished
+    else:
+        process.wait(timeout=600)
+        assert process.returncode == 128 + signal.SIGTERM, stderr.read_text()
+        last_line = stderr.read_text().strip().splitlines()[-1]
+        assert last_line.startswith("style-transfer: SIGTERM: stopped after step ") and "Resume with:" in last_line
+        assert (run_dir / "checkpoint" / "state.json").exists()
+    assert "Traceback" not in stderr.read_text()
+
