@@ -14,7 +14,8 @@ For every held-out photograph (../shared/images/content, never trained on) and e
 
 The optimiser sees the style picture at the size the network was trained with, relative to the photograph:
 its style_scale is the network's style_size / image_size (a network trained on 256-pixel crops with a
-512-pixel painting paints strokes of that scale). Each record is printed as a JSON line and appended to
+512-pixel painting paints strokes of that scale). Times are CPU seconds of this process (user + system, both
+cores), steadier than wall time when the machine is shared. Each record is printed as a JSON line and appended to
 --json. With --sheets, the figures the README shows are written there: per style, photograph | network |
 optimiser for each photograph, with times; all styles on one photograph; and blends of two styles.
 """
@@ -99,9 +100,9 @@ def main() -> int:
         for index, style in enumerate(styles):
             record, content_image, style_images, optimised = optimiser_result(content, style, config)
             stylizer(content_image, index)  # the first call traces
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             painted = quantised(stylizer(content_image, index))
-            seconds = time.perf_counter() - began
+            seconds, cpu_seconds = time.perf_counter() - began, time.process_time() - cpu
             network_terms = objective(extractor, config, content_image, style_images, painted)
             optimiser_terms = objective(extractor, config, content_image, style_images, optimised)
             by_strength = [objective(extractor, config, content_image, style_images,
@@ -109,7 +110,8 @@ def main() -> int:
                            for strength in STRENGTHS]
             row = {"model": Path(args.model).name, "content": stem, "style": stylizer.style_names[index],
                    "size": list(content_image.shape[1:3]), "network_seconds": round(seconds, 3),
-                   "optimiser_seconds": round(record["seconds"], 1), "optimiser_steps": record["steps"],
+                   "network_cpu_seconds": round(cpu_seconds, 3), "optimiser_seconds": round(record["seconds"], 1),
+                   "optimiser_cpu_seconds": round(record["cpu_seconds"], 1), "optimiser_steps": record["steps"],
                    "network": network_terms, "optimiser": optimiser_terms,
                    "ratio": network_terms["total"] / optimiser_terms["total"],
                    "network_flat_pairs": artefacts.flat_pair_fraction(painted),
@@ -158,8 +160,9 @@ def write_sheets(folder: Path, stylizer, judged: dict) -> None:
         for stem in stems:
             content_image, painted, optimised, row = judged[stem, index]
             rows.append([(stem, content_image),
-                         (f"network: {row['network_seconds']:.2f} s, objective {row['ratio']:.2f}x", painted),
-                         (f"optimiser: {row['optimiser_seconds']:.0f} s ({row['optimiser_steps']} steps)", optimised)])
+                         (f"network: {row['network_cpu_seconds']:.2f} CPU s, objective {row['ratio']:.2f}x", painted),
+                         (f"optimiser: {row['optimiser_cpu_seconds']:.0f} CPU s, {row['optimiser_steps']} steps",
+                          optimised)])
         grid(rows, f"{name}: fast network against the optimiser, held-out photographs; {CAPTION}",
              folder / f"{name}.png")
     content_image = judged[stems[0], 0][0]

@@ -61,6 +61,7 @@ def loss_figure(names: list[str], path: Path) -> None:
                       label=term, color=colour, linewidth=1.2)
         axes.set(yscale="log", xlabel="step (batch of 4 crops)", ylabel="loss (weighted, mean over the batch)",
                  title=f"{name}: {', '.join(NETWORKS[name][0])}")
+        axes.title.set_fontsize(9)
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(loc="upper right")
     figure.suptitle("Training losses on VGG16 ImageNet features (--network vgg16)")
