@@ -350,7 +350,9 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     """Refuses, before any work, an output that could not or should not be written.
 
     Raises ImageError for an unknown extension, a directory or an unwritable location, and
-    OutputExistsError for an existing file without `overwrite`.
+    OutputExistsError for an existing file without `overwrite`. A symbolic link at `path`, even a dangling
+    one, exists: with `overwrite` the link itself is replaced (atomic_write renames over it), never its
+    target. Directories on the way may be links; they are followed.
     """
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_FORMATS:
@@ -358,6 +360,9 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
                          f"{', '.join(sorted(OUTPUT_FORMATS))}")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory")
+    if path.is_symlink() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists as a symbolic link (to {os.readlink(path)}); not "
+                                "overwriting it")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists; not overwriting it")
     try:

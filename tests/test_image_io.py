@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from style_transfer import image_io
-from style_transfer.errors import ImageError
+from style_transfer.errors import ImageError, OutputExistsError
 
 RNG = np.random.default_rng(0)
 
@@ -468,6 +468,20 @@ def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, cap
         assert image_io.load_image(tmp_path / "odd.png").shape == (1, 4, 4, 3)
         assert "odd.png: Corrupt data: 4 extraneous bytes" in caplog.text
     assert "Corrupt data" not in capfd.readouterr().err  # nothing raw on stderr
+
+
+def test_an_output_that_is_a_symbolic_link_exists_and_is_replaced_never_written_through(tmp_path):
+    (tmp_path / "target.png").write_bytes(b"precious")
+    (tmp_path / "link.png").symlink_to("target.png")
+    (tmp_path / "dangling.png").symlink_to("nowhere.png")
+    picture = image_io.load_image(uint8_picture())
+    for name in ("link.png", "dangling.png"):
+        with pytest.raises(OutputExistsError, match=f"{name}: already exists as a symbolic link"):
+            image_io.save_image(picture, tmp_path / name)
+    for name in ("link.png", "dangling.png"):
+        image_io.save_image(picture, tmp_path / name, overwrite=True)
+        assert not (tmp_path / name).is_symlink() and image_io.load_image(tmp_path / name).shape == (1, 12, 20, 3)
+    assert (tmp_path / "target.png").read_bytes() == b"precious" and not (tmp_path / "nowhere.png").exists()
 
 
 def test_png_compression_changes_the_file_size_not_the_pixels(tmp_path, content_path):

@@ -135,6 +135,26 @@ def test_log_every_thins_the_scalars_but_keeps_the_last_step(cli, base_args, tmp
     assert [step for step, _ in events["image"]] == [0, 7]
 
 
+def test_an_output_that_is_a_symbolic_link_is_replaced_only_when_asked_and_its_target_never(cli, base_args,
+                                                                                          tmp_path, capsys):
+    (tmp_path / "target.png").write_bytes(b"precious")
+    (tmp_path / "o.png").symlink_to("target.png")
+    (tmp_path / "dangling.png").symlink_to("nowhere.png")
+    for output in ("o.png", "dangling.png"):
+        assert cli(*base_args, "--steps", "1", "--output", output) == 2
+        assert f"{output}: already exists as a symbolic link (to " in capsys.readouterr().err
+    assert not list(tmp_path.glob("*_run")) and not list(tmp_path.glob("*summary*"))
+    assert cli(*base_args, "--steps", "1", "--output", "o.png", "--overwrite") == 0
+    assert not (tmp_path / "o.png").is_symlink() and Image.open(tmp_path / "o.png").size == (48, 36)
+    assert (tmp_path / "target.png").read_bytes() == b"precious"
+    # A directory on the way may be a link: the run writes through it.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to("real")
+    assert cli(*base_args, "--steps", "1", "--save_every", "1", "--output", "linked/p.png") == 0
+    assert sorted(path.name for path in (tmp_path / "real").iterdir()) == ["p.png", "p.png_run", "p.png_summary.png"]
+    assert (tmp_path / "real" / "p.png_run" / "step_000001.png").exists()
+
+
 def test_preset_then_explicit_flags_override_it(cli, base_args, tmp_path):
     assert cli(*base_args, "--preset", "tutorial", "--steps", "2", "--output", "t.png") == 0
     recorded = png_config(tmp_path / "t.png")
