@@ -34,6 +34,10 @@ class OutputError(StyleTransferError, ValueError):
     """An output directory (logs, intermediate images) cannot be created or written."""
 
 
+class OutputBusyError(StyleTransferError, OSError):
+    """Another process holds the lock of the output this one would write (locks.OutputLock)."""
+
+
 class NumericalError(StyleTransferError, ArithmeticError):
     """The loss or the image stopped being finite. `step` is where; `image` the last finite image."""
 

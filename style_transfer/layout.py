@@ -4,6 +4,7 @@
   photo_painting.png_summary.png   the summary figure
   photo_painting.png_run/          intermediate pictures (step_NNNNNN.png), the checkpoint of an interrupted
                                    run (checkpoint/), the last finite image of a diverged run
+  .photo_painting.png.lock         held while a run works towards the picture, removed when it ends
 
 Companions are named from the output's whole file name, extension included, so o.png and o.jpg never share
 a run directory or a summary figure.
@@ -11,6 +12,7 @@ a run directory or a summary figure.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -29,9 +31,10 @@ def run_stem(content: str, style: str) -> str:
 
 def default_output(content: str, style: str) -> Path:
     """<content stem>_<style stem>.png in the current directory; _2, _3, ... if the name is taken (by the
-    picture, its run directory or its summary figure)."""
+    picture, its run directory, its summary figure or the lock of a run writing it)."""
     for candidate in _default_names(content, style):
-        if not any(path.exists() for path in (candidate, run_directory(candidate), summary_path(candidate))):
+        companions = (candidate, run_directory(candidate), summary_path(candidate), lock_path(candidate))
+        if not any(os.path.lexists(path) for path in companions):
             return candidate
 
 
@@ -67,6 +70,11 @@ def earlier_run_directory(output: Path) -> Path:
 
 def checkpoint_directory(output: Path) -> Path:
     return run_directory(output) / "checkpoint"
+
+
+def lock_path(output: Path) -> Path:
+    """The lock a run holds while it works towards `output` (locks.OutputLock): .<output>.lock beside it."""
+    return output.with_name(f".{output.name}.lock")
 
 
 def summary_path(output: Path) -> Path:

@@ -27,7 +27,7 @@ from style_transfer import cli  # noqa: E402
 from style_transfer import config as config_lib  # noqa: E402
 from style_transfer import layout  # noqa: E402
 from style_transfer.cli import StopOnSignal, UsageError  # noqa: E402  (StopOnSignal's program is ours)
-from style_transfer.errors import NumericalError, OutputExistsError  # noqa: E402
+from style_transfer.errors import NumericalError, OutputBusyError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
@@ -57,6 +57,27 @@ def config_from_flags() -> config_lib.StyleConfig:
     return base.replace(**cli.config_changes(config_lib.StyleConfig, FLAGS))
 
 
+# The output locks this invocation holds (lock_output), released when it ends, however it ends.
+HELD_LOCKS: list = []
+
+
+def lock_output(output: Path) -> Path:
+    """Takes the lock of `output` for this run: OutputBusyError naming the owner's PID if another run holds it,
+    except that a default name gives way to the next free one."""
+    from style_transfer import image_io, locks
+
+    for _ in range(100):
+        try:
+            HELD_LOCKS.append(locks.OutputLock(layout.lock_path(output), str(output)).acquire())
+            # Checked again: a run that held the lock until a moment ago may have written the output since.
+            return image_io.check_output_path(output, overwrite=FLAGS.overwrite and bool(FLAGS.output))
+        except OutputBusyError:
+            if FLAGS.output or FLAGS.resume:
+                raise
+            output = image_io.check_output_path(layout.default_output(FLAGS.content, FLAGS.style))
+    raise OutputBusyError(f"{output}: a hundred runs are writing the default names here; choose an --output")
+
+
 def check_outputs(config: config_lib.StyleConfig) -> Path:
     """The output path, after checking everything the run will write (UsageError if it cannot)."""
     from style_transfer import checkpoints, image_io
@@ -72,6 +93,7 @@ def check_outputs(config: config_lib.StyleConfig) -> Path:
             output = image_io.check_output_path(resumable)
         else:
             output = image_io.check_output_path(layout.default_output(FLAGS.content, FLAGS.style))
+        output = lock_output(output)  # before the checks, so no other run can change what they found
         if FLAGS.summary:
             image_io.check_output_path(layout.summary_path(output), overwrite=FLAGS.overwrite)
         run_dir = layout.run_directory(output)
@@ -239,7 +261,11 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def _main_with_errors(argv: list[str]) -> int:
-    return cli.run_with_errors(PROGRAM, main, argv)
+    try:
+        return cli.run_with_errors(PROGRAM, main, argv)
+    finally:
+        while HELD_LOCKS:
+            HELD_LOCKS.pop().release()
 
 
 def console_main() -> None:

@@ -155,6 +155,43 @@ def test_an_output_that_is_a_symbolic_link_is_replaced_only_when_asked_and_its_t
     assert (tmp_path / "real" / "p.png_run" / "step_000001.png").exists()
 
 
+def test_a_second_run_with_the_same_output_names_the_first_and_stops(cli, tmp_path, content_path, style_path,
+                                                                     weights_file, base_args, capsys):
+    import signal
+    import time
+
+    first = start_run(tmp_path, content_path, style_path, weights_file, "out.png")
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out.png_run" / "step_000001.png").exists():  # the first is at work
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.05)
+        assert cli(*base_args, "--steps", "2", "--output", "out.png") == 1
+        assert capsys.readouterr().err == (f"style-transfer: error: out.png: another run (PID {first.pid}) is writing "
+                                           "it; wait for it to end or choose another --output\n")
+        assert not (tmp_path / "out.png").exists()
+    finally:
+        first.send_signal(signal.SIGTERM)  # stops after its step, saving a checkpoint
+        first.communicate(timeout=120)
+    assert first.returncode == 143
+    assert not (tmp_path / ".out.png.lock").exists()  # released and removed as the first run ended
+
+
+def test_a_default_name_another_run_is_writing_gives_way_to_the_next(cli, base_args, tmp_path):
+    script = ("import sys, time\nfrom style_transfer.locks import OutputLock\n"
+              "OutputLock('.tubingen_starry_night.png.lock', 'x').acquire()\nprint('held', flush=True)\n"
+              "time.sleep(120)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert cli(*base_args, "--steps", "0", "--nosummary") == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [".tubingen_starry_night.png.lock",
+                                                                 "tubingen_starry_night_2.png"]
+
+
 def test_preset_then_explicit_flags_override_it(cli, base_args, tmp_path):
     assert cli(*base_args, "--preset", "tutorial", "--steps", "2", "--output", "t.png") == 0
     recorded = png_config(tmp_path / "t.png")
