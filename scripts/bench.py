@@ -14,6 +14,8 @@ networks in one speed table.
   python scripts/bench.py --largest                     # the largest output that fits in memory
   python scripts/bench.py --largest --largest_implementation default_recompute
   python scripts/bench.py --many 20                     # 20 pictures of different sizes in one process
+  python scripts/bench.py --memory --sizes 256,512 --implementations default,default_recompute --steps 2
+                                                        # the memory estimate against measured peaks
   python scripts/bench.py --fast                        # fast style transfer: training and apply speed
 
 GFLOP/s counts the VGG19 convolutions a step needs (forward to the deepest layer used, and the backward pass
@@ -72,6 +74,9 @@ flags.DEFINE_string("largest_implementation", "default", "With --largest: what t
 flags.DEFINE_integer("many", 0, "Instead: stylise this many pictures of different sizes in one process and "
                      "report traces and memory after each: with exact sizes, then with --size_bucket.")
 flags.DEFINE_integer("size_bucket", 64, "With --many: the size_bucket of the second run (0: skip it).")
+flags.DEFINE_bool("memory", False, "Instead: the estimate that refuses runs too large for the memory available "
+                  "(style_transfer/memory.py) against the peak resident memory of whole runs (pictures, targets "
+                  "and --steps steps through api.stylize), at --sizes, for --implementations.")
 flags.DEFINE_bool("fast", False, "Instead: the fast (feed-forward) style transfer: training steps per second "
                   "at --fast_image_size, then seconds per picture at --sizes through an export loaded with "
                   "export.load. --steps sets the timed training steps.")
@@ -215,10 +220,24 @@ def scalar(tensor) -> float:
     return float(np.asarray(tensor).reshape(-1)[0])
 
 
+def memory_peak(spec: dict) -> dict:
+    """A whole run's peak resident memory at one size, and memory.py's estimate of it."""
+    from style_transfer import api, image_io, memory
+
+    config = our_config(*IMPLEMENTATIONS[spec["implementation"]], spec["size"], spec["weights"], spec["network"])
+    config = config.replace(steps=spec["steps"])
+    sizes = image_io.picture_size(spec["content"]), [image_io.picture_size(spec["style"])]
+    estimate = memory.estimate_mb(config, *sizes)
+    result = api.stylize(spec["content"], spec["style"], config)
+    return {"height": int(result.image.shape[1]), "width": int(result.image.shape[2]), "estimate_mb": estimate,
+            "precision": result.computed["precision"], "peak_rss_mb": peak_rss_mb()}
+
+
 def run_worker(spec: dict) -> dict:
     import bench_fast
 
     kinds = {"matmul": lambda spec: matmul_peak(), "speed": speed, "quality": quality, "many": many,
+             "memory": memory_peak,
              "fast_train": bench_fast.train_speed, "fast_export": bench_fast.export_network,
              "fast_apply": bench_fast.apply_speed}
     result = kinds[spec["kind"]](spec)
@@ -353,7 +372,7 @@ def main(argv):
     unknown = [network for network in networks if network not in NETWORK_CHOICES]
     if unknown:
         sys.exit(f"bench.py: --network {','.join(unknown)}: choose from {', '.join(NETWORK_CHOICES)}")
-    if not FLAGS.quality and not FLAGS.largest and not FLAGS.many and not FLAGS.fast:
+    if not FLAGS.quality and not FLAGS.largest and not FLAGS.many and not FLAGS.fast and not FLAGS.memory:
         report = {"machine": machine(), "weights": FLAGS.weights, "content": FLAGS.content, "style": FLAGS.style,
                   "speed": {}}
         for network in networks:
@@ -384,6 +403,8 @@ def main(argv):
             report["largest"] = run_largest(common)
         elif FLAGS.many:
             report["many"] = run_many(common)
+        elif FLAGS.memory:
+            report["memory"] = run_memory(common)
         elif FLAGS.fast:
             report["fast"] = run_fast(common, report["machine"])
     if FLAGS.json:
@@ -565,6 +586,26 @@ def run_largest(common: dict) -> dict:
     fitted = [row["size"] for row in rows if "error" not in row]
     print(f"largest measured size that fits: {max(fitted) if fitted else 'none'} px")
     return {"implementation": implementation, "rows": rows, "largest": max(fitted) if fitted else None}
+
+
+def run_memory(common: dict) -> dict:
+    """The estimate against the measured peak, each run in its own process."""
+    rows = []
+    print(f"{'size':>10} {'implementation':<34} {'precision':>9} {'estimate':>9} {'peak RSS':>9} {'estimate/peak':>13}")
+    for size in map(int, FLAGS.sizes):
+        for implementation in FLAGS.implementations:
+            if IMPLEMENTATIONS[implementation] is None:  # the tutorial's code: not a run of ours
+                continue
+            result = measure({"kind": "memory", "implementation": implementation, "size": size,
+                              "steps": FLAGS.steps, **common})
+            rows.append({"size": size, "implementation": implementation, **result})
+            if "error" in result:
+                print(f"{size:>10} {implementation:<34} failed: {result['error']}")
+                continue
+            print(f"{result['width']:>5}x{result['height']:<4} {implementation:<34} {result['precision']:>9} "
+                  f"{result['estimate_mb']:>6.0f} MB {result['peak_rss_mb']:>6.0f} MB "
+                  f"{result['estimate_mb'] / result['peak_rss_mb']:>12.2f}x", flush=True)
+    return {"rows": rows}
 
 
 def run_many(common: dict) -> dict:

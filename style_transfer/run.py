@@ -27,7 +27,8 @@ from style_transfer import cli  # noqa: E402
 from style_transfer import config as config_lib  # noqa: E402
 from style_transfer import layout  # noqa: E402
 from style_transfer.cli import StopOnSignal, UsageError  # noqa: E402  (StopOnSignal's program is ours)
-from style_transfer.errors import NumericalError, OutputBusyError, OutputExistsError  # noqa: E402
+from style_transfer.errors import (ConfigError, ImageError, NumericalError, OutputBusyError,  # noqa: E402
+                                   OutputExistsError)
 
 PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
@@ -55,6 +56,33 @@ def config_from_flags() -> config_lib.StyleConfig:
     """The --preset's config with every explicitly given config flag applied (and validated)."""
     base = config_lib.preset(FLAGS.preset)
     return base.replace(**cli.config_changes(config_lib.StyleConfig, FLAGS))
+
+
+def check_memory(config: config_lib.StyleConfig) -> None:
+    """ConfigError (--max_dim) if the run's estimated peak memory is more than the memory available, with the
+    largest --max_dim that fits. Skipped where the available memory is unknown, or a picture's header cannot
+    be read (loading it says why)."""
+    from style_transfer import image_io, memory
+
+    available = memory.available_mb()
+    if available is None:
+        return
+    max_pixels = int(config.max_megapixels * 1e6)
+    try:
+        content = image_io.picture_size(FLAGS.content, max_pixels=max_pixels)
+        styles = [image_io.picture_size(path, max_pixels=max_pixels) for path in layout.split_styles(FLAGS.style)]
+    except ImageError:
+        return
+    needed = memory.estimate_mb(config, content, styles)
+    if needed <= available:
+        return
+    largest = memory.largest_max_dim(config, content, styles, available)
+    fits = f"the largest --max_dim that fits is {largest}" if largest else "not even --max_dim 16 fits"
+    if largest and not config.recompute:
+        recomputed = memory.largest_max_dim(config.replace(recompute=True), content, styles, available)
+        fits += f" ({recomputed} with --recompute)"
+    raise ConfigError("max_dim", f"{config.max_dim} needs about {memory.describe_mb(needed)} of memory (estimated), "
+                      f"{memory.describe_mb(available)} is available; {fits}")
 
 
 # The output locks this invocation holds (lock_output), released when it ends, however it ends.
@@ -158,6 +186,7 @@ def main(argv: list[str]) -> int:
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (--content PHOTO --style PAINTING)")
     config = config_from_flags()
+    check_memory(config)  # no TensorFlow needed: a size that cannot fit is refused at once
 
     # Everything that can be checked is checked before the network is built or a step is run.
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden

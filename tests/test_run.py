@@ -192,6 +192,44 @@ def test_a_default_name_another_run_is_writing_gives_way_to_the_next(cli, base_a
                                                                  "tubingen_starry_night_2.png"]
 
 
+def test_a_run_that_cannot_fit_in_memory_is_refused_at_once_with_the_largest_size_that_fits(
+        cli, base_args, capsys, tmp_path, monkeypatch):
+    import time
+
+    from style_transfer import memory
+
+    monkeypatch.setattr(memory, "available_mb", lambda: 6000.0)
+    start = time.perf_counter()
+    assert cli(*base_args, "--max_dim", "100000") == 2
+    assert time.perf_counter() - start < 1
+    err = capsys.readouterr().err
+    assert err.startswith("style-transfer: error: --max_dim: 100000 needs about ") and err.count("\n") == 1, err
+    assert " of memory (estimated), 5.9 GB is available; the largest --max_dim that fits is " in err
+    largest, recomputed = (int(number) for number in err.split("fits is ")[1].split(" with")[0].split(" ("))
+    config = config_lib.DEFAULT
+    sizes = image_io.picture_size(base_args[1]), [image_io.picture_size(base_args[3])]
+    assert memory.estimate_mb(config, *sizes, largest) <= 6000 < memory.estimate_mb(config, *sizes, largest + 1)
+    assert recomputed > largest and not list(tmp_path.iterdir())
+    # --recompute's estimate is its own.
+    assert cli(*base_args, "--max_dim", "100000", "--recompute") == 2
+    assert f"the largest --max_dim that fits is {recomputed}\n" in capsys.readouterr().err
+
+
+def test_a_process_asked_for_an_impossible_size_says_so_in_one_line_before_importing_tensorflow(
+        tmp_path, content_path, style_path):
+    import time
+
+    start = time.perf_counter()
+    finished = run_process([sys.executable, "-m", "style_transfer.run", "--content", str(content_path), "--style",
+                            str(style_path), "--weights", "random", "--max_dim", "100000"], tmp_path)
+    seconds = time.perf_counter() - start
+    assert finished.returncode == 2 and finished.stdout == "" and not list(tmp_path.iterdir())
+    assert finished.stderr.startswith("style-transfer: error: --max_dim: 100000 needs about ")
+    assert finished.stderr.count("\n") == 1, finished.stderr
+    # Python and the command's own imports take a fraction of this; importing TensorFlow takes more alone.
+    assert seconds < 5, seconds
+
+
 def test_preset_then_explicit_flags_override_it(cli, base_args, tmp_path):
     assert cli(*base_args, "--preset", "tutorial", "--steps", "2", "--output", "t.png") == 0
     recorded = png_config(tmp_path / "t.png")
