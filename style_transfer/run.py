@@ -58,6 +58,15 @@ def config_from_flags() -> config_lib.StyleConfig:
     return base.replace(**cli.config_changes(config_lib.StyleConfig, FLAGS))
 
 
+def check_inputs(config: config_lib.StyleConfig) -> None:
+    """ImageError naming the first input picture (content, styles, mask) that is missing or not a picture,
+    from its header alone: the mistakes found without TensorFlow (decoding and sizes come later)."""
+    from style_transfer import image_io
+
+    for path in [FLAGS.content, *layout.split_styles(FLAGS.style), *([config.mask] if config.mask else [])]:
+        image_io.read_header(path, max_pixels=int(config.max_megapixels * 1e6))
+
+
 def check_memory(config: config_lib.StyleConfig) -> None:
     """ConfigError (--max_dim) if the run's estimated peak memory is more than the memory available, with the
     largest --max_dim that fits. Skipped where the available memory is unknown, or a picture's header cannot
@@ -188,13 +197,15 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
     check_memory(config)  # no TensorFlow needed: a size that cannot fit is refused at once
 
-    # Everything that can be checked is checked before the network is built or a step is run.
-    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
+    # Everything that can be checked is checked before the network is built or a step is run, and what needs
+    # no TensorFlow before TensorFlow is imported, which is slow: a mistake is reported at once.
+    check_inputs(config)
     output = check_outputs(config)
-    from style_transfer import api, callbacks, image_io
-
     run_dir, checkpoint_dir = layout.run_directory(output), layout.checkpoint_directory(output)
     earlier_snapshots = snapshots(checkpoint_dir) if FLAGS.resume else []
+    cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
+    from style_transfer import api, callbacks, image_io
+
     extra_callbacks = []
     if FLAGS.progress and sys.stdout.isatty() and config.total_steps:
         extra_callbacks.append(callbacks.ProgressBar(config.total_steps))

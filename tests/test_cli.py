@@ -147,3 +147,59 @@ def test_during_a_step_one_signal_saves_a_checkpoint_after_it_and_two_quit_at_on
         assert (run_dir / "checkpoint" / "state.json").exists()
     assert "Traceback" not in stderr.read_text()
 
+
+# Mistakes are reported before TensorFlow is imported (which takes seconds, a minute on a loaded machine).
+
+def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
+    """Runs each (command, arguments, exit status, what its line says) of `cases` in one fresh process, with
+    `run`, `train` or `apply` for command; checks the status, the one line, and that TensorFlow was not imported."""
+    import json
+
+    script = f"""
+        import json, sys
+        from style_transfer import apply, run, train_fast
+
+        def style_transfer(args):
+            run.FLAGS.unparse_flags()
+            return run._main_with_errors(run._parse_flags(["style-transfer", *args]))
+
+        commands = {{"run": style_transfer,
+                    "train": lambda args: train_fast.COMMAND.run(train_fast.main, ["style-transfer-train", *args]),
+                    "apply": lambda args: apply.COMMAND.run(apply.main, ["style-transfer-apply", *args])}}
+        results = [["import", None, "tensorflow" in sys.modules]]
+        for command, args, _, _ in {cases!r}:
+            try:
+                status = commands[command](args)
+            except SystemExit as exit_:
+                status = exit_.code
+            results.append([" ".join([command, *args]), status, "tensorflow" in sys.modules])
+        print(json.dumps(results))
+    """
+    finished = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300)
+    results = json.loads(finished.stdout.splitlines()[-1])
+    assert results[0] == ["import", None, False]
+    lines = finished.stderr.splitlines()
+    assert len(lines) == len(cases), finished.stderr
+    for (label, status, imported), (_, _, expected_status, message), line in zip(results[1:], cases, lines):
+        assert (status, imported) == (expected_status, False), (label, status, imported, line)
+        assert message in line and ": error: " in line, (label, line)
+
+
+def test_style_transfer_reports_mistakes_before_importing_tensorflow(tmp_path, content_path, style_path):
+    from style_transfer import layout
+
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    (tmp_path / "taken.png").write_bytes(content_path.read_bytes())
+    checkpoint = layout.checkpoint_directory(tmp_path / "resumed.png")
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "state.json").write_text("{garbage")
+    content, style = str(content_path), str(style_path)
+    mistakes_in_a_fresh_process(tmp_path, [
+        ("run", ["--content", "missing.jpg", "--style", style], 1, "missing.jpg: no such file"),
+        ("run", ["--content", content, "--style", "notes.jpg"], 1, "notes.jpg: not an image Pillow can read"),
+        ("run", ["--content", content, "--style", style, "--output", "taken.png"], 2, "taken.png: already exists"),
+        ("run", ["--content", content, "--style", style, "--steps", "-3"], 2, "--steps: must be"),
+        ("run", ["--content", content, "--style", style, "--output", "resumed.png", "--resume"], 1,
+         "unreadable checkpoint state"),
+    ])
