@@ -32,6 +32,15 @@ def content_path() -> Path:
     return _image("content/tubingen.jpg")
 
 
+def write_damaged_pictures(folder: Path, content_path: Path) -> Path:
+    """The damaged files of issue 29 in `folder`: random bytes named .jpg, a JPEG cut short, an empty .png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "random.jpg").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    (folder / "truncated.jpg").write_bytes(content_path.read_bytes()[:20000])
+    (folder / "empty.png").write_bytes(b"")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def style_path() -> Path:
     return _image("style/starry_night.jpg")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_damaged_pictures
 from style_transfer import dataset
 from style_transfer.errors import DataError
 
@@ -110,17 +111,8 @@ def test_samples_are_centre_crops_of_the_first_pictures(tmp_path):
     assert np.abs(samples[0] - first[:, 5:37]).mean() < 0.1
 
 
-def write_damaged(folder, content_path):
-    """The damaged files of issue 29: random bytes named .jpg, a JPEG cut short, an empty .png."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "random.jpg").write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    (folder / "truncated.jpg").write_bytes(content_path.read_bytes()[:20000])
-    (folder / "empty.png").write_bytes(b"")
-    return folder
-
-
 def test_a_folder_of_damaged_files_is_refused_naming_the_count_and_the_first_files(tmp_path, content_path):
-    folder = write_damaged(tmp_path / "data", content_path)
+    folder = write_damaged_pictures(tmp_path / "data", content_path)
     with pytest.raises(DataError) as refused:
         dataset.scan_folder(folder)
     message = str(refused.value)
@@ -130,7 +122,7 @@ def test_a_folder_of_damaged_files_is_refused_naming_the_count_and_the_first_fil
 
 
 def test_the_scan_decodes_until_a_picture_does(tmp_path, content_path):
-    folder = write_damaged(tmp_path / "data", content_path)
+    folder = write_damaged_pictures(tmp_path / "data", content_path)
     (folder / "truncated.jpg").rename(folder / "a_truncated.jpg")  # decoded, and skipped, before p0.png
     (folder / "z_truncated.jpg").write_bytes(content_path.read_bytes()[:30000])  # left to training
     write_pictures(folder, 1)
@@ -148,7 +140,7 @@ def grey_levels(folder, levels):
 def test_pictures_that_fail_later_are_skipped_with_one_warning_each(tmp_path, content_path, caplog):
     folder = tmp_path / "data"
     grey_levels(folder, [60, 120])
-    write_damaged(folder, content_path)
+    write_damaged_pictures(folder, content_path)
     (folder / "truncated.jpg").rename(folder / "zz_truncated.jpg")  # after the good ones: the scan keeps it
     paths = dataset.scan_folder(folder).paths
     assert [Path(path).name for path in paths] == ["grey060.png", "grey120.png", "zz_truncated.jpg"]
