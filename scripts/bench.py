@@ -86,6 +86,8 @@ flags.DEFINE_list("fast_precisions", ["float32", "bfloat16"], "With --fast: prec
 flags.DEFINE_list("fast_apply_precisions", ["float32", "bfloat16"], "With --fast: arithmetic of the network when "
                   "applying it (export.load's precision), or 'tflite' for the TensorFlow Lite file.")
 flags.DEFINE_integer("fast_image_size", 256, "With --fast: training crop size.")
+flags.DEFINE_integer("fast_styles", 1, "With --fast: styles of the networks applied (conditional instance "
+                     "normalisation).")
 flags.DEFINE_integer("fast_batch_size", 4, "With --fast: training batch.")
 flags.DEFINE_integer("fast_repeats", 5, "With --fast: timed calls per picture size (the median is reported).")
 flags.DEFINE_string("fast_data", str(SHARED / "content"), "With --fast: folder of training photographs.")
@@ -495,7 +497,7 @@ def run_fast(common: dict, machine: dict) -> dict:
                                precisions=FLAGS.fast_precisions, sizes=[int(size) for size in FLAGS.sizes],
                                steps=FLAGS.steps, batch_size=FLAGS.fast_batch_size,
                                image_size=FLAGS.fast_image_size, repeats=FLAGS.fast_repeats, data=FLAGS.fast_data,
-                               apply_precisions=FLAGS.fast_apply_precisions)
+                               apply_precisions=FLAGS.fast_apply_precisions, styles=FLAGS.fast_styles)
 
 
 def run_quality(common: dict) -> dict:

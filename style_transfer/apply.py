@@ -2,6 +2,7 @@
 
   python -m style_transfer.apply --model models/painting --content photo.jpg
   style-transfer-apply --model models/painting --content frames/ more.jpg --max_dim 1024 --output_dir out
+  style-transfer-apply --model models/three --content photo.jpg --style_mix starry:0.7,scream:0.3 --strength 0.8
 
 --model is the export of style-transfer-train (a SavedModel directory), the training run's model directory
 holding it in export/, or a TensorFlow Lite file (--tflite); TensorFlow alone loads it, none of the training
@@ -72,6 +73,18 @@ flags.DEFINE_enum("precision", "auto", PRECISION_CHOICES, "Arithmetic of the net
                   "(on a GPU, ask for bfloat16 yourself).", flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
                   flag_values=FLAGS)
+flags.DEFINE_string("style", None, "For a network of several styles: the style to paint, by name (or the start "
+                    "of one) or index (from 0); default the first. Results are then named "
+                    "<picture>_<model>_<style>.png.", flag_values=FLAGS)
+flags.DEFINE_list("style_mix", None, "For a network of several styles: a blend, as NAME:WEIGHT pairs (names or "
+                  "indices; weights >= 0, scaled to sum to 1), e.g. starry:0.7,scream:0.3. Results are named "
+                  "<picture>_<model>_mix.png.", flag_values=FLAGS)
+flags.DEFINE_float("strength", 1.0, "How much of the style to apply, from 0 (the photograph unchanged) to 1 (the "
+                   "network's full style); in between, the mix of the photograph and the full result.",
+                   flag_values=FLAGS)
+flags.DEFINE_enum("preserve_colors", "none", ("none", "luminance"), "'luminance' keeps the photograph's colours: "
+                  "the result's luminance with the photograph's chrominance (YIQ), as style-transfer "
+                  "--preserve_colors luminance combines them.", flag_values=FLAGS)
 
 
 @dataclasses.dataclass
@@ -97,10 +110,65 @@ def check_flags(argv: list[str]) -> list[str]:
         raise ConfigError("max_megapixels", f"must be a number > 0, got {FLAGS.max_megapixels}")
     if FLAGS.output and FLAGS.output_dir:
         raise UsageError("--output and --output_dir: give one (--output is the path of a single result)")
+    if FLAGS.style is not None and FLAGS.style_mix is not None:
+        raise UsageError("--style picks one style and --style_mix blends several: give one of them")
+    if not 0.0 <= FLAGS.strength <= 1.0:
+        raise ConfigError("strength", f"must be in [0, 1], got {FLAGS.strength:g}")
+    style_mix()  # its syntax, before anything is loaded
     inputs = [FLAGS.content, *argv[1:]]
     if FLAGS.output and len(inputs) > 1:
         raise UsageError(f"--output names one result but {len(inputs)} inputs are given; use --output_dir")
     return inputs
+
+
+def style_mix() -> dict[str, float] | None:
+    """--style_mix as {name or index: weight}; ConfigError for a pair that is not NAME:WEIGHT with WEIGHT >= 0."""
+    if FLAGS.style_mix is None:
+        return None
+    mix: dict[str, float] = {}
+    for pair in FLAGS.style_mix:
+        name, _, weight = pair.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            value = math.nan
+        if not name or not 0 <= value < math.inf:
+            raise ConfigError("style_mix", f"expected NAME:WEIGHT pairs with weights >= 0, e.g. "
+                              f"starry:0.7,scream:0.3; got {pair!r}")
+        mix[name] = mix.get(name, 0.0) + value
+    if not sum(mix.values()) > 0:
+        raise ConfigError("style_mix", "the weights add up to 0; give at least one weight above 0")
+    return mix
+
+
+def chosen_style(stylizer) -> tuple[object, str]:
+    """What to pass Stylizer as `style` and the suffix of result names ("" for a one-style network);
+    ConfigError naming the network's styles for a style it does not have."""
+    mix = style_mix()
+    try:
+        if mix is not None:
+            stylizer.style_weights(mix, 1)
+            return mix, "_mix" if stylizer.styles > 1 else ""
+        index = stylizer.style_index(FLAGS.style if FLAGS.style is not None else 0)
+    except ValueError as error:
+        raise ConfigError("style_mix" if mix is not None else "style", str(error)) from None
+    return index, f"_{stylizer.style_names[index]}" if stylizer.styles > 1 else ""
+
+
+def check_paths(inputs: list[str]) -> None:
+    """The mistakes found before TensorFlow is imported, which is slow: an input picture that is missing or
+    not a picture (ImageError), a --model that does not exist (ModelError), an --output that does (UsageError).
+    find_pictures, export.load and plan_outputs check the rest, and say the same of these."""
+    from style_transfer.errors import ModelError
+
+    for name in inputs:
+        if not Path(name).is_dir():
+            image_io.read_header(name, max_pixels=int(FLAGS.max_megapixels * 1e6))
+    if not Path(FLAGS.model).exists():
+        raise ModelError(f"{Path(FLAGS.model)}: no such model directory")
+    if FLAGS.output:
+        with cli.outputs_as_usage_errors():
+            image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
 
 
 def picture_problem(path: Path, *, max_pixels: int, max_dim: int) -> str | None:
@@ -123,6 +191,16 @@ def picture_problem(path: Path, *, max_pixels: int, max_dim: int) -> str | None:
     return None
 
 
+def decoding_problem(path: Path, *, max_pixels: int, max_dim: int) -> str | None:
+    """Why the picture file `path` does not decode, as "path: reason" (image_io's words); None if it does."""
+    try:
+        with STDERR_LOCK:
+            image_io.load_image(path, max_pixels=max_pixels, max_dim=max_dim or None)
+    except ImageError as error:
+        return str(error)
+    return None
+
+
 def find_pictures(inputs: list[str], *, max_pixels: int, max_dim: int) -> tuple[list[Picture], list[str]]:
     """The pictures to stylise, in order (a folder gives its files sorted by name), and why the other files
     in the folders are skipped. ImageError, before any work, for an input named explicitly that cannot be
@@ -142,10 +220,17 @@ def find_pictures(inputs: list[str], *, max_pixels: int, max_dim: int) -> tuple[
             raise ImageError(f"{path}: cannot list the folder ({error.strerror or error})") from None
         problems = {member: picture_problem(member, max_pixels=max_pixels, max_dim=max_dim) for member in files}
         found = [Picture(member, explicit=False) for member in files if not problems[member]]
+        # One picture that decodes is enough to start (the others are decoded in turn, and skipped then if they
+        # fail): a folder of damaged files stops here, before the model is loaded.
+        while found:
+            problems[found[0].path] = decoding_problem(found[0].path, max_pixels=max_pixels, max_dim=max_dim)
+            if not problems[found[0].path]:
+                break
+            found.pop(0)
         if not found:
-            example = next(iter(problems.values()), None)
+            examples = "; ".join([problem for problem in problems.values() if problem][:3])
             raise ImageError(f"{path}: a folder without pictures to stylise" + (
-                f" (none of its {len(files)} files is; e.g. {example})" if example else " (it holds no files)"))
+                f" (none of its {len(files)} files is; e.g. {examples})" if examples else " (it holds no files)"))
         pictures += found
         skipped += [problem for problem in problems.values() if problem]
     return pictures, skipped
@@ -276,12 +361,17 @@ class Progress:
                 print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
-def png_metadata(stylizer, picture: Picture) -> dict[str, str]:
+def png_metadata(stylizer, style, picture: Picture) -> dict[str, str]:
     from style_transfer import __version__
 
+    weights = stylizer.style_weights(style, 1)[0]
+    painted = {name: round(float(weight), 6) for name, weight in zip(stylizer.style_names, weights) if weight > 0}
     return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
             "style_transfer:model_metadata": json.dumps(stylizer.metadata),
             "style_transfer:precision": stylizer.precision,
+            "style_transfer:style": json.dumps(painted),
+            "style_transfer:controls": json.dumps({"strength": FLAGS.strength,
+                                                   "preserve_colors": FLAGS.preserve_colors}),
             "style_transfer:content": str(picture.path.resolve())}
 
 
@@ -333,10 +423,11 @@ def report(message: str) -> None:
         print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
 
 
-def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: str, stopper: cli.StopOnSignal,
-                progress: Progress) -> tuple[int, list[Picture]]:
-    """Loads, stylises and writes the pictures batch by batch until done or until `stopper` has received a
-    signal; prints each path written. Returns how many were written and the pictures that failed to load."""
+def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, model: str,
+                stopper: cli.StopOnSignal, progress: Progress) -> tuple[int, list[Picture]]:
+    """Loads, stylises (in `style`, with --strength and --preserve_colors) and writes the pictures batch by
+    batch until done or until `stopper` has received a signal; prints each path written. Returns how many
+    were written and the pictures that failed to load."""
     failed: list[Picture] = []
     started = time.perf_counter()
 
@@ -374,11 +465,12 @@ def stylise_all(stylizer, pictures: list[Picture], names: OutputNames, model: st
         progress.show(written + len(failed), time.perf_counter() - started)
 
     def write(result, picture):
-        return save_result(result[None], picture, names, model, png_metadata(stylizer, picture)), result.shape[:2]
+        return (save_result(result[None], picture, names, model, png_metadata(stylizer, style, picture)),
+                result.shape[:2])
 
     try:
         for indices, images in batches:
-            results = stylizer(images)
+            results = stylizer(images, style, strength=FLAGS.strength, preserve_colors=FLAGS.preserve_colors)
             confirm_pending()  # the previous batch, written while this one was computed
             for index, result in zip(indices, results):
                 pending.append((writer.submit(write, result, pictures[index]), pictures[index]))
@@ -401,7 +493,9 @@ def main(argv: list[str]) -> int:
     inputs = check_flags(argv)
     max_pixels = int(FLAGS.max_megapixels * 1e6)
 
-    # Everything that can be checked is checked before the model is loaded or a picture decoded.
+    # Everything that can be checked is checked before the model is loaded or a picture decoded, and the
+    # commonest mistakes before TensorFlow is imported, so they are reported at once.
+    check_paths(inputs)
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     from style_transfer import export
 
@@ -409,16 +503,18 @@ def main(argv: list[str]) -> int:
         raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or at least {export.MIN_SIDE}, got "
                           f"{FLAGS.max_dim}")
     pictures, skipped = find_pictures(inputs, max_pixels=max_pixels, max_dim=FLAGS.max_dim)
-    model = model_name(FLAGS.model)
+    # The network's styles name the results, so it is loaded before they are planned.
+    stylizer = export.load(FLAGS.model, FLAGS.precision)
+    style, suffix = chosen_style(stylizer)
+    model = model_name(FLAGS.model) + suffix
     names = OutputNames(Path(FLAGS.output_dir or "."), FLAGS.overwrite)
     plan_outputs(pictures, names, model)
     for problem in skipped:
         report(f"skipped {problem}")
 
-    stylizer = export.load(FLAGS.model, FLAGS.precision)
     started = time.perf_counter()
     with cli.StopOnSignal(PROGRAM, "write the pictures of this batch") as stopper:
-        written, failed = stylise_all(stylizer, pictures, names, model, stopper,
+        written, failed = stylise_all(stylizer, style, pictures, names, model, stopper,
                                       Progress(len(pictures), FLAGS.progress))
     seconds = time.perf_counter() - started
     per_picture = f"{seconds / written:.2f} s per picture" if written else "no picture"

@@ -1,9 +1,11 @@
 """Trains a feed-forward network that paints any photograph in one style (Johnson et al. 2016).
 
   python -m style_transfer.train_fast --style painting.jpg --data photos/ --model_dir models/painting
+  style-transfer-train --style starry.jpg,scream.jpg --data photos/ --model_dir models/two --steps 4000
   style-transfer-train --style painting.jpg --data photos/ --model_dir M --strategy mirrored --batch_size 16
 
 Then stylise pictures in one forward pass each: python -m style_transfer.apply --model M --content a.jpg
+(--style NAME picks one of several styles, --style_mix NAME:0.7,OTHER:0.3 blends them).
 
 The model directory M receives config.json, checkpoints/ (every --checkpoint_every steps, and on Ctrl-C;
 continue with --resume), logs/ (TensorBoard: losses and sample stylisations; tensorboard --logdir M/logs) and,
@@ -35,7 +37,9 @@ PROGRAM = "style-transfer-train"
 COMMAND = cli.Command(PROGRAM, __doc__)
 FLAGS = COMMAND.flags
 
-flags.DEFINE_string("style", None, "The painting whose style the network learns.", flag_values=FLAGS)
+flags.DEFINE_list("style", None, "The painting whose style the network learns, or several, comma-separated, "
+                  "for one network that paints each of them (conditional instance normalisation); each style is "
+                  "named after its file (starry_night.jpg: starry_night).", flag_values=FLAGS)
 flags.DEFINE_string("data", None, "Folder of training photographs (searched recursively; JPEG, PNG, GIF, BMP, "
                     "WebP). Files that are not such pictures are skipped and counted.", flag_values=FLAGS)
 flags.DEFINE_string("model_dir", None, "Where the checkpoints, TensorBoard logs and the exported SavedModel go.",
@@ -58,13 +62,13 @@ def config_from_flags() -> TrainConfig:
 
 def check_model_dir(model_dir: Path) -> bool:
     """UsageError unless `model_dir` may be written as the flags ask; whether it holds a run to resume."""
-    from style_transfer import image_io, training
+    from style_transfer import fast_layout, image_io
     from style_transfer.errors import OutputError
 
     if model_dir.exists() and not model_dir.is_dir():
         raise UsageError(f"--model_dir {model_dir}: exists and is not a folder")
-    has_run = (model_dir / training.CONFIG_FILE).is_file()
-    has_checkpoint = has_run and bool(list((model_dir / training.CHECKPOINTS).glob("ckpt-*.index")))
+    has_run = (model_dir / fast_layout.CONFIG_FILE).is_file()
+    has_checkpoint = has_run and bool(list((model_dir / fast_layout.CHECKPOINTS).glob("ckpt-*.index")))
     if FLAGS.resume and FLAGS.overwrite:
         raise UsageError("--resume continues the run in --model_dir and --overwrite replaces it: pass one of them")
     if FLAGS.resume and not has_checkpoint:
@@ -82,21 +86,43 @@ def check_model_dir(model_dir: Path) -> bool:
     return has_checkpoint
 
 
-def run_description(config: TrainConfig, style_path: str, style_fingerprint: str, data: str) -> dict:
-    return {"config": config.to_flat_dict(), "style": str(Path(style_path).resolve()),
-            "style_fingerprint": style_fingerprint, "data": str(Path(data).resolve())}
+def style_names(paths: list[str]) -> list[str]:
+    """Each style's name, its file's stem; UsageError if two share one (apply picks styles by name)."""
+    names = [Path(path).stem for path in paths]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise UsageError(f"--style: several pictures are named {repeated[0]!r}; styles are named after their files, "
+                         "so rename one")
+    return names
+
+
+def run_description(config: TrainConfig, styles: list[tuple[str, str, str]], data: str) -> dict:
+    """What config.json records: the settings, each style as (name, path, fingerprint), and the data folder."""
+    return {"config": config.to_flat_dict(),
+            "styles": [{"name": name, "path": str(Path(path).resolve()), "fingerprint": fingerprint}
+                       for name, path, fingerprint in styles],
+            "data": str(Path(data).resolve())}
 
 
 def check_resumable(model_dir: Path, description: dict) -> None:
-    """ResumeError unless the run in model_dir was trained with the same network, loss and style picture."""
+    """ResumeError unless the run in model_dir was trained with the same network, loss and style pictures."""
     from style_transfer import training
 
-    saved = json.loads((model_dir / training.CONFIG_FILE).read_text(encoding="utf8"))
-    config = {**TrainConfig.BEFORE_ADDED, **saved["config"]}
-    differences = [f"--{name} {config.get(name)!r} -> {description['config'][name]!r}"
-                   for name in TrainConfig.RESUME_FIELDS if config.get(name) != description["config"][name]]
-    if saved.get("style_fingerprint") != description["style_fingerprint"]:
-        differences.append(f"--style {saved.get('style')} -> {description['style']} (other pixels)")
+    path = model_dir / training.CONFIG_FILE
+    try:
+        saved = json.loads(path.read_text(encoding="utf8"))
+        config = {**TrainConfig.BEFORE_ADDED, **saved["config"]}
+        differences = [f"--{name} {config.get(name)!r} -> {description['config'][name]!r}"
+                       for name in TrainConfig.RESUME_FIELDS if config.get(name) != description["config"][name]]
+        if "styles" not in saved:  # a run of one style, written before networks had several
+            saved["styles"] = [{"path": saved.get("style"), "fingerprint": saved.get("style_fingerprint")}]
+        fingerprints = [style["fingerprint"] for style in saved["styles"]]
+        if fingerprints != [style["fingerprint"] for style in description["styles"]]:
+            differences.append(f"--style {','.join(str(style['path']) for style in saved['styles'])} -> "
+                               f"{','.join(style['path'] for style in description['styles'])} (other pictures)")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # ValueError: not UTF-8 or JSON
+        raise ResumeError(f"{path}: damaged, so the run cannot be resumed ({type(error).__name__}: "
+                          f"{' '.join(str(error).split())[:200]}); start over with --overwrite") from None
     if differences:
         raise ResumeError(f"{model_dir}: cannot resume with other settings than the run's: {'; '.join(differences)}")
 
@@ -114,24 +140,34 @@ def main(argv: list[str]) -> int:
             raise UsageError(f"--{name} is required (--style PAINTING --data FOLDER --model_dir M)")
     config = config_from_flags()
     model_dir = Path(FLAGS.model_dir)
+    # Everything that can be checked is checked before the loss network is built or a step is run, and what
+    # needs no TensorFlow before TensorFlow is imported, which is slow: a mistake is reported at once.
+    from style_transfer import dataset, image_io
+
+    # The other workers of a cluster write nothing there (and would see the chief's files appear meanwhile);
+    # without a cluster this process is the chief.
+    if config.strategy != "multi_worker":
+        check_model_dir(model_dir)
+    max_pixels = int(config.max_megapixels * 1e6)
+    names = style_names(FLAGS.style)
+    for path in FLAGS.style:
+        image_io.read_header(path, max_pixels=max_pixels)
+    folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
     cli.import_tensorflow_quietly()
 
     import tensorflow as tf
 
-    from style_transfer import checkpoints, dataset, image_io, preprocessing, training
+    from style_transfer import checkpoints, preprocessing, training
 
     # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
     strategy = training.make_strategy(config.strategy)
-    # The other workers of a cluster write nothing there (and would see the chief's files appear meanwhile).
     chief = training.is_chief(strategy)
-    if chief:
+    if chief and config.strategy == "multi_worker":
         check_model_dir(model_dir)
-    # Everything that can be checked is checked before the loss network is built or a step is run.
-    max_pixels = int(config.max_megapixels * 1e6)
-    style = preprocessing.resize_to_max_dim(image_io.load_image(FLAGS.style, max_pixels=max_pixels),
-                                            config.style_size).numpy()
-    folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
-    description = run_description(config, FLAGS.style, checkpoints.fingerprint(style), FLAGS.data)
+    styles = [preprocessing.resize_to_max_dim(image_io.load_image(path, max_pixels=max_pixels),
+                                              config.style_size).numpy() for path in FLAGS.style]
+    description = run_description(config, [(name, path, checkpoints.fingerprint(style))
+                                            for name, path, style in zip(names, FLAGS.style, styles)], FLAGS.data)
     if FLAGS.resume and chief:
         check_resumable(model_dir, description)
     if folder.skipped:
@@ -139,7 +175,7 @@ def main(argv: list[str]) -> int:
         print(f"{PROGRAM}: skipped {len(folder.skipped)} of {len(folder.skipped) + len(folder.paths)} files in "
               f"{FLAGS.data}: {examples}{' ...' if len(folder.skipped) > 3 else ''}", file=sys.stderr)
 
-    trainer = training.FastTrainer(config, style, folder.paths, model_dir, strategy)
+    trainer = training.FastTrainer(config, styles, folder.paths, model_dir, strategy, style_names=names)
     start = trainer.restore() if FLAGS.resume else 0
     if trainer.chief:
         if FLAGS.overwrite:  # the new run is set up: what the replaced one left goes now, not before
@@ -177,7 +213,8 @@ def main(argv: list[str]) -> int:
             print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
                   f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr)
             return 128 + stopper.received if stopper.received else 1
-        exported = trainer.export(metadata={**description, "steps": step}, tflite=FLAGS.tflite)
+        exported = trainer.export(metadata={**description, "steps": step, "style_names": names},
+                                  tflite=FLAGS.tflite)
     rate = f", {(step - start) / seconds:.2f} steps/s" if step > start and seconds > 0 else ""
     workers = training.worker_count(strategy)
     print(f"Trained {step - start} steps{f' (from step {start})' if start else ''} in {seconds:.1f} s{rate} on "

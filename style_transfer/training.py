@@ -1,11 +1,15 @@
-"""Training a transformation network for one style under tf.distribute (Johnson et al. 2016).
+"""Training a transformation network for one or several styles under tf.distribute (Johnson et al. 2016;
+several styles in one network: Dumoulin et al. 2017).
 
 The loss is the optimiser's own: the same FeatureExtractor (of config.network, VGG19 or VGG16) and
 `losses.total_loss`, evaluated per picture (`per_example=True`) so tf.distribute can average it over the
 global batch:
 
-    content targets = VGG(photos);  style targets = Gram(VGG(style picture))
-    loss = compute_average_loss(total_loss(VGG(network(photos)), ...), global_batch_size)
+    content targets = VGG(photos);  style targets[s] = Gram(VGG(style picture s))
+    loss = compute_average_loss(total_loss(VGG(network(photos, one_hot(s_i))), ..., style targets[s_i]), global batch)
+
+Picture i of the run (counted over all steps and replicas) is painted in style s_i = i mod S: every batch
+mixes the styles evenly, and a resumed run goes on with the styles the uninterrupted run would have used.
 
 Every replica computes its share of the batch; Keras' optimizer sums the gradients over replicas (and
 workers) before applying them, so the result is the gradient of the mean over the global batch, whatever the
@@ -30,8 +34,8 @@ import numpy as np
 import tensorflow as tf
 
 from style_transfer import dataset as dataset_lib
-from style_transfer import export, losses
-from style_transfer.errors import ConfigError, NumericalError, ResumeError
+from style_transfer import export, files, losses
+from style_transfer.errors import ConfigError, DataError, NumericalError, ResumeError
 from style_transfer.features import FeatureExtractor
 from style_transfer.train_config import TrainConfig
 from style_transfer.transformer import transformer_network
@@ -95,14 +99,25 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
 
 
 class FastTrainer:
-    """The network, its optimiser, the losses and the distributed train step, for one style and data folder.
+    """The network, its optimiser, the losses and the distributed train step, for S styles and a data folder.
 
-    style_image: float32 [1, H, W, 3] in [0, 1] at the size whose Gram matrices are the targets.
-    paths: the training pictures (dataset.scan_folder). model_dir: where checkpoints, logs and the export go.
+    style_images: S float32 [1, H, W, 3] pictures in [0, 1], each at the size whose Gram matrices are its
+    targets (one array for a single style). paths: the training pictures (dataset.scan_folder). model_dir:
+    where checkpoints, logs and the export go. style_names: what TensorBoard calls each style (default
+    "style 1", "style 2", ...).
     """
 
-    def __init__(self, config: TrainConfig, style_image: np.ndarray, paths: list[str], model_dir: str | Path,
-                 strategy: tf.distribute.Strategy | None = None):
+    def __init__(self, config: TrainConfig, style_images: np.ndarray | list[np.ndarray], paths: list[str],
+                 model_dir: str | Path, strategy: tf.distribute.Strategy | None = None, *,
+                 style_names: list[str] | None = None):
+        if isinstance(style_images, np.ndarray) and style_images.ndim == 4:
+            style_images = [style_images]
+        if not style_images:
+            raise ValueError("at least one style picture is needed")
+        self.styles = len(style_images)
+        self.style_names = list(style_names or [f"style {index + 1}" for index in range(self.styles)])
+        if len(self.style_names) != self.styles:
+            raise ValueError(f"{len(self.style_names)} style names for {self.styles} style pictures")
         self.config = config
         self.model_dir = Path(model_dir)
         self.strategy = strategy or tf.distribute.get_strategy()
@@ -117,12 +132,13 @@ class FastTrainer:
             layers = (*config.content_layers, *config.style_layers)
             self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision,
                                               network=config.network)
-            self.network = transformer_network(config.filters, config.residual_blocks)
+            self.network = transformer_network(config.filters, config.residual_blocks, self.styles)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        style_features = self.extractor(tf.constant(style_image, tf.float32))
-        self.style_targets = {name: losses.gram_matrix(style_features[name], config.gram_norm)
-                              for name in config.style_layers}
+        grams = [{name: losses.gram_matrix(features[name], config.gram_norm) for name in config.style_layers}
+                 for features in (self.extractor(tf.constant(image, tf.float32)) for image in style_images)]
+        # {layer: [S, c, c]}: gathered per picture by its style index.
+        self.style_targets = {name: tf.concat([gram[name] for gram in grams], axis=0) for name in config.style_layers}
 
         self.paths = paths
         self.samples = dataset_lib.sample_batch(paths, image_size=config.image_size)
@@ -143,21 +159,31 @@ class FastTrainer:
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
-    def loss_terms(self, photos: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
-        """(stylised photos, {term: [B] per-picture values}) for a batch of photos [B, h, w, 3]."""
+    def style_indices(self, batch: int) -> tf.Tensor:
+        """[batch] int32: the style of each picture of this replica's share of the current step's batch."""
+        replica = tf.distribute.get_replica_context()
+        replica_id = tf.cast(replica.replica_id_in_sync_group if replica else 0, tf.int64)
+        first = self.step * self.global_batch + replica_id * tf.cast(batch, tf.int64)
+        return tf.cast((first + tf.range(batch, dtype=tf.int64)) % self.styles, tf.int32)
+
+    def loss_terms(self, photos: tf.Tensor, styles: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        """(stylised photos, {term: [B] per-picture values}) for a batch of photos [B, h, w, 3], picture i
+        painted in style styles[i] (int32 [B])."""
         config = self.config
         content_targets = self.extractor(photos)
-        stylised = self.network(photos, training=True)
+        stylised = self.network([photos, tf.one_hot(styles, self.styles)], training=True)
+        style_targets = {name: tf.gather(target, styles) for name, target in self.style_targets.items()}
         _, terms = losses.total_loss(
-            self.extractor(stylised), stylised, content_targets=content_targets, style_targets=self.style_targets,
+            self.extractor(stylised), stylised, content_targets=content_targets, style_targets=style_targets,
             content_layers=config.content_layers, style_layers=config.style_layers,
             content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
             tv_smoothing=config.tv_smoothing, gram_norm=config.gram_norm, per_example=True)
         return stylised, terms
 
     def _replica_step(self, photos):
+        styles = self.style_indices(tf.shape(photos)[0])
         with tf.GradientTape() as tape:
-            _, terms = self.loss_terms(photos)
+            _, terms = self.loss_terms(photos, styles)
             # Summed over this replica's pictures and divided by the global batch: the replicas' gradients
             # then add up (Keras' optimizer all-reduces them) to the gradient of the global mean.
             loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch)
@@ -173,25 +199,30 @@ class FastTrainer:
         return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
                 for name, value in per_replica.items()}
 
-    def stylise(self, photos: tf.Tensor) -> tf.Tensor:
-        """The network's output for `photos` [B, H, W, 3] in [0, 1] (inference mode)."""
-        return self.network(photos, training=False)
+    def stylise(self, photos: tf.Tensor, style: int = 0) -> tf.Tensor:
+        """The network's output for `photos` [B, H, W, 3] in [0, 1] in style number `style` (inference mode)."""
+        weights = tf.one_hot(tf.fill([tf.shape(photos)[0]], style), self.styles)
+        return self.network([photos, weights], training=False)
 
     def restore(self) -> int:
-        """Restores the latest checkpoint in model_dir/checkpoints; returns its step (0 if there is none)."""
-        latest = tf.train.latest_checkpoint(str(self.model_dir / CHECKPOINTS))
+        """Restores the latest checkpoint in model_dir/checkpoints; returns its step (0 if there is none).
+        ResumeError, with nothing on disk changed, if it is damaged or does not fit this network."""
+        latest = files.latest_checkpoint(self.model_dir / CHECKPOINTS)
         if latest is None:
             return 0
-        status = self.checkpoint.restore(latest).expect_partial()
         try:
             # Every weight of this network must come from the checkpoint: one written by an earlier version
             # of the network would otherwise restore in part and train on silently.
-            status.assert_existing_objects_matched()
+            files.restore_checkpoint(self.checkpoint, latest)
         except AssertionError:
             raise ResumeError(f"{latest}: this checkpoint does not fit the network of this version of "
                               "style_transfer (it was written by another); start a new run with --overwrite "
                               "or use the version that wrote it") from None
-        return int(self.step.numpy())
+        step = int(self.step.numpy())
+        if Path(latest).name != f"ckpt-{step}":  # save_checkpoint numbers each checkpoint by its step
+            raise ResumeError(f"{latest}: holds step {step}, not the step its name says; the checkpoint index was "
+                              "altered or damaged")
+        return step
 
     def save_checkpoint(self) -> Path | None:
         """Writes a checkpoint of the network, the optimiser and the step; the chief's path (None elsewhere)."""
@@ -212,13 +243,21 @@ class FastTrainer:
 
         on_step(step, {term: mean over the global batch}) after each step. Checkpoints every
         config.checkpoint_every steps; summaries (losses every log_every steps, sample stylisations every
-        sample_every) go to `summary_writer` if given. NumericalError if the loss stops being finite.
+        sample_every) go to `summary_writer` if given. NumericalError if the loss stops being finite;
+        DataError (after a checkpoint) if no training picture decodes any more.
         """
         config = self.config
-        step = int(self.step.numpy())
+        step = first = int(self.step.numpy())
         iterator = iter(self.distributed_dataset(step))
         while step < config.steps:
-            terms = {name: float(value) for name, value in self._train_step(iterator).items()}
+            try:
+                outputs = self._train_step(iterator)
+            except tf.errors.OutOfRangeError:  # the pictures' pipeline ends only once every one failed to decode
+                if step > first:
+                    self.save_checkpoint()
+                raise DataError(f"none of the {len(self.paths)} training pictures decodes any more (each was named "
+                                f"in a warning as it failed); training stopped after step {step}") from None
+            terms = {name: float(value) for name, value in outputs.items()}
             step = int(self.step.numpy())
             if not np.isfinite(terms["total"]):
                 raise NumericalError(f"the training loss stopped being finite at step {step}; lower "
@@ -245,7 +284,9 @@ class FastTrainer:
                 for name, value in terms.items():
                     tf.summary.scalar(f"loss/{name}", value)
             if samples:
-                tf.summary.image("stylised", self.stylise(self.samples), max_outputs=len(self.samples))
+                for style in range(self.styles):
+                    tf.summary.image("stylised" if self.styles == 1 else f"stylised/{self.style_names[style]}",
+                                     self.stylise(self.samples, style), max_outputs=len(self.samples))
         writer.flush()
 
     def export(self, directory: str | Path | None = None, *, metadata: dict | None = None,
@@ -255,7 +296,7 @@ class FastTrainer:
         variables."""
         if not self.chief:
             return None
-        plain = transformer_network(self.config.filters, self.config.residual_blocks)
+        plain = transformer_network(self.config.filters, self.config.residual_blocks, self.styles)
         plain.set_weights(self.network.get_weights())
         return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True,
                            tflite=tflite)

@@ -55,17 +55,17 @@ def forward_passes(monkeypatch):
     shapes = []
     original = export.Stylizer.__call__
 
-    def spy(self, images):
+    def spy(self, images, *args, **kwargs):
         shapes.append(tuple(np.shape(images)))
-        return original(self, images)
+        return original(self, images, *args, **kwargs)
 
     monkeypatch.setattr(export.Stylizer, "__call__", spy)
     return shapes
 
 
-def expected_output(model, image) -> np.ndarray:
-    """What the network makes of a [1, H, W, 3] picture, as the uint8 pixels a PNG holds."""
-    return image_io.to_uint8(np.asarray(model(image, training=False)))
+def expected_output(model, image, weights=(1.0,)) -> np.ndarray:
+    """What the network makes of a [1, H, W, 3] picture with these style weights, as the uint8 pixels a PNG holds."""
+    return image_io.to_uint8(np.asarray(model([np.asarray(image), np.array([weights], np.float32)], training=False)))
 
 
 def assert_within_one_level(path: Path, expected: np.ndarray) -> None:
@@ -101,7 +101,8 @@ def test_the_result_is_what_the_network_computes_at_the_pictures_own_size(apply_
     text = Image.open(result).text
     assert text["Software"].startswith("style_transfer ")
     assert text["style_transfer:model"] == str(model_dir.resolve())
-    assert json.loads(text["style_transfer:model_metadata"]) == {"style": "x"}
+    assert json.loads(text["style_transfer:model_metadata"]) == {"style": "x", "style_count": 1}
+    assert json.loads(text["style_transfer:style"]) == {"style": 1.0}
     assert text["style_transfer:precision"] == "float32"
     assert text["style_transfer:content"] == str((tmp_path / "odd.png").resolve())
 
@@ -276,6 +277,12 @@ def test_a_damaged_picture_is_skipped_and_fails_the_run_only_if_named(apply_cli,
     (["--content", "odd.png", "--max_megapixels", "inf"], 2, "--max_megapixels: must be a number > 0, got inf"),
     (["--content", "odd.png", "--max_dim", "big"], 2, "flag --max_dim=big"),
     (["--content", "odd.png", "--colour", "red"], 2, "Unknown command line flag 'colour'"),
+    (["--content", "odd.png", "--strength", "1.5"], 2, "--strength: must be in [0, 1], got 1.5"),
+    (["--content", "odd.png", "--style_mix", "a:0.5,b"], 2, "--style_mix: expected NAME:WEIGHT pairs"),
+    (["--content", "odd.png", "--style_mix", "a:0"], 2, "--style_mix: the weights add up to 0"),
+    (["--content", "odd.png", "--style", "a", "--style_mix", "a:1"], 2, "--style picks one style and --style_mix"),
+    (["--content", "odd.png", "--style", "cubism"], 2, "--style: style 'cubism' is not one of the network's styles"),
+    (["--content", "odd.png", "--preserve_colors", "histogram"], 2, "--preserve_colors"),
 ])
 def test_bad_inputs_give_one_line_and_write_nothing(apply_cli, tiny_export, tmp_path, capsys, args, status, message):
     Image.fromarray(np.zeros((21, 37, 3), np.uint8)).save(tmp_path / "odd.png")
@@ -310,9 +317,9 @@ def test_a_signal_stops_after_the_current_batch_and_keeps_what_was_written(apply
     original = export.Stylizer.__call__
     handler = signal.getsignal(signal.SIGINT)  # default_int_handler, or SIG_IGN when started in the background
 
-    def interrupted(self, images):  # Ctrl-C while the first batch is being stylised
+    def interrupted(self, images, *args, **kwargs):  # Ctrl-C while the first batch is being stylised
         os.kill(os.getpid(), signal.SIGINT)
-        return original(self, images)
+        return original(self, images, *args, **kwargs)
 
     monkeypatch.setattr(export.Stylizer, "__call__", interrupted)
     assert apply_cli("--model", str(tiny_export), "--content", "frames", "--output_dir", "out") == 130
@@ -331,11 +338,11 @@ def test_a_failing_batch_still_writes_and_reports_the_batch_before_it(apply_cli,
     original = export.Stylizer.__call__
     calls = []
 
-    def runs_out_of_memory_on_the_second_batch(self, images):
+    def runs_out_of_memory_on_the_second_batch(self, images, *args, **kwargs):
         calls.append(images.shape)
         if len(calls) == 2:
             raise MemoryError("out of memory")
-        return original(self, images)
+        return original(self, images, *args, **kwargs)
 
     monkeypatch.setattr(export.Stylizer, "__call__", runs_out_of_memory_on_the_second_batch)
     with pytest.raises(MemoryError):
@@ -432,3 +439,72 @@ def test_a_process_applies_the_export_without_the_training_code(tiny_export, con
     finished = run_process([sys.executable, "-m", "style_transfer.apply", "--model", str(tiny_export), "--content",
                             "nope.jpg"], tmp_path)
     assert (finished.returncode, finished.stderr) == (1, f"{PROGRAM}: error: nope.jpg: no such file\n")
+
+
+@pytest.fixture(scope="module")
+def two_styles(tmp_path_factory):
+    """(the Keras network, its export) of two styles, "starry_night" and "the_scream", with distinct offsets."""
+    import keras
+
+    from style_transfer.transformer import transformer_network
+
+    keras.utils.set_random_seed(1)
+    model = transformer_network(filters=4, residual_blocks=1, styles=2)
+    for layer in model.layers:
+        if hasattr(layer, "styles"):
+            layer.offset.assign(np.random.default_rng(1).normal(0, 0.5, layer.offset.shape).astype("float32"))
+    directory = export.save(model, tmp_path_factory.mktemp("models") / "two", metadata={
+        "style_names": ["starry_night", "the_scream"]})
+    return model, directory
+
+
+def test_styles_are_picked_blended_and_named_in_the_results(apply_cli, two_styles, content_path, tmp_path, capsys):
+    model, directory = two_styles
+    write_picture(tmp_path / "photo.png", content_path, (0, 0, 600, 450), (40, 30))
+    picture = image_io.load_image(tmp_path / "photo.png")
+    assert apply_cli("--model", str(directory), "--content", "photo.png") == 0
+    assert_within_one_level(tmp_path / "photo_two_starry_night.png", expected_output(model, picture, (1, 0)))
+    assert apply_cli("--model", str(directory), "--content", "photo.png", "--style", "scream") == 0
+    assert_within_one_level(tmp_path / "photo_two_the_scream.png", expected_output(model, picture, (0, 1)))
+    assert apply_cli("--model", str(directory), "--content", "photo.png", "--style_mix", "starry:3,1:1") == 0
+    assert_within_one_level(tmp_path / "photo_two_mix.png", expected_output(model, picture, (0.75, 0.25)))
+    written = Image.open(tmp_path / "photo_two_mix.png")
+    assert json.loads(written.text["style_transfer:style"]) == {"starry_night": 0.75, "the_scream": 0.25}
+    assert "Wrote photo_two_mix.png" in capsys.readouterr().out
+
+
+def test_strength_and_preserved_colours_change_the_result_as_they_say(apply_cli, two_styles, content_path, tmp_path):
+    from style_transfer import color
+
+    model, directory = two_styles
+    write_picture(tmp_path / "photo.png", content_path, (0, 0, 600, 450), (40, 30))
+    picture = image_io.load_image(tmp_path / "photo.png")
+    full = np.asarray(model([picture, np.array([[1.0, 0.0]], np.float32)]))
+    for strength in ("0", "0.5"):
+        assert apply_cli("--model", str(directory), "--content", "photo.png", "--strength", strength,
+                         "--output", f"s{strength}.png") == 0
+    assert_within_one_level(tmp_path / "s0.png", image_io.to_uint8(picture))
+    assert_within_one_level(tmp_path / "s0.5.png", image_io.to_uint8(picture + 0.5 * (full - picture)))
+    assert json.loads(Image.open(tmp_path / "s0.5.png").text["style_transfer:controls"])["strength"] == 0.5
+    assert apply_cli("--model", str(directory), "--content", "photo.png", "--preserve_colors", "luminance",
+                     "--output", "kept.png") == 0
+    assert_within_one_level(tmp_path / "kept.png", image_io.to_uint8(color.with_chrominance(full, picture)))
+
+
+def test_a_folder_of_damaged_files_stops_before_any_work_in_one_line(tiny_export, content_path, tmp_path):
+    import time
+
+    from conftest import write_damaged_pictures
+
+    folder = write_damaged_pictures(tmp_path / "damaged", content_path)
+    started = time.monotonic()
+    finished = run_process([sys.executable, "-m", "style_transfer.apply", "--model", str(tiny_export), "--content",
+                            str(folder), "--output_dir", "out"], tmp_path)
+    assert time.monotonic() - started < 120  # whatever the load; issue 29's training spun for 21 minutes
+    assert finished.returncode == 1 and finished.stdout == "", finished.stderr
+    # The cut JPEG has a sound header: it is found out by decoding, before the model is loaded.
+    assert finished.stderr.startswith(
+        f"{PROGRAM}: error: {folder}: a folder without pictures to stylise (none of its 3 files is; e.g. "
+        f"{folder / 'empty.png'}: not an image Pillow can read; {folder / 'random.jpg'}: not an image Pillow can "
+        f"read; {folder / 'truncated.jpg'}: cannot decode image (image file is truncated"), finished.stderr
+    assert finished.stderr.count("\n") == 1 and not (tmp_path / "out").exists()

@@ -203,3 +203,32 @@ def test_style_transfer_reports_mistakes_before_importing_tensorflow(tmp_path, c
         ("run", ["--content", content, "--style", style, "--output", "resumed.png", "--resume"], 1,
          "unreadable checkpoint state"),
     ])
+
+
+def test_style_transfer_train_reports_mistakes_before_importing_tensorflow(tmp_path, content_path, style_path):
+    from conftest import write_damaged_pictures
+
+    write_damaged_pictures(tmp_path / "damaged", content_path)
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)  # a training run's model directory
+    (tmp_path / "run" / "config.json").write_text("{}")
+    (tmp_path / "run" / "checkpoints" / "ckpt-1.index").write_bytes(b"")
+    style = str(style_path)
+    mistakes_in_a_fresh_process(tmp_path, [
+        ("train", ["--style", "missing.jpg", "--data", "damaged", "--model_dir", "m"], 1, "missing.jpg: no such file"),
+        ("train", ["--style", style, "--data", "nowhere", "--model_dir", "m"], 1, "data folder nowhere: no such"),
+        ("train", ["--style", style, "--data", "damaged", "--model_dir", "m"], 1, "none of its 3 files"),
+        ("train", ["--style", style, "--data", "damaged", "--model_dir", "run"], 2, "run: holds a training run"),
+        ("train", ["--style", style, "--data", "damaged", "--model_dir", "m", "--filters", "0"], 2, "--filters: must"),
+    ])
+
+
+def test_style_transfer_apply_reports_mistakes_before_importing_tensorflow(tmp_path, content_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "taken.png").write_bytes(content_path.read_bytes())
+    content = str(content_path)
+    mistakes_in_a_fresh_process(tmp_path, [
+        ("apply", ["--model", "model", "--content", "missing.jpg"], 1, "missing.jpg: no such file"),
+        ("apply", ["--model", "nowhere", "--content", content], 1, "nowhere: no such model directory"),
+        ("apply", ["--model", "model", "--content", content, "--output", "taken.png"], 2, "taken.png: already exists"),
+        ("apply", ["--model", "model", "--content", content, "--batch_size", "0"], 2, "--batch_size: must be"),
+    ])
