@@ -166,9 +166,11 @@ class FastTrainer:
         first = self.step * self.global_batch + replica_id * tf.cast(batch, tf.int64)
         return tf.cast((first + tf.range(batch, dtype=tf.int64)) % self.styles, tf.int32)
 
-    def loss_terms(self, photos: tf.Tensor, styles: tf.Tensor) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+    def loss_terms(self, photos: tf.Tensor, styles: tf.Tensor | None = None) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
         """(stylised photos, {term: [B] per-picture values}) for a batch of photos [B, h, w, 3], picture i
-        painted in style styles[i] (int32 [B])."""
+        painted in style styles[i] (int32 [B]; default the first style for every picture)."""
+        if styles is None:
+            styles = tf.zeros([tf.shape(photos)[0]], tf.int32)
         config = self.config
         content_targets = self.extractor(photos)
         stylised = self.network([photos, tf.one_hot(styles, self.styles)], training=True)
