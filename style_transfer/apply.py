@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from style_transfer import cli, image_io  # noqa: E402
+from style_transfer import cli, files, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
 from style_transfer.config import PRECISION_CHOICES, StyleConfig  # noqa: E402
 from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
@@ -44,8 +44,9 @@ FLAGS = COMMAND.flags
 # image_io.load_image captures file descriptor 2 while it decodes (what C decoders print), and that is
 # process-wide: two captures at once in two threads can leave stderr pointing at a deleted temporary file,
 # and a line printed meanwhile lands in the capture. So decoding holds this lock, as does printing to stderr
-# while pictures load: loading still overlaps with the network, one picture at a time.
-STDERR_LOCK = threading.RLock()
+# while pictures load: loading still overlaps with the network, one picture at a time. It is the captures'
+# own lock, which the signal handler's messages and the error line take too.
+STDERR_LOCK = files.STDERR_LOCK
 _MAX_MEGAPIXELS = {field.name: field for field in dataclasses.fields(StyleConfig)}["max_megapixels"]
 
 flags.DEFINE_string("model", None, "The trained network: an export of style-transfer-train (a SavedModel "

@@ -21,7 +21,7 @@ from typing import Callable
 from absl import flags, logging
 
 from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError, StyleTransferError
-from style_transfer.files import capture_stderr
+from style_transfer.files import capture_stderr, uncaptured_stderr
 
 
 class UsageError(Exception):
@@ -175,14 +175,16 @@ class StopOnSignal:
 
     def _say(self, message: str) -> None:
         try:
-            print(f"\n{self.program}: {message}", file=sys.stderr, flush=True)
+            with uncaptured_stderr(timeout=1):  # not into a decoder's capture; quitting waits a second at most
+                print(f"\n{self.program}: {message}", file=sys.stderr, flush=True)
         except (OSError, ValueError):  # stderr closed: the signal still does its work
             pass
 
 
 def fail(program: str, message: str, status: int):
     """One line on stderr, `program: error: message`, and exit with `status`."""
-    print(f"{program}: error: {message}", file=sys.stderr)
+    with uncaptured_stderr():
+        print(f"{program}: error: {message}", file=sys.stderr, flush=True)
     sys.exit(status)
 
 

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
 from absl import logging
 
-from style_transfer import image_io
+from style_transfer import files, image_io
 from style_transfer.errors import DataError, ImageError
 
 # The formats tf.io.decode_image reads, which the pipeline read until it decoded with image_io: a folder
 # usable then is usable now, and a folder usable now is one TensorFlow programs can read too.
 DECODABLE_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
 # image_io.load_image redirects file descriptor 2 while a decoder runs (to catch what C decoders print):
-# that is process-wide, so the pipeline's parallel calls decode one at a time.
-_DECODING = threading.Lock()
+# that is process-wide, so the pipeline's parallel calls decode one at a time, and log under the same lock,
+# lest a warning land in another decode's capture.
+_DECODING = files.STDERR_LOCK
 # What the pipeline's decoding step says of each element.
 _DECODED, _FAILED, _EVERY_ONE_FAILED = 0, 1, 2
 
@@ -153,12 +153,11 @@ class _PictureDecoder:
     def __call__(self, path: bytes):
         name = os.fsdecode(path)
         if name not in self.failed:
-            try:
-                with _DECODING:
+            with _DECODING:
+                try:
                     return image_io.load_image(name)[0], np.int32(_DECODED)
-            except ImageError as error:
-                logging.warning("%s; training goes on without it", error)
-                with _DECODING:
+                except ImageError as error:
+                    logging.warning("%s; training goes on without it", error)
                     if name not in self.failed:
                         self.failed.add(name)
                         self.remaining -= 1

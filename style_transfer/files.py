@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -47,11 +48,38 @@ def _current_umask() -> int:
     return umask
 
 
+# File descriptor 2 is the process's: while capture_stderr redirects it, whatever another thread writes to
+# stderr lands in the capture (and comes out later as the decoder's words, or never if the process ends
+# first). Captures hold this lock, and so does code writing a line that must reach the terminal meanwhile
+# (uncaptured_stderr). Reentrant: a capture's holder may log under it.
+STDERR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def capture_stderr():
     """Captures what is written to file descriptor 2 meanwhile, by C libraries too; yields a function
     returning the captured non-empty lines once the block has ended. Where fd 2 cannot be redirected, it
-    captures nothing."""
+    captures nothing. Holds STDERR_LOCK throughout."""
+    with STDERR_LOCK:
+        with _captured_stderr() as printed:
+            yield printed
+
+
+@contextlib.contextmanager
+def uncaptured_stderr(timeout: float = 5.0):
+    """Within it, what this thread writes to stderr reaches it rather than a capture under way in another
+    thread: it holds STDERR_LOCK, waiting for a capture to end at most `timeout` seconds (then it writes
+    anyway, rather than hang on a stalled decoder)."""
+    acquired = STDERR_LOCK.acquire(timeout=timeout)
+    try:
+        yield
+    finally:
+        if acquired:
+            STDERR_LOCK.release()
+
+
+@contextlib.contextmanager
+def _captured_stderr():
     lines: list[str] = []
     try:
         sys.stderr.flush()

@@ -157,7 +157,7 @@ def main(argv: list[str]) -> int:
 
     import tensorflow as tf
 
-    from style_transfer import checkpoints, preprocessing, training
+    from style_transfer import checkpoints, files, preprocessing, training
 
     # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
     strategy = training.make_strategy(config.strategy)
@@ -210,8 +210,10 @@ def main(argv: list[str]) -> int:
         seconds = time.perf_counter() - started
         stopper.saving = True
         if step < config.steps:
-            print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
-                  f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr)
+            with files.uncaptured_stderr():  # the input pipeline may still be decoding a picture
+                print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
+                      f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr,
+                      flush=True)
             return 128 + stopper.received if stopper.received else 1
         exported = trainer.export(metadata={**description, "steps": step, "style_names": names},
                                   tflite=FLAGS.tflite)

@@ -35,3 +35,55 @@ def test_capture_stderr_catches_what_c_code_writes_to_fd_2(capfd):
         os.write(2, b"from C\n\n  second line \n")
     assert printed() == ["from C", "second line"]
     assert capfd.readouterr().err == ""
+
+
+def test_a_line_written_outside_a_capture_in_another_thread_reaches_stderr_not_the_capture():
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import sys, threading
+        from style_transfer import files
+
+        started, release = threading.Event(), threading.Event()
+
+        def decode():  # as a pipeline's thread decodes a picture
+            with files.capture_stderr() as said:
+                started.set()
+                release.wait(10)
+                print("decoder", file=sys.stderr, flush=True)
+            print("captured:", said(), flush=True)
+
+        thread = threading.Thread(target=decode)
+        thread.start()
+        started.wait()
+        threading.Timer(0.5, release.set).start()
+        with files.uncaptured_stderr():  # as the signal handler's message, meanwhile
+            print("message", file=sys.stderr, flush=True)
+        thread.join()
+    """)
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert (finished.stdout, finished.stderr) == ("captured: ['decoder']\n", "message\n")
+
+
+def test_damaged_checkpoint_files_are_a_resume_error_before_anything_is_restored(tmp_path):
+    import tensorflow as tf
+
+    from style_transfer.errors import ResumeError
+
+    weights = tf.Variable(tf.range(1000, dtype=tf.float32))
+    prefix = tf.train.CheckpointManager(tf.train.Checkpoint(weights=weights), str(tmp_path), 1).save()
+    assert files.latest_checkpoint(tmp_path) == prefix
+    data = tmp_path / f"{os.path.basename(prefix)}.data-00000-of-00001"
+    data.write_bytes(data.read_bytes()[:-100])
+    target = tf.Variable(tf.zeros(1000))
+    with pytest.raises(ResumeError, match="cannot restore the checkpoint, it is damaged"):
+        files.restore_checkpoint(tf.train.Checkpoint(weights=target), prefix)
+    assert not target.numpy().any()  # nothing restored, not even in part
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "/elsewhere/ckpt-1"\n')
+    with pytest.raises(ResumeError, match="names a checkpoint outside"):
+        files.latest_checkpoint(tmp_path)
+    (tmp_path / "checkpoint").write_bytes(b"\xff\xfe garbage")
+    with pytest.raises(ResumeError, match="damaged checkpoint index"):
+        files.latest_checkpoint(tmp_path)
