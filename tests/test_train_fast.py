@@ -365,26 +365,30 @@ QUICK_FLAGS = ["--weights", "random", "--image_size", "32", "--style_size", "32"
 def run_watched(args, cwd, *, timeout=900, signal_when=None):
     """Runs the command, polling its resident memory; (exit status, stdout, stderr, peak resident MB, seconds).
     signal_when(stdout so far) -> a signal number to send once (or None)."""
-    import signal as signals
     import time
 
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with open(cwd / "out.txt", "w") as out, open(cwd / "err.txt", "w") as err:
         process = subprocess.Popen(args, cwd=cwd, env=environment, stdout=out, stderr=err)
     started, peak, sent = time.monotonic(), 0, None
-    while process.poll() is None:
-        try:
-            status = Path(f"/proc/{process.pid}/status").read_text()
-            peak = max(peak, int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024)
-        except (OSError, AttributeError):
-            pass
-        if peak > 4000 or time.monotonic() - started > timeout:
+    try:
+        while process.poll() is None:
+            try:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+                peak = max(peak, int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024)
+            except (OSError, AttributeError):
+                pass
+            if peak > 4000 or time.monotonic() - started > timeout:
+                process.kill()
+            if signal_when and sent is None:
+                sent = signal_when((cwd / "out.txt").read_text())
+                if sent is not None:
+                    process.send_signal(sent)
+            time.sleep(0.1)
+    finally:  # a test that fails or is interrupted leaves no training behind
+        if process.poll() is None:
             process.kill()
-        if signal_when and sent is None:
-            sent = signal_when((cwd / "out.txt").read_text())
-            if sent is not None:
-                process.send_signal(sent)
-        time.sleep(0.1)
+            process.wait()
     seconds = time.monotonic() - started
     return process.returncode, (cwd / "out.txt").read_text(), (cwd / "err.txt").read_text(), peak, seconds
 
