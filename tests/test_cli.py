@@ -15,6 +15,20 @@ from pathlib import Path
 import pytest
 
 
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """A test that fails half-way leaves no process running (one of them never ends by itself)."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def start(script: str, tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path, Path]:
     """Starts `python -c script` (or, with args, a command) in tmp_path; stdout and stderr go to files, which
     the test reads while the process runs."""
@@ -23,6 +37,7 @@ def start(script: str, tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Pa
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with open(stdout, "w") as out, open(stderr, "w") as err:
         process = subprocess.Popen(command, cwd=tmp_path, env=environment, stdout=out, stderr=err)
+    STARTED.append(process)
     return process, stdout, stderr
 
 
