@@ -19,12 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-IMAGES = SHARED / "images"
-WEIGHTS = SHARED / "weights" / "vgg16_imagenet_notop.h5"
+sys.path.insert(0, str(Path(__file__).parent))
+from make_pictures import FEATURES, IMAGES, REPO  # noqa: E402  (the pictures' inputs and features)
+
 MODELS = REPO / "models"
-FEATURES = ["--network", "vgg16", "--weights", str(WEIGHTS)]
 # name: (styles, flags beyond the defaults)
 NETWORKS = {
     "three_styles": (["starry_night", "the_scream", "woman-with-hat-matisse"],

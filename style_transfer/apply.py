@@ -32,7 +32,7 @@ from absl import flags  # noqa: E402
 
 from style_transfer import cli, files, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
-from style_transfer.config import PRECISION_CHOICES, StyleConfig  # noqa: E402
+from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES, StyleConfig  # noqa: E402
 from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer-apply"
@@ -83,8 +83,8 @@ flags.DEFINE_list("style_mix", None, "For a network of several styles: a blend, 
 flags.DEFINE_float("strength", 1.0, "How much of the style to apply, from 0 (the photograph unchanged) to 1 (the "
                    "network's full style); in between, the mix of the photograph and the full result.",
                    flag_values=FLAGS)
-flags.DEFINE_enum("preserve_colors", "none", ("none", "luminance"), "'luminance' keeps the photograph's colours: "
-                  "the result's luminance with the photograph's chrominance (YIQ), as style-transfer "
+flags.DEFINE_enum("preserve_colors", "none", APPLY_PRESERVE_COLORS_CHOICES, "'luminance' keeps the "
+                  "photograph's colours: the result's luminance with the photograph's chrominance (YIQ), as style-transfer "
                   "--preserve_colors luminance combines them.", flag_values=FLAGS)
 
 

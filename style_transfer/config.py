@@ -32,6 +32,9 @@ NETWORK_CHOICES = tuple(NETWORK_LAYERS)
 INIT_CHOICES = ("content", "noise", "style")  # or the path of a picture
 RESIZE_CHOICES = ("antialias", "tutorial")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
+# A trained network can recombine its result with the photograph's colours, but "histogram" recolours the
+# style picture before the targets are computed, which for a network happened at training time.
+APPLY_PRESERVE_COLORS_CHOICES = PRESERVE_COLORS_CHOICES[:2]
 POOLING_CHOICES = ("max", "avg")
 PRECISION_CHOICES = ("auto", "float32", "bfloat16")
 CONVOLUTION_CHOICES = ("auto", "direct", "winograd")

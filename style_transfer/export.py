@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from style_transfer import devices
-from style_transfer.config import PRECISION_CHOICES
+from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES
 from style_transfer.errors import ModelError, OutputExistsError
 
 SIGNATURE = "serving_default"
@@ -148,9 +148,6 @@ def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None
     return directory
 
 
-PRESERVE_COLORS_CHOICES = ("none", "luminance")
-
-
 class Stylizer:
     """A loaded export. `stylizer(images, style=None, strength=1.0, preserve_colors="none")` maps float32
     [B, H, W, 3] pictures in [0, 1] to the stylised pictures, a NumPy array of the same shape:
@@ -223,8 +220,8 @@ class Stylizer:
         images = _checked(images)
         if not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1], got {strength}")
-        if preserve_colors not in PRESERVE_COLORS_CHOICES:
-            raise ValueError(f"preserve_colors must be one of {', '.join(PRESERVE_COLORS_CHOICES)}, got "
+        if preserve_colors not in APPLY_PRESERVE_COLORS_CHOICES:
+            raise ValueError(f"preserve_colors must be one of {', '.join(APPLY_PRESERVE_COLORS_CHOICES)}, got "
                              f"{preserve_colors!r}")
         stylised = self._run(images, self.style_weights(style, len(images)))
         if strength < 1.0:
@@ -232,8 +229,7 @@ class Stylizer:
         if preserve_colors == "luminance":
             from style_transfer import color
 
-            stylised = np.concatenate([color.with_chrominance(result[None], photo[None])
-                                       for result, photo in zip(stylised, images)])
+            stylised = color.with_chrominance(stylised, images)  # per pixel, so per picture too
         return stylised
 
     def _run(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
