@@ -32,7 +32,7 @@ class StylizeResult:
     """What `stylize` returns.
 
     image: float32 [1, H, W, 3] in [0, 1]. losses: each loss term's value at every step (the image before
-    that step's update), e.g. losses["total"][0] is the starting loss; empty when steps is 0.
+    that step's update), e.g. `losses["total"][0]` is the starting loss; empty when steps is 0.
     seconds: wall time of the steps run by this call (steps_run of them; steps_done counts resumed ones too).
     run_dir: the TensorBoard run directory, if `config.logdir` was set.
     content_image, style_image: the inputs as the optimisation saw them at the last scale (resized, and

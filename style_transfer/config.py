@@ -160,7 +160,7 @@ class StyleConfig(ConfigMethods):
     and a faster optimiser schedule: 380 Adam steps at a learning rate of 0.03 with beta_1 and beta_2 0.9, a
     20-step warm-up, the rate held and then cooled down over the last 40% of the steps, and bfloat16
     convolutions where the CPU computes them natively, else float32 with Winograd ('auto'). Each of these was
-    chosen on real ImageNet features (README, Performance). Two further departures affect only how input files
+    chosen on real ImageNet features (docs/performance.md). Two further departures affect only how input files
     become pixels: accurate JPEG decoding and antialiased resizing to exactly `max_dim`.
     """
 
@@ -215,8 +215,8 @@ class StyleConfig(ConfigMethods):
                                "gradient, which adds noise.")
     beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
                            "first ~50 steps).")
-    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reached a lower objective in the "
-                           "same steps, README: Performance).")
+    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reaches a lower objective in the "
+                           "same steps).")
     epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
     grid_steps: int = _field(0, "Over the last this many Adam steps (of the last scale), pull every pixel "
                              "towards the nearest of the 256 levels an 8-bit picture stores, with a force rising "
@@ -248,31 +248,27 @@ class StyleConfig(ConfigMethods):
                           "smoother results; activations are rescaled to max pooling's mean on the content "
                           "image so the loss weights keep their meaning).", POOLING_CHOICES)
     precision: str = _field("auto", "Arithmetic of the network's convolutions: 'float32'; 'bfloat16' (the losses stay "
-                            "float32; about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs, "
-                            "but slower where bfloat16 is emulated, and it ended 5% higher in the objective "
-                            "after the tutorial's 1000 Adam steps); 'auto' picks bfloat16 for Adam where the CPU "
+                            "float32; faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, slower where "
+                            "bfloat16 is emulated, and slightly less exact); 'auto' picks bfloat16 for Adam where the CPU "
                             "has it natively (AVX512_BF16 or AMX, with TensorFlow's oneDNN kernels on) and no GPU "
                             "is used.", PRECISION_CHOICES)
     convolution: str = _field("auto", "How the network's float32 convolutions are computed: 'direct' (TensorFlow's "
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
-                              "rounding, a step about 2x faster than the tutorial's at 512x384 on a 2-core CPU; "
-                              "float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
+                              "rounding; float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
                               "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
     recompute: bool = _field(False, "Gradient checkpointing: the network's first two blocks (its full- and "
                              "half-resolution activations) run in horizontal bands, forward and again in the "
                              "backward pass, so no more than a band's activations are held at once. The same "
-                             "objective to float rounding; at 2000x1500 (bfloat16) measured 37% less peak memory "
-                             "for 40% more time per step (for outputs near the memory limit). In float32 the least "
-                             "memory is with --convolution direct: Winograd's kernel tiles and compiled transforms "
-                             "cost about 350 MB.")
+                             "objective to float rounding, less peak memory for more time per step: for outputs "
+                             "near the memory limit. In float32 the least memory is with --convolution direct, "
+                             "which has no Winograd kernel tiles to hold.")
     size_bucket: int = _field(0, "Run the network on the picture padded up to a multiple of this many pixels per "
                                "side, the padding masked out of every layer: the same objective, to float "
-                               "rounding. oneDNN keeps compiled kernels for every input shape it meets (about "
-                               "10 MB each), so a process that stylises pictures of many sizes grows; with "
-                               "buckets it meets few shapes (64: +20 to +44 MB over 16 new sizes, against +157 MB). "
-                               "Costs the padded area's time. 0: exact sizes.")
+                               "rounding. oneDNN keeps compiled kernels for every input shape it meets, so a "
+                               "process that stylises pictures of many sizes grows; with buckets it meets few "
+                               "shapes. Costs the padded area's time. 0: exact sizes.")
     mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
