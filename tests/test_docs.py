@@ -1,0 +1,45 @@
+"""The documentation stays in step with the code: the command-line reference is the commands' own --help, and
+every relative link of the README leads to a file of the repository."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_command_line_reference_is_the_commands_help():
+    result = subprocess.run([sys.executable, "scripts/make_cli_reference.py", "--check"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_reference_holds_every_flag_of_the_three_commands():
+    sys.path.insert(0, str(REPO / "scripts"))
+    import make_cli_reference
+    from style_transfer import apply, run, train_fast
+
+    page = (REPO / "docs" / "cli.md").read_text(encoding="utf8")
+    sections = dict(zip(["style-transfer", "style-transfer-train", "style-transfer-apply"],
+                        re.split(r"\n## `style-transfer[a-z-]*`\n", page)[1:]))
+    flag_sets = {"style-transfer": [flag.name for flag in run.FLAGS.get_flags_for_module(run)],
+                 "style-transfer-train": list(train_fast.FLAGS), "style-transfer-apply": list(apply.FLAGS)}
+    assert set(make_cli_reference.help_texts()) == set(flag_sets)
+    for program, names in flag_sets.items():
+        assert len(names) > 10
+        for name in names:
+            assert re.search(rf"^ +--(\[no\])?{name}:", sections[program], re.MULTILINE), (program, name)
+
+
+def test_the_readme_links_lead_to_files():
+    readme = (REPO / "README.md").read_text(encoding="utf8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [target for target in targets if "://" not in target]
+    assert len(local) > 10
+    missing = [target for target in local if not (REPO / target).exists()]
+    assert not missing
+
+
+def test_the_readme_is_short():
+    assert len((REPO / "README.md").read_text(encoding="utf8").splitlines()) <= 300
