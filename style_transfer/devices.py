@@ -21,8 +21,8 @@ def resolve_precision(precision: str) -> str:
 
     Where bfloat16 is only emulated it runs slower than float32, so 'auto' never picks it there. That includes
     a CPU with the instructions when oneDNN is switched off (TF_ENABLE_ONEDNN_OPTS=0): TensorFlow's own
-    kernels then emulate bfloat16, which measured 17x slower than with oneDNN on a Zen 4; and oneDNN capped
-    below them (ONEDNN_MAX_CPU_ISA=AVX2, say).
+    kernels then emulate bfloat16, far slower than oneDNN; and oneDNN capped below them
+    (ONEDNN_MAX_CPU_ISA=AVX2, say).
     """
     if precision != "auto":
         return precision

@@ -8,8 +8,8 @@ Signature `serving_default`: inputs `images`, float32 [B, H, W, 3] RGB in [0, 1]
 (a one-hot row for one style, a convex combination for a blend; [[1.0]] for a one-style network); output
 `stylized`, [B, H, W, 3]. The style names, in order, are the metadata's `style_names`. (Exports written
 before networks had several styles take `images` alone.) Signature `serving_bfloat16` is the same network
-computing in bfloat16 (same inputs and outputs, float32): about 1.5x faster on CPUs with AVX512_BF16 or AMX,
-its results within about 1/255 of float32's on average. The directory also holds
+computing in bfloat16 (same inputs and outputs, float32): faster on CPUs with AVX512_BF16 or AMX, its
+results close to float32's (docs/performance.md has the figures). The directory also holds
 `style_transfer.json`: what the network was trained on and with which settings, and with `tflite=True`
 `style_network.tflite`: the same network for TensorFlow Lite (LiteRT), float32, input [1, H, W, 3] of any
 size (the interpreter is resized to each picture) and style weights [1, S], for phones and small devices.
@@ -108,8 +108,7 @@ def save(model, directory: str | os.PathLike, *, metadata: Mapping | None = None
     export or the complete new one. Returns the directory. If TensorFlow Lite cannot convert the network,
     the SavedModel is still written, then ModelError says so.
 
-    The bfloat16 signature's network holds its own copy of the weights, so the export stores them twice
-    (about 13 MB for the default network instead of 7).
+    The bfloat16 signature's network holds its own copy of the weights, so the export stores them twice.
     """
     directory = Path(directory)
     if directory.exists() and not overwrite:

@@ -304,7 +304,8 @@ class FeatureExtractor:
         self.convolution = resolve_convolution(convolution, self.precision)
         vgg = vgg if vgg is not None else build_vgg(weights, self.network)
         deepest = max(all_layers.index(name) for name in self.layer_names)
-        # Winograd where it measured faster than TensorFlow's direct convolution: from 128 input channels on.
+        # Winograd where it is faster than TensorFlow's direct convolution: from WINOGRAD_MIN_CHANNELS input
+        # channels on.
         self.winograd_layers = tuple(
             name for name in all_layers[: deepest + 1] if self.convolution == "winograd" and "_conv" in name
             and vgg.get_layer(name).kernel.shape[2] >= WINOGRAD_MIN_CHANNELS)
@@ -445,9 +446,7 @@ def banded_blocks(layers: list[keras.layers.Layer], activation: Callable[[str, t
     margin = -(-margin // unit) * unit
     height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
     # At least MIN_BANDS bands: a band holds all of its layers' activations and their gradients at once, so
-    # one band over the whole picture costs more than recomputing block by block. Blocks 1-2 alone at 1024x768
-    # (float32, peak allocations above resting, forward and backward): 1066 MB kept, 771 MB recomputed per
-    # block (tf.recompute_grad), 1252 MB recomputed as one unit, 496-570 MB in 4 bands, 388 MB in 6.
+    # one band over the whole picture costs more memory than recomputing block by block.
     rows = tf.minimum(band_pixels // width, -(-height // MIN_BANDS))
     rows = tf.maximum(-(-rows // unit), 1) * unit
     bands = (height + rows - 1) // rows

@@ -1,9 +1,9 @@
 """The memory a `style-transfer` run will need, estimated before any work, and the memory it may use.
 
 The estimate is a fixed part (TensorFlow, the network's weights and Winograd's kernel tiles) plus a part
-per megapixel of the output (the activations the step keeps for its backward pass), fitted to peak resident
-memory measured over 0.05 to 28 megapixels (README, Performance; `scripts/bench.py --memory` compares it with
-measured peaks). It errs on the high side: 'auto' precision counts as float32, the larger. Importing this
+per megapixel of the output (the activations the step keeps for its backward pass), fitted to measured peak
+resident memory (docs/performance.md; `scripts/bench.py --memory` compares it with measured peaks). It errs
+on the high side: 'auto' precision counts as float32, the larger. Importing this
 module imports no TensorFlow, so a run that cannot fit is refused at once.
 """
 
@@ -13,11 +13,11 @@ import math
 import os
 from pathlib import Path
 
-# (fixed MB, MB per output megapixel) by (precision, recompute), from the peaks of `bench.py --largest`, the
-# speed tables and 3000 px CLI runs: float32 with Eigen's kernels (AVX2), bfloat16 with oneDNN's.
+# (fixed MB, MB per output megapixel) by (precision, recompute), fitted to measured peaks: float32 with Eigen's
+# kernels (AVX2), bfloat16 with oneDNN's.
 PEAK_MODEL = {("float32", False): (1700, 1600), ("float32", True): (1700, 800),
               ("bfloat16", False): (1000, 1150), ("bfloat16", True): (1200, 500)}
-VGG16_SHARE = 0.96  # VGG16's peak against VGG19's, measured at 512x384
+VGG16_SHARE = 0.96  # VGG16's peak against VGG19's: the convolutions it lacks run at a quarter resolution or less
 FORWARD_SHARE = 0.5  # a style picture's targets take one forward pass: about half a step's memory per pixel
 LBFGS_BYTES_PER_PIXEL = 600  # SciPy's L-BFGS-B: (2 * 10 + 5) float64 vectors of 3 values per pixel
 

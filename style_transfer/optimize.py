@@ -34,14 +34,12 @@ class Callback:
 
 
 # With config.recompute: VGG19 blocks whose activations the backward pass recomputes. Blocks 1 and 2 hold the
-# largest activations (full and half resolution). Recomputed whole (tf.recompute_grad), at 2000x1500 per step:
-# two blocks, 15% less peak memory for 9% more time; four, no less memory than two for 39% more time.
+# largest activations (full and half resolution); recomputing more blocks saves no more memory and costs time.
 RECOMPUTED_BLOCKS = 2
 # Where those blocks' layers give Gram matrices only (no content layer, no style masks, exact sizes), they run
 # in horizontal bands of at most about this many pixels (FeatureExtractor.reduce), forward and backward, so
-# at most one band's activations is held. At 3000x2250 in bfloat16 the peak RSS measured 8410 MB without
-# recomputation, 6780 MB with the blocks recomputed whole and 4585 MB in bands of 2**19 pixels (4953 MB with
-# 2**20, 6164 MB with 2**18 before the targets were banded too).
+# at most one band's activations is held: a lower peak than recomputing the blocks whole. The size was chosen
+# by measured peaks.
 BAND_PIXELS = 2 ** 19
 
 
@@ -344,9 +342,8 @@ def grid_pull(config: StyleConfig, steps_done: int) -> float:
     rising linearly over the last `config.grid_steps` of `config.steps` to `config.grid_strength`.
 
     Saving rounds every pixel to the nearest of 256 levels, up to half a level from where the optimisation
-    left it; with random VGG19 weights that raised the tutorial objective by 0.2%, nearly all of it in the
-    content term. Pulled to a level during the last steps, while the other pixels can still compensate, a
-    pixel is not moved by rounding.
+    left it, which raises the objective, mostly its content term. Pulled to a level during the last steps,
+    while the other pixels can still compensate, a pixel is not moved by rounding.
     """
     window = min(config.grid_steps, config.steps)
     first = config.steps - window

@@ -1,9 +1,7 @@
 """VGG19's 2x2 max-pool with a backward pass that is one fused pass over memory (float32, batch 1).
 
 TensorFlow's CPU MaxPoolGrad recomputes each window's maximum and scatters the gradient to it one window at a
-time: at 384x512x64 (block1_pool of a 512x384 picture) its forward and backward pass measured 112 ms against
-55 ms for this on a 2-core Zen 3 (when it still found the positions in the backward pass; not measured alone
-since). Here the forward pass is TensorFlow's, and the gradient
+time, which is slow on VGG's large first pools. Here the forward pass is TensorFlow's, and the gradient
 is an elementwise XLA function of the output's gradient and of which position of each window first holds its
 maximum, found in the forward pass (a byte per output, so the input need not be kept for the backward pass).
 That is MaxPoolGrad's own choice among ties (the first maximum in row-major order), so the gradient is the

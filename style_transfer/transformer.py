@@ -100,8 +100,8 @@ class InstanceNormalization(keras.layers.Layer):
     height and width, then scaled and offset by its style weights [B, S] times the per-style scales and
     offsets [S, C] (Dumoulin et al. 2017; S = 1 is Ulyanov et al.'s instance normalisation).
 
-    The same mathematics as keras.layers.GroupNormalization(groups=-1), whose reshape into groups made the
-    whole network 1.5x slower on CPU.
+    The same mathematics as keras.layers.GroupNormalization(groups=-1), whose reshape into groups makes the
+    whole network slower on CPU.
     """
 
     def __init__(self, styles: int = 1, epsilon: float = 1e-5, **kwargs):
@@ -137,9 +137,9 @@ class InstanceNormalization(keras.layers.Layer):
         return outputs
 
     def _separate(self, inputs, scale, offset):
-        # Statistics in the compute dtype: TensorFlow's reductions accumulate bfloat16 in float32 (a mean over
-        # a million bfloat16 pixels measured exact to bfloat16's precision), and a cast to float32 first made
-        # them 8x slower. The normalisation is then one multiply-add per element.
+        # Statistics in the compute dtype: TensorFlow's reductions accumulate bfloat16 in float32, so they stay
+        # exact to bfloat16's precision, and a cast to float32 first would make them much slower. The
+        # normalisation is then one multiply-add per element.
         mean = ops.mean(inputs, axis=[1, 2], keepdims=True)
         variance = ops.cast(ops.mean(ops.square(inputs - mean), axis=[1, 2], keepdims=True), "float32")
         scale = ops.rsqrt(variance + self.epsilon) * scale[:, None, None, :]
@@ -158,8 +158,8 @@ class BlockedConv2D(keras.layers.Layer):
     """A stride-1 "valid" convolution with an odd k x k kernel, computed on 2x2 blocks of pixels: exactly
     keras.layers.Conv2D(filters, k, padding="valid") with a bias, for inputs of even height and width.
 
-    CPU convolution libraries (oneDNN) run a convolution with few output channels far below their peak:
-    the final 9x9 convolution to 3 colours took 285 ms at 1024x768, measured, against 111 ms this way.
+    CPU convolution libraries (oneDNN) run a convolution with few output channels, such as the final 9x9
+    convolution to 3 colours, far below their peak; blocked, it has four times the output channels.
     space_to_depth folds each 2x2 block into the channels (C -> 4C), a ((k + 1) / 2)^2 convolution makes
     4 * filters outputs, one per pixel of the block, and depth_to_space unfolds them; the blocked kernel is
     gathered from the k x k kernel on each call, so the trained weight keeps Conv2D's shape and meaning.
@@ -213,8 +213,7 @@ class ResizeConv2D(keras.layers.Layer):
     Of the 3x3 taps of an upsampled pixel, the ones that fall on the same input pixel add up, so each of the
     four pixels of an output 2x2 block is a 2x2 convolution of the input (edge-padded by 1, which is what
     reflecting the upsampled picture amounts to). One 2x2 convolution makes all four, as 4 * filters
-    channels, which are then interleaved: 4/9 of the multiplications, and none of the upsampled copies
-    (measured: the network 0.1 s faster at 1024x768).
+    channels, which are then interleaved: 4/9 of the multiplications, and none of the upsampled copies.
     """
 
     # _TAPS[a, t, d]: how much the 3x3 kernel's row d adds to 2x2 tap t of the output row of parity a

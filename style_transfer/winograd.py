@@ -10,16 +10,13 @@ transforms' large coefficients make it too inexact for bfloat16, which keeps dir
 The transforms are compiled by XLA (`jit_compile`); it compiles them once per picture size. The backward pass
 to the input is the adjoint of the same maps (A dY A^T, the products with the kernel tiles transposed, then
 B dV B^T added where input tiles overlap), so it reads the forward's kernel tiles and keeps no second set, and no
-weight gradient is ever computed: VGG19 is frozen. Measured against TensorFlow's own
-convolution, forward and backward in float32: on a 2-core Zen 3 (AVX2, Eigen's kernels) 2.5x faster with 256
-channels at 96x128, 2.7x with 512 at 48x64, 1.6x with 512 at 24x32 and 1.15x with 128 at 192x256; slower
-with 64 channels at 384x512 (525 against 423 ms), where moving the 2.25x larger tiles through memory costs
-more than the multiplications saved. (Forward only, on a 2-core Zen 4 with oneDNN: 2.3x, 2.8x, 1.4x, 0.9x.)
+weight gradient is ever computed: VGG19 is frozen. It beats TensorFlow's own convolution where the channels
+are many and the picture small; with few channels at full resolution, moving the 2.25x larger tiles through
+memory costs more than the multiplications saved, hence WINOGRAD_MIN_CHANNELS.
 
 The layers with fewer channels keep TensorFlow's forward convolution, but their input gradient is computed
-as a forward convolution with the transposed kernel (`DirectConv2D`): TensorFlow's
-Conv2DBackpropInput measured 1.4x to 1.7x the time of that on the Zen 3 (384x512, 64 channels: 639 against
-373 ms forward and backward).
+as a forward convolution with the transposed kernel (`DirectConv2D`), which is faster than TensorFlow's
+Conv2DBackpropInput.
 """
 
 from __future__ import annotations
@@ -52,8 +49,8 @@ _A_T = np.array([[1, 1, 1, 1, 1, 0],
 TILE = 4  # outputs per tile side; tiles of TILE + 2 inputs overlap by 2
 # Layers with fewer input channels stay direct: VGG19's block1 (3 and 64 channels at full resolution).
 WINOGRAD_MIN_CHANNELS = 128
-# A direct layer with fewer input channels keeps TensorFlow's own gradient: with 3 (block1_conv1) it measured
-# faster than a forward convolution of 64 channels into 3 (94 against 118 ms at 384x512).
+# A direct layer with fewer input channels keeps TensorFlow's own gradient: for block1_conv1 (3 channels) it is
+# faster than a forward convolution of 64 channels into 3.
 TRANSPOSED_GRADIENT_MIN_CHANNELS = 64
 
 
@@ -82,8 +79,7 @@ def _combine(coefficients: np.ndarray, terms: list[tf.Tensor]) -> tf.Tensor:
 
 
 # Each transform is two XLA functions, one per axis of the tile, so the six partial sums of the first axis are
-# written once: fused into one function, XLA recomputed them for each of the 36 outputs, which measured 1.4x to
-# 2.4x slower for the input transform and up to 2.5x for the output one at VGG19's sizes.
+# written once: fused into one function, XLA recomputes them for each of the 36 outputs.
 @tf.function(jit_compile=True)
 def _input_rows(slab: tf.Tensor) -> tf.Tensor:
     """[1, 4 * rows + 2, W, C] input rows, the 'same' padding's rows included -> [6, rows, 4 * columns + 2, C]:
@@ -197,9 +193,8 @@ def _compiled_products(tiles: tf.Tensor, kernel: tf.Tensor, transpose_b: bool) -
 
 def _products(tiles: tf.Tensor, kernel: tf.Tensor, transpose_b: bool = False) -> tf.Tensor:
     """The 36 matrix products of a band ([36, T, C] tiles by [36, C, K] kernel tiles, or their transposes):
-    TensorFlow's BatchMatMul where oneDNN computes it, else XLA's. With Eigen's kernels (oneDNN off, as on
-    AVX2-only CPUs) XLA's measured faster on the Winograd layers' shapes, [36, 768, 256, 256] 167 against 102
-    GFLOP/s on a Zen 4; with oneDNN, TensorFlow's (174 against 169, [36, 192, 512, 512] 184 against 154)."""
+    TensorFlow's BatchMatMul where oneDNN computes it, else XLA's: on the Winograd layers' shapes XLA's beats
+    Eigen's kernels (oneDNN off, as on AVX2-only CPUs), and oneDNN's beats XLA's."""
     if devices.onednn_enabled():
         return tf.matmul(tiles, kernel, transpose_b=transpose_b)
     return _compiled_products(tiles, kernel, transpose_b)
@@ -207,12 +202,8 @@ def _products(tiles: tf.Tensor, kernel: tf.Tensor, transpose_b: bool = False) ->
 
 # The layer runs on bands of tile rows, one after the other: each band's transforms, products and inverse
 # transforms before the next band's, so a layer's tiles (2.25x its input, and as much again for the products)
-# are never all alive at once. At 1024x768 in float32 (Zen 4, oneDNN) the defaults' peak RSS fell from 3118 to
-# 2712 MB (2373 to 2074 MB with --recompute). Whole steps measured the same time within noise, alternated in one
-# process: 512x384 0.900 / 0.875 / 0.863 s for bands of 16 MB / 64 MB / the whole layer, 1024x768 3.54 / 3.51 /
-# 3.50 s; with Eigen's kernels (TF_ENABLE_ONEDNN_OPTS=0) at 512x384 1.30 / 1.37 / 1.34 s (TensorFlow's products then).
-# Smaller bands cost time: 8 MB made block3's layers 1.5x slower with Eigen's kernels (the products' matrices
-# get too short).
+# are never all alive at once, which lowers the peak memory. Bands this large cost no time against the whole
+# layer; smaller ones do, as the products' matrices get too short.
 # A band's tiles hold at most about this many bytes:
 BAND_BYTES = 2 ** 24
 
@@ -330,7 +321,7 @@ def _check_3x3_same(conv: keras.layers.Conv2D, kernel: np.ndarray) -> None:
 # Transformed kernels by the kernel's bytes, shared by every layer built from the same weights. A
 # tf.custom_gradient traced inside a tf.function registers its gradient in TensorFlow's global registry for the
 # life of the process, and with it the graph and the variables it reads; without sharing, every extractor
-# built (a stylize call without one, a test) kept its tiles for good: 510 MB more per call.
+# built (a stylize call without one, a test) kept its tiles for good.
 _TILES: dict[bytes, tf.Variable] = {}
 
 
@@ -346,9 +337,9 @@ def _shared_tiles(kernel: np.ndarray) -> tf.Variable:
 class WinogradConv2D(keras.layers.Layer):
     """A frozen VGG19 Conv2D (3x3, 'same', ReLU) computed by Winograd F(4x4, 3x3), float32, batch 1.
 
-    Holds the transformed kernel (a non-trainable variable), 4x the kernel (36 / 9 values per channel pair):
-    245 MB for VGG19's layers from block2_conv2 to block5_conv2, which the backward pass reads too. Computing it
-    in every step instead measured 190 ms per pass for those layers, more than the memory is worth."""
+    Holds the transformed kernel (a non-trainable variable), 4x the kernel (36 / 9 values per channel pair),
+    which the backward pass reads too: computing it in every step instead costs more time than the memory is
+    worth."""
 
     def __init__(self, conv: keras.layers.Conv2D):
         super().__init__(name=conv.name, dtype="float32", trainable=False)
