@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from style_transfer import cli, files, image_io  # noqa: E402
+from style_transfer import cli, fast_layout, files, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
 from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES, StyleConfig  # noqa: E402
 from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
@@ -105,8 +105,9 @@ def check_flags(argv: list[str]) -> list[str]:
             raise UsageError(f"--{name} is required (--model EXPORT --content PICTURE_OR_FOLDER [MORE ...])")
     if FLAGS.batch_size < 1:
         raise ConfigError("batch_size", f"must be at least 1, got {FLAGS.batch_size}")
-    if FLAGS.max_dim < 0:
-        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or a size in pixels, got {FLAGS.max_dim}")
+    if FLAGS.max_dim < 0 or 0 < FLAGS.max_dim < fast_layout.MIN_SIDE:
+        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or at least {fast_layout.MIN_SIDE}, got "
+                          f"{FLAGS.max_dim}")
     if not 0 < FLAGS.max_megapixels < math.inf:
         raise ConfigError("max_megapixels", f"must be a number > 0, got {FLAGS.max_megapixels}")
     if FLAGS.output and FLAGS.output_dir:
@@ -158,15 +159,13 @@ def chosen_style(stylizer) -> tuple[object, str]:
 
 def check_paths(inputs: list[str]) -> None:
     """The mistakes found before TensorFlow is imported, which is slow: an input picture that is missing or
-    not a picture (ImageError), a --model that does not exist (ModelError), an --output that does (UsageError).
+    not a picture (ImageError), a --model that is not an export (ModelError: missing, or a folder without a
+    SavedModel, such as a training run that has not exported yet), an --output that exists (UsageError).
     find_pictures, export.load and plan_outputs check the rest, and say the same of these."""
-    from style_transfer.errors import ModelError
-
     for name in inputs:
         if not Path(name).is_dir():
             image_io.read_header(name, max_pixels=int(FLAGS.max_megapixels * 1e6))
-    if not Path(FLAGS.model).exists():
-        raise ModelError(f"{Path(FLAGS.model)}: no such model directory")
+    fast_layout.find_export(FLAGS.model)
     if FLAGS.output:
         with cli.outputs_as_usage_errors():
             image_io.check_output_path(FLAGS.output, overwrite=FLAGS.overwrite)
@@ -500,9 +499,6 @@ def main(argv: list[str]) -> int:
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     from style_transfer import export
 
-    if 0 < FLAGS.max_dim < export.MIN_SIDE:
-        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or at least {export.MIN_SIDE}, got "
-                          f"{FLAGS.max_dim}")
     pictures, skipped = find_pictures(inputs, max_pixels=max_pixels, max_dim=FLAGS.max_dim)
     # The network's styles name the results, so it is loaded before they are planned.
     stylizer = export.load(FLAGS.model, FLAGS.precision)

@@ -28,7 +28,7 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from style_transfer import devices
+from style_transfer import devices, fast_layout
 from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES
 from style_transfer.errors import ModelError, OutputExistsError
 
@@ -39,9 +39,9 @@ STYLE_INPUT_NAME = "style_weights"
 OUTPUT_NAME = "stylized"
 METADATA_FILE = "style_transfer.json"
 TFLITE_FILE = "style_network.tflite"
-RUN_EXPORT = "export"  # where a training run's directory holds its export
-RUN_CONFIG = "config.json"  # and the description of the run
-MIN_SIDE = 5  # the first 9x9 convolution mirrors 4 pixels at each border
+RUN_EXPORT = fast_layout.EXPORT  # where a training run's directory holds its export
+RUN_CONFIG = fast_layout.CONFIG_FILE  # and the description of the run
+MIN_SIDE = fast_layout.MIN_SIDE
 
 
 def _input_specs(styles: int, batch: int | None = None) -> list[tf.TensorSpec]:
@@ -330,16 +330,9 @@ def load(directory: str | os.PathLike, precision: str = "float32") -> Stylizer:
     it natively, see devices.resolve_precision, and the export has it; else float32)."""
     if precision not in PRECISION_CHOICES:
         raise ValueError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
-    directory = Path(directory)
-    if directory.suffix == ".tflite" and directory.is_file():
+    directory = fast_layout.find_export(directory)
+    if directory.is_file():
         return _load_tflite(directory, precision)
-    if (directory / RUN_EXPORT / "saved_model.pb").is_file() and not (directory / "saved_model.pb").exists():
-        directory = directory / RUN_EXPORT
-    if not directory.exists():
-        raise ModelError(f"{directory}: no such model directory")
-    if not (directory / "saved_model.pb").is_file():
-        raise ModelError(f"{directory}: not a SavedModel export (no saved_model.pb); train one with "
-                         "python -m style_transfer.train_fast")
     try:
         loaded = tf.saved_model.load(str(directory))
     except Exception as error:  # TensorFlow raises OSError, ValueError or its own errors for damaged files

@@ -166,12 +166,14 @@ def test_during_a_step_one_signal_saves_a_checkpoint_after_it_and_two_quit_at_on
 # Mistakes are reported before TensorFlow is imported (which takes seconds, a minute on a loaded machine).
 
 def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
-    """Runs each (command, arguments, exit status, what its line says) of `cases` in one fresh process, with
-    `run`, `train` or `apply` for command; checks the status, the one line, and that TensorFlow was not imported."""
+    """Runs each (command, arguments, exit status, what its line says[, environment variables]) of `cases` in
+    one fresh process, with `run`, `train` or `apply` for command; checks the status, the one line, and that
+    TensorFlow was not imported."""
     import json
 
+    cases = [(*case, {})[:5] for case in cases]
     script = f"""
-        import json, sys
+        import json, os, sys
         from style_transfer import apply, run, train_fast
 
         def style_transfer(args):
@@ -182,11 +184,14 @@ def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
                     "train": lambda args: train_fast.COMMAND.run(train_fast.main, ["style-transfer-train", *args]),
                     "apply": lambda args: apply.COMMAND.run(apply.main, ["style-transfer-apply", *args])}}
         results = [["import", None, "tensorflow" in sys.modules]]
-        for command, args, _, _ in {cases!r}:
+        for command, args, _, _, environment in {cases!r}:
+            os.environ.update(environment)
             try:
                 status = commands[command](args)
             except SystemExit as exit_:
                 status = exit_.code
+            for name in environment:
+                del os.environ[name]
             results.append([" ".join([command, *args]), status, "tensorflow" in sys.modules])
         print(json.dumps(results))
     """
@@ -196,7 +201,7 @@ def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
     assert results[0] == ["import", None, False]
     lines = finished.stderr.splitlines()
     assert len(lines) == len(cases), finished.stderr
-    for (label, status, imported), (_, _, expected_status, message), line in zip(results[1:], cases, lines):
+    for (label, status, imported), (_, _, expected_status, message, _), line in zip(results[1:], cases, lines):
         assert (status, imported) == (expected_status, False), (label, status, imported, line)
         assert message in line and ": error: " in line, (label, line)
 
@@ -239,11 +244,20 @@ def test_style_transfer_train_reports_mistakes_before_importing_tensorflow(tmp_p
 
 def test_style_transfer_apply_reports_mistakes_before_importing_tensorflow(tmp_path, content_path):
     (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "saved_model.pb").write_bytes(b"")  # an export as far as can be told without loading it
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not a network")
+    (tmp_path / "unexported" / "checkpoints").mkdir(parents=True)  # a training run that has not exported yet
+    (tmp_path / "unexported" / "config.json").write_bytes(b"\xff\x00 garbage")
     (tmp_path / "taken.png").write_bytes(content_path.read_bytes())
     content = str(content_path)
     mistakes_in_a_fresh_process(tmp_path, [
         ("apply", ["--model", "model", "--content", "missing.jpg"], 1, "missing.jpg: no such file"),
         ("apply", ["--model", "nowhere", "--content", content], 1, "nowhere: no such model directory"),
+        ("apply", ["--model", "notes", "--content", content], 1, "notes: not a SavedModel export"),
+        ("apply", ["--model", "unexported", "--content", content], 1, "unexported: a training run without its export"),
         ("apply", ["--model", "model", "--content", content, "--output", "taken.png"], 2, "taken.png: already exists"),
         ("apply", ["--model", "model", "--content", content, "--batch_size", "0"], 2, "--batch_size: must be"),
+        ("apply", ["--model", "model", "--content", content, "--max_dim", "4"], 2, "--max_dim: must be 0 (keep each "
+         "picture's size) or at least 5, got 4"),
     ])
