@@ -4,10 +4,11 @@
           -> resize + crop + flip (parallel) -> batch -> prefetch
 
 `scan_folder` reads every file's header (Pillow, no decoding) and keeps the pictures in the formats below;
-the rest are skipped and counted. It then decodes pictures in order until one succeeds, so a folder of
-damaged files stops before training, in seconds, whatever its size. A picture whose data turns out damaged
-later is skipped with one log line and not read again; should every picture fail, the pipeline ends (rather
-than searching forever for one that decodes), and training stops with one line.
+the rest are skipped and counted. It then decodes pictures in order until one succeeds in each worker's
+share of the files (`worker_share`), so a folder of damaged files stops before training, in seconds,
+whatever its size. A picture whose data turns out damaged later is skipped with one log line and not read
+again; should every picture fail, the pipeline ends (rather than searching forever for one that decodes),
+and training stops with one line.
 
 Importing this module does not import TensorFlow: the command line scans the folder before paying for that.
 """
@@ -44,11 +45,12 @@ class ImageFolder:
     skipped: list[tuple[str, str]]
 
 
-def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None) -> ImageFolder:
+def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None, workers: int = 1) -> ImageFolder:
     """Every picture under `directory` (recursively; hidden files and folders excluded) whose header is that
-    of a format training reads, sorted, the first of them decoded: the others are decoded as training reaches
-    them. DataError, naming how many files there are and the first few with their reasons, if the folder is
-    missing or holds no picture that decodes."""
+    of a format training reads, sorted, with at least one picture decoded in each of the `workers` shares
+    (worker_share) that the input pipelines of that many workers read: the others are decoded as training
+    reaches them. DataError, naming how many files there are and the first few with their reasons, if the
+    folder is missing or holds no picture that decodes."""
     directory = Path(directory)
     if not directory.exists():
         raise DataError(f"data folder {directory}: no such folder")
@@ -66,20 +68,43 @@ def scan_folder(directory: str | os.PathLike, *, max_pixels: int | None = None) 
         else:
             paths.append(str(path))
     # One picture that decodes is enough to start: decoding a large folder up front would delay every start
-    # (and every resume) in proportion to its size, and a picture can still fail later.
+    # (and every resume) in proportion to its size, and a picture can still fail later. But each worker's
+    # pipeline reads only its share of the files, and a share of pictures that all fail to decode ends that
+    # pipeline while the others go on, which breaks the cluster's next step on every worker. So each share
+    # needs one: a share whose files all fail loses them, and the rest are dealt again. Every worker scans
+    # the same folder in the same way, so all deal the same shares, or all stop with the same line.
+    decoded: set[str] = set()
     while paths:
-        try:
-            image_io.load_image(paths[0], max_pixels=max_pixels)
+        shares = (worker_share(paths, worker, workers) for worker in range(workers))
+        share = next((share for share in shares if decoded.isdisjoint(share)), None)
+        if share is None:
             break
-        except ImageError as error:
-            skipped.append((paths[0], str(error).removeprefix(f"{paths[0]}: ")))
-            paths.pop(0)
+        failed = set()
+        for path in share:
+            try:
+                image_io.load_image(path, max_pixels=max_pixels)
+            except ImageError as error:
+                skipped.append((path, str(error).removeprefix(f"{path}: ")))
+                failed.add(path)
+                continue
+            decoded.add(path)
+            break
+        paths = [path for path in paths if path not in failed]
     skipped.sort()
     if not paths:
         examples = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
         raise DataError(f"data folder {directory}: none of its {len(files)} files is a picture training can use "
                         f"(JPEG, PNG, GIF, BMP, WebP that decodes): {examples}{' ...' if len(skipped) > 3 else ''}")
     return ImageFolder(directory, paths, skipped)
+
+
+def worker_share(paths: list[str], worker: int, workers: int) -> list[str]:
+    """The files the input pipeline of worker number `worker` (from 0) of `workers` reads: every workers-th
+    from its own, as Dataset.shard keeps them, or all of them, in its own order, when there are fewer files
+    than workers."""
+    if workers > 1 and len(paths) >= workers:
+        return paths[worker::workers]
+    return list(paths)
 
 
 def _unusable(path: Path, max_pixels: int | None) -> str:
@@ -111,9 +136,7 @@ def training_dataset(paths: list[str], *, image_size: int, batch_size: int, seed
     import tensorflow as tf
 
     if input_context is not None and input_context.num_input_pipelines > 1:
-        if len(paths) >= input_context.num_input_pipelines:  # as Dataset.shard, which keeps every n-th
-            paths = paths[input_context.input_pipeline_id::input_context.num_input_pipelines]
-        # Fewer files than workers: every worker reads them all, in its own order.
+        paths = worker_share(paths, input_context.input_pipeline_id, input_context.num_input_pipelines)
         seed = seed + 1000003 * input_context.input_pipeline_id
     files = (tf.data.Dataset.from_tensor_slices(paths)
              .shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat().enumerate()

@@ -104,25 +104,34 @@ def run_description(config: TrainConfig, styles: list[tuple[str, str, str]], dat
             "data": str(Path(data).resolve())}
 
 
-def check_resumable(model_dir: Path, description: dict) -> None:
-    """ResumeError unless the run in model_dir was trained with the same network, loss and style pictures."""
-    from style_transfer import training
+def read_run_description(model_dir: Path) -> dict:
+    """The config.json of the run in model_dir, as {"config": {setting: value}, "styles": [{"path",
+    "fingerprint"}, ...]} (runs written before a setting existed or before networks had several styles read
+    as such runs are now); ResumeError if it is damaged. Needs no TensorFlow, so a damaged file is reported
+    before TensorFlow is imported."""
+    from style_transfer import fast_layout
 
-    path = model_dir / training.CONFIG_FILE
+    path = model_dir / fast_layout.CONFIG_FILE
     try:
         saved = json.loads(path.read_text(encoding="utf8"))
         config = {**TrainConfig.BEFORE_ADDED, **saved["config"]}
-        differences = [f"--{name} {config.get(name)!r} -> {description['config'][name]!r}"
-                       for name in TrainConfig.RESUME_FIELDS if config.get(name) != description["config"][name]]
         if "styles" not in saved:  # a run of one style, written before networks had several
             saved["styles"] = [{"path": saved.get("style"), "fingerprint": saved.get("style_fingerprint")}]
-        fingerprints = [style["fingerprint"] for style in saved["styles"]]
-        if fingerprints != [style["fingerprint"] for style in description["styles"]]:
-            differences.append(f"--style {','.join(str(style['path']) for style in saved['styles'])} -> "
-                               f"{','.join(style['path'] for style in description['styles'])} (other pictures)")
+        styles = [{"path": style["path"], "fingerprint": style["fingerprint"]} for style in saved["styles"]]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # ValueError: not UTF-8 or JSON
         raise ResumeError(f"{path}: damaged, so the run cannot be resumed ({type(error).__name__}: "
                           f"{' '.join(str(error).split())[:200]}); start over with --overwrite") from None
+    return {"config": config, "styles": styles}
+
+
+def check_resumable(model_dir: Path, saved: dict, description: dict) -> None:
+    """ResumeError unless the run in model_dir, as `saved` (read_run_description) describes it, was trained
+    with the same network, loss and style pictures as `description` (run_description)."""
+    differences = [f"--{name} {saved['config'].get(name)!r} -> {description['config'][name]!r}"
+                   for name in TrainConfig.RESUME_FIELDS if saved["config"].get(name) != description["config"][name]]
+    if [style["fingerprint"] for style in saved["styles"]] != [style["fingerprint"] for style in description["styles"]]:
+        differences.append(f"--style {','.join(str(style['path']) for style in saved['styles'])} -> "
+                           f"{','.join(style['path'] for style in description['styles'])} (other pictures)")
     if differences:
         raise ResumeError(f"{model_dir}: cannot resume with other settings than the run's: {'; '.join(differences)}")
 
@@ -141,18 +150,26 @@ def main(argv: list[str]) -> int:
     config = config_from_flags()
     model_dir = Path(FLAGS.model_dir)
     # Everything that can be checked is checked before the loss network is built or a step is run, and what
-    # needs no TensorFlow before TensorFlow is imported, which is slow: a mistake is reported at once.
-    from style_transfer import dataset, image_io
+    # needs no TensorFlow before TensorFlow is imported, which is slow: a mistake is reported at once. In a
+    # cluster every worker makes the same checks, so a mistake stops them all, with the same line, before
+    # any waits for the others.
+    from style_transfer import cluster, dataset, fast_layout, image_io
 
+    workers = 1  # the input pipelines that share the files: one per worker of a cluster, else one
+    if config.strategy == "multi_worker":
+        workers = cluster.worker_count(cluster.check_tf_config(os.environ.get("TF_CONFIG"))["cluster"])
     # The other workers of a cluster write nothing there (and would see the chief's files appear meanwhile);
     # without a cluster this process is the chief.
     if config.strategy != "multi_worker":
         check_model_dir(model_dir)
+    saved_run = None
+    if FLAGS.resume and (model_dir / fast_layout.CONFIG_FILE).exists():
+        saved_run = read_run_description(model_dir)
     max_pixels = int(config.max_megapixels * 1e6)
     names = style_names(FLAGS.style)
     for path in FLAGS.style:
         image_io.read_header(path, max_pixels=max_pixels)
-    folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels)
+    folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels, workers=workers)
     cli.import_tensorflow_quietly()
 
     import tensorflow as tf
@@ -169,7 +186,7 @@ def main(argv: list[str]) -> int:
     description = run_description(config, [(name, path, checkpoints.fingerprint(style))
                                             for name, path, style in zip(names, FLAGS.style, styles)], FLAGS.data)
     if FLAGS.resume and chief:
-        check_resumable(model_dir, description)
+        check_resumable(model_dir, saved_run or read_run_description(model_dir), description)
     if folder.skipped:
         examples = "; ".join(f"{path}: {reason}" for path, reason in folder.skipped[:3])
         print(f"{PROGRAM}: skipped {len(folder.skipped)} of {len(folder.skipped) + len(folder.paths)} files in "

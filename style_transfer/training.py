@@ -21,7 +21,6 @@ save their checkpoints to a temporary directory and delete it, as TensorFlow's m
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -34,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from style_transfer import dataset as dataset_lib
-from style_transfer import export, files, losses
+from style_transfer import cluster, export, files, losses
 from style_transfer.errors import ConfigError, DataError, NumericalError, ResumeError
 from style_transfer.features import FeatureExtractor
 from style_transfer.train_config import TrainConfig
@@ -54,29 +53,9 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
-        check_tf_config(os.environ.get("TF_CONFIG"))
+        cluster.check_tf_config(os.environ.get("TF_CONFIG"))
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError("strategy", f"unknown strategy {name!r}")
-
-
-def check_tf_config(text: str | None) -> dict:
-    """TF_CONFIG parsed and checked: {"cluster": {"worker": [host:port, ...], ...}, "task": {"type", "index"}}."""
-    example = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
-    if not text:
-        raise ConfigError("strategy", f"multi_worker needs the TF_CONFIG environment variable on every worker, "
-                          f"e.g. TF_CONFIG='{example}'")
-    try:
-        tf_config = json.loads(text)
-        workers = tf_config["cluster"]["worker"]
-        task_type, index = tf_config["task"]["type"], tf_config["task"]["index"]
-    except (ValueError, KeyError, TypeError):
-        raise ConfigError("strategy", f"TF_CONFIG is not of the form {example}: {text[:200]!r}") from None
-    cluster = tf_config["cluster"]
-    if not isinstance(workers, list) or not workers:
-        raise ConfigError("strategy", "TF_CONFIG's cluster lists no workers")
-    if task_type not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[task_type]):
-        raise ConfigError("strategy", f"TF_CONFIG's task {task_type!r} {index!r} is not in its cluster")
-    return tf_config
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -84,9 +63,7 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
-    if resolver.task_type == "chief":
-        return True
-    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+    return cluster.is_chief(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
 
 
 def worker_count(strategy: tf.distribute.Strategy) -> int:
@@ -94,8 +71,7 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return 1
-    cluster = resolver.cluster_spec().as_dict()
-    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+    return cluster.worker_count(resolver.cluster_spec().as_dict())
 
 
 class FastTrainer:

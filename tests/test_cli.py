@@ -226,19 +226,39 @@ def test_style_transfer_reports_mistakes_before_importing_tensorflow(tmp_path, c
 
 
 def test_style_transfer_train_reports_mistakes_before_importing_tensorflow(tmp_path, content_path, style_path):
+    import json
+
     from conftest import write_damaged_pictures
 
     write_damaged_pictures(tmp_path / "damaged", content_path)
-    (tmp_path / "run" / "checkpoints").mkdir(parents=True)  # a training run's model directory
-    (tmp_path / "run" / "config.json").write_text("{}")
-    (tmp_path / "run" / "checkpoints" / "ckpt-1.index").write_bytes(b"")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "photo.jpg").write_bytes(content_path.read_bytes())
+    for name, config in (("run", "{}"), ("garbage", "\x00{not json"), ("wrong_types", '{"config": [1, 2]}')):
+        (tmp_path / name / "checkpoints").mkdir(parents=True)  # a training run's model directory
+        (tmp_path / name / "config.json").write_text(config)
+        (tmp_path / name / "checkpoints" / "ckpt-1.index").write_bytes(b"")
     style = str(style_path)
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    workers = [{"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+               for index in range(2)]
+    multi_worker = ["--style", style, "--model_dir", "m", "--strategy", "multi_worker"]
     mistakes_in_a_fresh_process(tmp_path, [
         ("train", ["--style", "missing.jpg", "--data", "damaged", "--model_dir", "m"], 1, "missing.jpg: no such file"),
         ("train", ["--style", style, "--data", "nowhere", "--model_dir", "m"], 1, "data folder nowhere: no such"),
         ("train", ["--style", style, "--data", "damaged", "--model_dir", "m"], 1, "none of its 3 files"),
         ("train", ["--style", style, "--data", "damaged", "--model_dir", "run"], 2, "run: holds a training run"),
         ("train", ["--style", style, "--data", "damaged", "--model_dir", "m", "--filters", "0"], 2, "--filters: must"),
+        ("train", ["--style", style, "--data", "photos", "--model_dir", "garbage", "--resume"], 1,
+         "config.json: damaged, so the run cannot be resumed"),
+        ("train", ["--style", style, "--data", "photos", "--model_dir", "wrong_types", "--resume"], 1,
+         "config.json: damaged, so the run cannot be resumed"),
+        ("train", [*multi_worker, "--data", "photos"], 2, "--strategy: TF_CONFIG is not of the form",
+         {"TF_CONFIG": '{"cluster": {"worker": ["localhost:1"]}'}),
+        ("train", [*multi_worker, "--data", "photos"], 2, "--strategy: TF_CONFIG's task 'worker' 2 is not in",
+         {"TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 2}})}),
+        # Every worker of a cluster stops with the same line, before any of them waits for the others.
+        ("train", [*multi_worker, "--data", "damaged"], 1, "damaged: none of its 3 files", workers[0]),
+        ("train", [*multi_worker, "--data", "damaged"], 1, "damaged: none of its 3 files", workers[1]),
     ])
 
 

@@ -166,6 +166,84 @@ def test_when_every_picture_fails_the_pipeline_ends_instead_of_searching(tmp_pat
         dataset.sample_batch(paths, image_size=16)
 
 
+# Several workers: each input pipeline reads its own share of the files (worker_share), so each share needs a
+# picture that decodes, or that worker's pipeline ends while the others go on and the cluster's step fails.
+
+def pipeline_levels(paths, worker, workers, batches=6):
+    """The grey levels in the first `batches` single-picture batches of worker `worker`'s pipeline."""
+    import tensorflow as tf
+
+    context = tf.distribute.InputContext(num_input_pipelines=workers, input_pipeline_id=worker,
+                                         num_replicas_in_sync=workers)
+    crops = take(dataset.training_dataset(paths, image_size=16, batch_size=1, seed=0, input_context=context), batches)
+    return [round(float(crop.mean()) * 255) for crop in crops]
+
+
+def interleaved(folder, content_path, good_levels):
+    """A grey picture, then a JPEG cut short (whose header is sound), for each of `good_levels`, in that order."""
+    folder.mkdir(parents=True)
+    cut_short = content_path.read_bytes()[:20000]
+    for position, level in enumerate(good_levels):
+        Image.new("RGB", (40, 40), (level,) * 3).save(folder / f"{position}a_grey{level:03d}.png")
+        (folder / f"{position}b_truncated.jpg").write_bytes(cut_short)
+    return folder
+
+
+def test_the_workers_shares_are_the_files_dataset_shard_would_give_or_all_when_too_few():
+    paths = [f"p{index}" for index in range(5)]
+    assert [dataset.worker_share(paths, worker, 2) for worker in range(2)] == [paths[0::2], paths[1::2]]
+    assert dataset.worker_share(paths, 0, 1) == paths
+    assert [dataset.worker_share(paths[:2], worker, 3) for worker in range(3)] == [paths[:2]] * 3
+
+
+def test_every_workers_share_holds_a_picture_that_decodes(tmp_path, content_path, caplog):
+    # Sorted, the cut-short JPEGs are every second file: dealt as before, worker 1's share is all of them.
+    folder = interleaved(tmp_path / "data", content_path, [40, 80, 120, 160])
+    alone = dataset.scan_folder(folder)
+    assert len(alone.paths) == 8 and not alone.skipped  # one worker: its first picture decodes; enough
+    assert pipeline_levels(alone.paths, 1, 2) == []  # worker 1's pipeline of those files ends at once
+
+    scanned = dataset.scan_folder(folder, workers=2)
+    with caplog.at_level("WARNING"):
+        levels = [pipeline_levels(scanned.paths, worker, 2) for worker in range(2)]
+    assert all(len(found) == 6 and set(found) <= {40, 80, 120, 160} for found in levels), levels
+    assert not set(levels[0]) & set(levels[1])  # still disjoint shares
+    # Worker 1's share was decoded to its end, all of it failing: those files are named and left out.
+    assert [Path(path).name for path, _ in scanned.skipped] == [f"{position}b_truncated.jpg" for position in range(4)]
+    assert scanned.paths == [path for path in alone.paths if "grey" in path]
+
+
+def test_a_share_of_damaged_files_is_dealt_again_down_to_one_picture_for_every_worker(tmp_path, content_path):
+    folder = interleaved(tmp_path / "data", content_path, [90, 180])
+    (folder / "1a_grey180.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # not even a header now
+    for worker_count in (2, 3, 5):  # two files for two workers, or fewer files than workers: all read both
+        scanned = dataset.scan_folder(folder, workers=worker_count)
+        assert all(pipeline_levels(scanned.paths, worker, worker_count, 3) == [90] * 3
+                   for worker in range(worker_count)), worker_count
+
+
+def test_with_several_workers_the_scan_decodes_one_picture_a_share(tmp_path, monkeypatch):
+    folder = write_pictures(tmp_path / "data", 7)
+    decoded = []
+    load_image = dataset.image_io.load_image
+    monkeypatch.setattr(dataset.image_io, "load_image", lambda path, **kwargs: decoded.append(path) or load_image(
+        path, **kwargs))
+    assert len(dataset.scan_folder(folder, workers=3).paths) == 7
+    assert [Path(path).name for path in decoded] == ["p0.png", "p1.png", "p2.png"]
+
+
+def test_a_folder_without_a_picture_that_decodes_stops_every_worker_with_the_same_line(tmp_path, content_path):
+    folder = write_damaged_pictures(tmp_path / "data", content_path)
+    (folder / "truncated_again.jpg").write_bytes(content_path.read_bytes()[:30000])
+    messages = set()
+    for worker_count in (1, 2, 3, 4):
+        with pytest.raises(DataError) as refused:
+            dataset.scan_folder(folder, workers=worker_count)
+        messages.add(str(refused.value))
+    (message,) = messages  # the line names the folder's files, not how they were dealt
+    assert "none of its 4 files is a picture training can use" in message and message.endswith(" ...")
+
+
 def test_importing_the_module_does_not_import_tensorflow():
     import subprocess
     import sys
