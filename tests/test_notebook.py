@@ -39,7 +39,7 @@ def test_the_notebook_runs_offline_with_tiny_settings(notebook, weights_file, tm
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "lakeside_swirls.png", "lakeside_swirls_network.png", "lakeside_swirls_summary.png"]
+        "lakeside_swirls.png", "lakeside_swirls.png_summary.png", "lakeside_swirls_network.png"]
     assert Image.open(tmp_path / "out" / "lakeside_swirls.png").size == (48, 36)
     (network,) = (tmp_path / "runs" / "networks").iterdir()
     assert (network / "export" / "saved_model.pb").is_file()
