@@ -36,8 +36,8 @@ from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOIC
 from style_transfer.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
 
 PROGRAM = "style-transfer-apply"
-# zlib level 3 instead of Pillow's 6: a 1024x768 result is written in 0.08 s instead of 0.25 s (measured),
-# CPU time the network would otherwise lose on a small machine, for files 14% larger.
+# zlib level 3 instead of Pillow's 6: about three times faster to write, for slightly larger files; the CPU
+# time goes to the network instead (docs/performance.md).
 PNG_COMPRESSION = 3
 COMMAND = cli.Command(PROGRAM, __doc__)
 FLAGS = COMMAND.flags
@@ -69,9 +69,9 @@ flags.DEFINE_integer("batch_size", 1, "How many pictures of the same size go thr
                      "larger batches help.", flag_values=FLAGS)
 flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
 flags.DEFINE_enum("precision", "auto", PRECISION_CHOICES, "Arithmetic of the network: "
-                  "'bfloat16' is about 1.5x faster on CPUs with AVX512_BF16 or AMX, its results within about "
-                  "1/255 of float32's on average; 'auto' picks it on such CPUs when there is no GPU, else float32 "
-                  "(on a GPU, ask for bfloat16 yourself).", flag_values=FLAGS)
+                  "'bfloat16' is faster on CPUs with AVX512_BF16 or AMX, and slightly less exact; 'auto' picks it "
+                  "on such CPUs when there is no GPU, else float32 (on a GPU, ask for bfloat16 yourself).",
+                  flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
                   flag_values=FLAGS)
 flags.DEFINE_string("style", None, "For a network of several styles: the style to paint, by name (or the start "
