@@ -30,6 +30,11 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name):
     if name in _EXPORTS:
         import importlib
+        import sys
 
+        if _EXPORTS[name] == "style_transfer.api" and "tensorflow" not in sys.modules:
+            from style_transfer.files import import_tensorflow_quietly
+
+            import_tensorflow_quietly()  # its start-up banner kept off the user's stderr, as the commands do
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'style_transfer' has no attribute {name!r}")

@@ -396,11 +396,12 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
 
 
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
-    """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then -2, -3..."""
+    """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then _2, _3...,
+    numbered as taken output files are."""
     name = name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     number = 1
     while True:
-        candidate = Path(logdir) / (name if number == 1 else f"{name}-{number}")
+        candidate = Path(logdir) / (name if number == 1 else f"{name}_{number}")
         try:
             candidate.mkdir(parents=True)  # fails if it exists, so two runs never share a directory
             return candidate

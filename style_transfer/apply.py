@@ -1,6 +1,6 @@
 """Fast style transfer: stylises pictures with a trained network, one forward pass each (Johnson et al. 2016).
 
-  python -m style_transfer.apply --model models/painting --content photo.jpg
+  style-transfer-apply --model models/painting --content photo.jpg
   style-transfer-apply --model models/painting --content frames/ more.jpg --max_dim 1024 --output_dir out
   style-transfer-apply --model models/three --content photo.jpg --style_mix starry:0.7,scream:0.3 --strength 0.8
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import signal
 import socket
 import sys
@@ -21,7 +20,7 @@ from typing import Callable
 from absl import flags, logging
 
 from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError, StyleTransferError
-from style_transfer.files import capture_stderr, uncaptured_stderr
+from style_transfer.files import import_tensorflow_quietly, uncaptured_stderr  # noqa: F401 (the commands' import)
 
 
 class UsageError(Exception):
@@ -66,21 +65,6 @@ def config_changes(config_class, flag_values: flags.FlagValues) -> dict:
             if field.name in flag_values and flag_values[field.name].present}
 
 
-# Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
-# TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.
-_TENSORFLOW_IMPORT_BANNER = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] .*)$")
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its start-up banner filtered out of stderr; any other line is passed on."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with capture_stderr() as printed:
-        import tensorflow  # noqa: F401
-    for line in printed():
-        if not _TENSORFLOW_IMPORT_BANNER.match(line):
-            print(line, file=sys.stderr)
 
 
 class StopOnSignal:

@@ -46,4 +46,4 @@ def find_export(model: str | os.PathLike) -> Path:
     except OSError as error:  # a folder on the way that may not be read
         raise ModelError(f"{path}: cannot look inside ({error.strerror or error})") from None
     raise ModelError(f"{path / EXPORT if run else path}: not a SavedModel export (no {SAVED_MODEL}); train one "
-                     "with python -m style_transfer.train_fast")
+                     "with style-transfer-train")

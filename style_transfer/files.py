@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -159,3 +160,20 @@ def _silenced(logger: logging.Logger):
         yield
     finally:
         logger.removeFilter(drop)
+
+
+# Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
+# TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.
+_TENSORFLOW_IMPORT_BANNER = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cudart_stub|cpu_feature_guard|cuda_\w+)\.cc:\d+\] .*)$")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its start-up banner filtered out of stderr; any other line is passed on."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with capture_stderr() as printed:
+        import tensorflow  # noqa: F401
+    for line in printed():
+        if not _TENSORFLOW_IMPORT_BANNER.match(line):
+            print(line, file=sys.stderr)

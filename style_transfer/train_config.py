@@ -44,9 +44,11 @@ class TrainConfig(ConfigMethods):
     tv_smoothing: float = _field(DEFAULT.tv_smoothing, _STYLE_HELP["tv_smoothing"])
     gram_norm: str = _field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
     weights: str = _field(DEFAULT.weights, _STYLE_HELP["weights"])
-    precision: str = _field("float32", "Arithmetic of the loss network's convolutions: 'float32', 'bfloat16' "
-                            "(about twice as fast on CPUs with AVX512_BF16 or AMX and on recent GPUs) or 'auto'. "
-                            "The network itself always trains in float32.", PRECISION_CHOICES)
+    precision: str = _field(DEFAULT.precision, "Arithmetic of the loss network's convolutions: 'float32', "
+                            "'bfloat16' (faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, slightly less "
+                            "exact) or 'auto' (bfloat16 where the CPU has it natively and no GPU is used, as "
+                            "style-transfer's --precision auto). The network itself always trains in float32.",
+                            PRECISION_CHOICES)
     # Optimisation.
     steps: int = _field(2000, "Training steps (batches); --resume continues up to this many.")
     learning_rate: float = _field(1e-3, "Adam learning rate of the network's weights.")
@@ -91,6 +93,7 @@ class TrainConfig(ConfigMethods):
 
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
+    # precision is compared as resolved on this machine, so 'auto' resumes a run trained in what it means.
     RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "network",
                      "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight",
                      "tv_smoothing", "gram_norm", "weights", "precision")

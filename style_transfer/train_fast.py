@@ -1,10 +1,10 @@
 """Trains a feed-forward network that paints any photograph in one style (Johnson et al. 2016).
 
-  python -m style_transfer.train_fast --style painting.jpg --data photos/ --model_dir models/painting
+  style-transfer-train --style painting.jpg --data photos/ --model_dir models/painting
   style-transfer-train --style starry.jpg,scream.jpg --data photos/ --model_dir models/two --steps 4000
   style-transfer-train --style painting.jpg --data photos/ --model_dir M --strategy mirrored --batch_size 16
 
-Then stylise pictures in one forward pass each: python -m style_transfer.apply --model M --content a.jpg
+Then stylise pictures in one forward pass each: style-transfer-apply --model M --content a.jpg
 (--style NAME picks one of several styles, --style_mix NAME:0.7,OTHER:0.3 blends them).
 
 The model directory M receives config.json, checkpoints/ (every --checkpoint_every steps, and on Ctrl-C;
@@ -30,6 +30,7 @@ from absl import flags  # noqa: E402
 
 from style_transfer import cli  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
+from style_transfer.config import PRECISION_CHOICES  # noqa: E402
 from style_transfer.errors import ResumeError  # noqa: E402
 from style_transfer.train_config import TRAIN_DEFAULT, TrainConfig  # noqa: E402
 
@@ -127,8 +128,15 @@ def read_run_description(model_dir: Path) -> dict:
 def check_resumable(model_dir: Path, saved: dict, description: dict) -> None:
     """ResumeError unless the run in model_dir, as `saved` (read_run_description) describes it, was trained
     with the same network, loss and style pictures as `description` (run_description)."""
+    from style_transfer.devices import resolve_precision
+
+    def comparable(config: dict, name: str):
+        value = config.get(name)
+        return resolve_precision(value) if name == "precision" and value in PRECISION_CHOICES else value
+
     differences = [f"--{name} {saved['config'].get(name)!r} -> {description['config'][name]!r}"
-                   for name in TrainConfig.RESUME_FIELDS if saved["config"].get(name) != description["config"][name]]
+                   for name in TrainConfig.RESUME_FIELDS
+                   if comparable(saved["config"], name) != comparable(description["config"], name)]
     if [style["fingerprint"] for style in saved["styles"]] != [style["fingerprint"] for style in description["styles"]]:
         differences.append(f"--style {','.join(str(style['path']) for style in saved['styles'])} -> "
                            f"{','.join(style['path'] for style in description['styles'])} (other pictures)")
@@ -239,7 +247,7 @@ def main(argv: list[str]) -> int:
     print(f"Trained {step - start} steps{f' (from step {start})' if start else ''} in {seconds:.1f} s{rate} on "
           f"{strategy.num_replicas_in_sync} replica(s), {workers} worker(s); weights digest {trainer.weights_digest()}")
     if exported:
-        print(f"Exported the network to {exported}; apply it with: python -m style_transfer.apply --model "
+        print(f"Exported the network to {exported}; apply it with: style-transfer-apply --model "
               f"{model_dir} --content PHOTO")
         print(f"TensorBoard logs in {model_dir / training.LOGS}; view with: tensorboard --logdir "
               f"{model_dir / training.LOGS}")

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -100,7 +104,7 @@ def test_zero_steps_return_the_resized_content_and_no_losses(content_path, style
 def test_logdir_runs_get_their_own_directories(content_path, style_path, extractor, weights_file, tmp_path):
     runs = [api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file),
                         logdir=tmp_path / "tb", run_name="pair", **TINY).run_dir for _ in range(2)]
-    assert [run.name for run in runs] == ["pair", "pair-2"]
+    assert [run.name for run in runs] == ["pair", "pair_2"]
     assert all(any(run.glob("events.out.tfevents.*")) for run in runs)
 
 
@@ -354,3 +358,16 @@ def test_an_extractor_of_another_precision_is_refused(content_path, style_path, 
     with pytest.raises(ConfigError, match=f"asks for {other} precision but the extractor computes in "
                                           f"{extractor.precision}"):
         api.stylize(content_path, style_path, extractor=extractor, weights=str(weights_file), precision=other, **TINY)
+
+
+def test_the_api_keeps_tensorflows_start_up_banner_off_stderr_as_the_commands_do():
+    # Fresh processes, with TensorFlow's own logging at its default level: importing it prints its banner.
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    plain = subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True, text=True,
+                           env=environment)
+    if not plain.stderr:
+        pytest.skip("this TensorFlow prints nothing when imported, so there is nothing to keep off stderr")
+    quiet = subprocess.run([sys.executable, "-c", "from style_transfer import stylize; print(stylize.__name__)"],
+                           capture_output=True, text=True, env=environment)
+    assert quiet.returncode == 0 and quiet.stdout == "stylize\n"
+    assert quiet.stderr == ""

@@ -287,6 +287,27 @@ def test_the_loss_network_is_recorded_and_resuming_with_the_other_is_refused(tra
     assert sorted(path.name for path in (model / "checkpoints").glob("*.index")) == ["ckpt-1.index"]
 
 
+def test_precision_defaults_to_auto_as_elsewhere_and_resumes_as_it_resolves(tmp_path, monkeypatch):
+    from style_transfer import config, devices
+
+    assert TrainConfig().precision == config.StyleConfig().precision == "auto"
+    description = train_fast.run_description(TrainConfig(), [], str(tmp_path))
+
+    def saved_with(precision):
+        return {"config": {**description["config"], "precision": precision}, "styles": []}
+
+    # Where bfloat16 is not native, 'auto' is float32: a float32 run resumes with the default, a bfloat16 one not.
+    monkeypatch.setattr(devices, "resolve_precision", lambda p: "float32" if p == "auto" else p)
+    train_fast.check_resumable(tmp_path, saved_with("float32"), description)
+    with pytest.raises(ResumeError, match="--precision 'bfloat16' -> 'auto'"):
+        train_fast.check_resumable(tmp_path, saved_with("bfloat16"), description)
+    # Where it is native, the other way round.
+    monkeypatch.setattr(devices, "resolve_precision", lambda p: "bfloat16" if p == "auto" else p)
+    train_fast.check_resumable(tmp_path, saved_with("bfloat16"), description)
+    with pytest.raises(ResumeError, match="--precision 'float32' -> 'auto'"):
+        train_fast.check_resumable(tmp_path, saved_with("float32"), description)
+
+
 @pytest.mark.parametrize("extra, status, message", [
     ((), 2, "--style is required"),
     (("--style", "S", "--model_dir", "m"), 2, "--data is required"),
