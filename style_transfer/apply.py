@@ -84,8 +84,16 @@ flags.DEFINE_float("strength", 1.0, "How much of the style to apply, from 0 (the
                    "network's full style); in between, the mix of the photograph and the full result.",
                    flag_values=FLAGS)
 flags.DEFINE_enum("preserve_colors", "none", APPLY_PRESERVE_COLORS_CHOICES, "'luminance' keeps the "
-                  "photograph's colours: the result's luminance with the photograph's chrominance (YIQ), as style-transfer "
-                  "--preserve_colors luminance combines them.", flag_values=FLAGS)
+                  "photograph's colours: the result's luminance with the photograph's chrominance (YIQ), as "
+                  "style-transfer --preserve_colors luminance combines them.", flag_values=FLAGS)
+COMMAND.groups = (
+    ("Required", ("model", "content")),
+    ("Most used", ("output", "output_dir", "style", "style_mix", "strength", "preserve_colors", "max_dim",
+                   "overwrite")),
+    ("Input pictures", ("max_megapixels",)),
+    ("Speed", ("batch_size", "precision")),
+    ("Output and monitoring", ("progress",)),
+)
 
 
 @dataclasses.dataclass

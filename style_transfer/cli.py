@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import sys
+import textwrap
 import threading
-from typing import Callable
+from typing import Callable, Sequence
 
 from absl import flags, logging
 
@@ -189,6 +190,29 @@ def run_with_errors(program: str, main: Callable[[list[str]], int], argv: list[s
         fail(program, "interrupted", 130)
 
 
+HELP_WIDTH = 110
+
+
+def usage(doc: str, flag_values: flags.FlagValues, names: Sequence[str],
+          groups: Sequence[tuple[str, Sequence[str]]]) -> str:
+    """A command's --help, laid out alike for the three: what it does, then its flags (`names`) group by group,
+    the required ones first and the most used next ("Required", "Most used", then by topic). A flag in no
+    group comes last, under "Other" (a test keeps that group empty)."""
+    grouped = {name for _, members in groups for name in members}
+    others = sorted(name for name in names if name not in grouped)
+    lines = [doc.strip(), ""]
+    for title, members in [*groups, *([("Other", others)] if others else [])]:
+        lines.append(f"{title}:")
+        for name in members:
+            flag = flag_values[name]
+            switch = f"--[no]{name}" if flag.boolean else f"--{name}"
+            default = f" (default: {flag.default_as_str})" if flag.default is not None else ""
+            lines.extend(textwrap.wrap(f"{switch}: {flag.help}{default}", HELP_WIDTH, initial_indent="  ",
+                                       subsequent_indent="      ", break_on_hyphens=False))
+        lines.append("")
+    return "\n".join(lines)
+
+
 class Command:
     """A program whose flags live in their own FlagValues: `command.flags`, defined by its module.
 
@@ -201,16 +225,10 @@ class Command:
         self.program = program
         self.doc = doc
         self.flags = flags.FlagValues()
+        self.groups: Sequence[tuple[str, Sequence[str]]] = ()  # set by the module once its flags are defined
 
     def usage(self) -> str:
-        lines = [f"{self.doc.strip()}\n\nFlags:"]
-        for name in sorted(self.flags):
-            flag = self.flags[name]
-            if flag.name != name:  # short names
-                continue
-            default = f" (default: {flag.default_as_str})" if flag.default is not None else ""
-            lines.append(f"  --{name}: {flag.help}{default}")
-        return "\n".join(lines) + "\n"
+        return usage(self.doc, self.flags, list(self.flags), self.groups)
 
     def parse(self, argv: list[str]) -> list[str]:
         """Parses the flags; UsageError for unknown or malformed ones. Returns argv[0] and the positional

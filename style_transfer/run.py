@@ -282,9 +282,25 @@ def report_interruption(result, output: Path, signal_number: int | None, earlier
     return 128 + signal_number if signal_number else 1
 
 
+HELP_GROUPS = (
+    ("Required", ("content", "style")),
+    ("Most used", ("output", "max_dim", "steps", "style_weight", "content_weight", "style_scale", "preserve_colors",
+                   "preset", "logdir", "resume")),
+    ("Output and monitoring", ("overwrite", "summary", "save_every", "log_every", "progress")),
+    ("Input pictures", ("max_megapixels", "resize", "jpeg_dct")),
+    ("The objective", ("network", "weights", "content_layers", "style_layers", "tv_weight", "tv_smoothing",
+                       "gram_norm", "pooling")),
+    ("Artistic controls", ("style_blend_weights", "style_max_dim", "mask", "scales", "init", "init_noise", "seed")),
+    ("The optimiser", ("optimizer", "learning_rate", "schedule", "final_learning_rate", "cooldown_fraction",
+                       "warmup_steps", "beta_1", "beta_2", "epsilon", "grid_steps", "grid_strength")),
+    ("Speed and memory", ("precision", "convolution", "recompute", "size_bucket")),
+)
+
+
 def usage() -> str:
-    """The --help text: what the command does and every flag it defines, with defaults."""
-    return f"{__doc__.strip()}\n\nFlags:\n{FLAGS.module_help(sys.modules[__name__])}\n"
+    """The --help text: what the command does and every flag it defines, with defaults, grouped."""
+    names = [flag.name for flag in FLAGS.get_flags_for_module(sys.modules[__name__])]
+    return cli.usage(__doc__, FLAGS, names, HELP_GROUPS)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

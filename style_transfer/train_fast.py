@@ -55,6 +55,17 @@ flags.DEFINE_bool("tflite", False, "Also export the network for TensorFlow Lite 
 flags.DEFINE_bool("progress", True, "Show a progress bar when stdout is a terminal; otherwise (a log file, a "
                   "notebook) print a line at each checkpoint.", flag_values=FLAGS)
 cli.define_config_flags(TrainConfig, TRAIN_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
+COMMAND.groups = (
+    ("Required", ("style", "data", "model_dir")),
+    ("Most used", ("steps", "style_weight", "content_weight", "image_size", "style_size", "filters", "learning_rate",
+                   "batch_size", "network", "resume")),
+    ("Output and monitoring", ("overwrite", "tflite", "checkpoint_every", "keep_checkpoints", "log_every",
+                               "sample_every", "progress")),
+    ("Input pictures", ("max_megapixels",)),
+    ("The objective", ("weights", "content_layers", "style_layers", "tv_weight", "tv_smoothing", "gram_norm")),
+    ("The network and its training", ("residual_blocks", "seed", "strategy")),
+    ("Speed and memory", ("precision",)),
+)
 
 
 def config_from_flags() -> TrainConfig:

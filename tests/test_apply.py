@@ -404,7 +404,7 @@ def test_flags_are_the_commands_own_and_defaults_shared(tiny_export):
     assert usage.startswith(apply.__doc__.strip())
     for name in ("model", "content", "output", "output_dir", "overwrite", "max_dim", "batch_size", "max_megapixels",
                  "progress"):
-        assert f"  --{name}: " in usage
+        assert f"  --{name}: " in usage or (apply.FLAGS[name].boolean and f"  --[no]{name}: " in usage)
 
 
 # A fresh process: what a terminal shows, and that an export needs none of the training code.

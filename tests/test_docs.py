@@ -43,3 +43,23 @@ def test_the_readme_links_lead_to_files():
 
 def test_the_readme_is_short():
     assert len((REPO / "README.md").read_text(encoding="utf8").splitlines()) <= 300
+
+
+def test_the_three_commands_lay_out_their_help_alike():
+    from style_transfer import apply, run, train_fast
+
+    helps = {"style-transfer": (run.usage(), {"content", "style"}, run.FLAGS,
+                                [flag.name for flag in run.FLAGS.get_flags_for_module(run)]),
+             "style-transfer-train": (train_fast.COMMAND.usage(), {"style", "data", "model_dir"}, train_fast.FLAGS,
+                                      list(train_fast.FLAGS)),
+             "style-transfer-apply": (apply.COMMAND.usage(), {"model", "content"}, apply.FLAGS, list(apply.FLAGS))}
+    for program, (text, required, flag_values, names) in helps.items():
+        titles = re.findall(r"^([A-Z][A-Za-z ]*):$", text, re.MULTILINE)
+        assert titles[:2] == ["Required", "Most used"] and "Other" not in titles, (program, titles)
+        listed = re.findall(r"^  --(?:\[no\])?(\w+):", text, re.MULTILINE)
+        assert sorted(listed) == sorted(names), program  # every flag once
+        sections = re.split(r"^[A-Z][A-Za-z ]*:$", text, flags=re.MULTILINE)
+        assert set(re.findall(r"^  --(\w+):", sections[1], re.MULTILINE)) == required, program
+        most_used = re.findall(r"^  --(?:\[no\])?(\w+):", sections[2], re.MULTILINE)
+        assert 8 <= len(most_used) <= 10, program
+        assert all(flag_values[name].default is None for name in required)
