@@ -34,9 +34,9 @@ setup(
         # the documentation site: mkdocs build --strict (see README.md, Documentation)
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },
-    entry_points={"console_scripts": ["style-transfer=style_transfer.run:console_main",
-                                      "style-transfer-train=style_transfer.train_fast:console_main",
-                                      "style-transfer-apply=style_transfer.apply:console_main"]},
+    entry_points={"console_scripts": ["style-transfer=style_transfer.cli.run:console_main",
+                                      "style-transfer-train=style_transfer.cli.train_fast:console_main",
+                                      "style-transfer-apply=style_transfer.cli.apply:console_main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Graphics",

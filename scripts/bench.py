@@ -123,7 +123,7 @@ def peak_rss_mb() -> float:
 
 def conv_gflop(height: int, width: int, network: str = "vgg19", deepest: str = "block5_conv2") -> float:
     """GFLOP of one step: every conv of `network` up to `deepest`, forward and backward to its input."""
-    from style_transfer.config import network_layers
+    from style_transfer.core.config import network_layers
 
     channels = {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}
     total, c_in, h, w = 0.0, 3, height, width
@@ -162,7 +162,7 @@ def matmul_peak() -> dict:
 
 
 def our_config(preset: str, settings: dict, size: int, weights: str, network: str):
-    from style_transfer.config import PRESETS
+    from style_transfer.core.config import PRESETS
 
     return PRESETS[preset].replace(max_dim=size, weights=weights, network=network, **settings)
 
@@ -171,7 +171,7 @@ def typed(settings: dict) -> dict:
     """NAME=VALUE strings to the config fields' types."""
     import dataclasses
 
-    from style_transfer.config import StyleConfig
+    from style_transfer.core.config import StyleConfig
 
     kinds = {field.name: {"int": int, "float": float}.get(field.type, str) for field in dataclasses.fields(StyleConfig)}
     return {name: kinds.get(name, str)(value) for name, value in settings.items()}
@@ -192,8 +192,8 @@ def speed(spec: dict) -> dict:
         def step():
             return run.train_step(run.image)
     else:
-        from style_transfer import api
-        from style_transfer.optimize import StyleOptimizer
+        from style_transfer.optimize import api
+        from style_transfer.optimize.optimization import StyleOptimizer
 
         config = our_config(*implementation, size, spec["weights"], spec["network"])
         config = config.replace(scales="1")  # a step at full size; the default's schedule is --quality's business
@@ -224,7 +224,8 @@ def scalar(tensor) -> float:
 
 def memory_peak(spec: dict) -> dict:
     """A whole run's peak resident memory at one size, and memory.py's estimate of it."""
-    from style_transfer import api, image_io, memory
+    from style_transfer.optimize import api, memory
+    from style_transfer.core import image_io
 
     config = our_config(*IMPLEMENTATIONS[spec["implementation"]], spec["size"], spec["weights"], spec["network"])
     config = config.replace(steps=spec["steps"])
@@ -267,7 +268,7 @@ def quality(spec: dict) -> dict:
     """Objective against time: the tutorial's steps, or this package's defaults, judged by the tutorial's loss."""
     import numpy as np
 
-    from style_transfer import artefacts, image_io
+    from style_transfer.core import artefacts, image_io
     from tutorial_reference import TutorialRun
 
     judge = TutorialRun(spec["content"], spec["style"], spec["weights"], spec["size"], network=spec["network"])
@@ -282,8 +283,9 @@ def quality(spec: dict) -> dict:
         final = judge.image.numpy()
         judge.image.assign(judge.content_image)
     else:
-        from style_transfer import api, preprocessing
-        from style_transfer.optimize import Callback
+        from style_transfer.optimize import api
+        from style_transfer.core import preprocessing
+        from style_transfer.optimize.optimization import Callback
 
         config = our_config("default", {}, spec["size"], spec["weights"], spec["network"]).replace(
             **typed(spec["candidate"]))
@@ -334,7 +336,8 @@ def many(spec: dict) -> dict:
     """Stylises `count` pictures of different sizes with one extractor; traces and memory after each."""
     import numpy as np
 
-    from style_transfer import api, image_io, preprocessing
+    from style_transfer.optimize import api
+    from style_transfer.core import image_io, preprocessing
 
     config = our_config("default", {}, 256, spec["weights"], spec["network"]).replace(steps=spec["steps"], scales="1",
                                                                        size_bucket=spec["size_bucket"])
@@ -367,8 +370,8 @@ def main(argv):
         print(json.dumps(run_worker(json.loads(FLAGS.worker))))
         return
     from conftest import write_official_layout
-    from style_transfer import features
-    from style_transfer.config import NETWORK_CHOICES
+    from style_transfer.core import features
+    from style_transfer.core.config import NETWORK_CHOICES
 
     networks = FLAGS.network
     unknown = [network for network in networks if network not in NETWORK_CHOICES]

@@ -30,9 +30,10 @@ WARMUP_STEPS = 2
 
 def train_speed(spec: dict) -> dict:
     """Seconds per training step of FastTrainer, timed between on_step calls after the warm-up steps."""
-    from style_transfer import dataset, image_io, preprocessing
-    from style_transfer.train_config import TrainConfig
-    from style_transfer.training import FastTrainer
+    from style_transfer.fast import dataset
+    from style_transfer.core import image_io, preprocessing
+    from style_transfer.fast.train_config import TrainConfig
+    from style_transfer.fast.training import FastTrainer
 
     steps = WARMUP_STEPS + spec["steps"]
     # checkpoint_every past the end: the only checkpoint is the final one, written after the last on_step.
@@ -55,8 +56,8 @@ def export_network(spec: dict) -> dict:
     """Writes a random-weight network of `filters` width to `directory` with export.save."""
     import keras
 
-    from style_transfer import export
-    from style_transfer.transformer import transformer_network
+    from style_transfer.fast import export
+    from style_transfer.fast.transformer import transformer_network
 
     keras.utils.set_random_seed(0)
     network = transformer_network(spec["filters"], styles=spec.get("styles", 1))
@@ -69,7 +70,8 @@ def apply_speed(spec: dict) -> dict:
     """Seconds per picture of an export loaded with export.load: the median of `repeats` calls after one."""
     import numpy as np
 
-    from style_transfer import export, image_io, preprocessing
+    from style_transfer.fast import export
+    from style_transfer.core import image_io, preprocessing
 
     width, height = spec["size"], spec["size"] * 3 // 4
     picture = preprocessing.resize(image_io.load_image(spec["content"]), (height, width), antialias=True).numpy()
@@ -161,6 +163,6 @@ def run_fast(common: dict, measure, machine: dict, *, filters: list[int], precis
 
 def bf16_instructions() -> str:
     """The CPU's bfloat16 instruction sets (AVX512_BF16, AMX): what bfloat16 needs to pay."""
-    from style_transfer import devices
+    from style_transfer.kernels import devices
 
     return ", ".join(name for name in devices.BFLOAT16_FLAGS if name in devices.cpu_flags())

@@ -40,8 +40,9 @@ def main(argv):
     import numpy as np
 
     from conftest import write_official_layout
-    from style_transfer import api, features
-    from style_transfer.config import TUTORIAL
+    from style_transfer.optimize import api
+    from style_transfer.core import features
+    from style_transfer.core.config import TUTORIAL
     from tutorial_reference import TutorialRun
 
     with tempfile.TemporaryDirectory() as directory:

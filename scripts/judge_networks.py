@@ -46,7 +46,8 @@ def quantised(image: np.ndarray) -> np.ndarray:
 def optimiser_result(content: Path, style: Path, config) -> tuple[dict, np.ndarray, list[np.ndarray], np.ndarray]:
     """(record, content pixels, style pixels, 8-bit result) of the optimiser's defaults, from the cache if
     there; the inputs are prepared by a zero-step run, so they are the pixels the optimiser saw."""
-    from style_transfer import api, image_io
+    from style_transfer.optimize import api
+    from style_transfer.core import image_io
 
     key = f"{content.stem}_{style.stem}_{config.max_dim}_{config.style_scale:g}"
     path, record_path = CACHE / f"{key}.png", CACHE / f"{key}.json"
@@ -66,7 +67,7 @@ def optimiser_result(content: Path, style: Path, config) -> tuple[dict, np.ndarr
 def objective(extractor, config, content_image, style_images, image) -> dict[str, float]:
     import tensorflow as tf
 
-    from style_transfer.optimize import StyleOptimizer
+    from style_transfer.optimize.optimization import StyleOptimizer
 
     image = tf.constant(image, tf.float32)
     terms, _ = StyleOptimizer(extractor, tf.constant(content_image), [tf.constant(s) for s in style_images], image,
@@ -85,8 +86,10 @@ def main() -> int:
     parser.add_argument("--sheets", type=Path, help="write the README's figures into this folder")
     args = parser.parse_args()
 
-    from style_transfer import api, artefacts, export
-    from style_transfer.config import DEFAULT
+    from style_transfer.optimize import api
+    from style_transfer.core import artefacts
+    from style_transfer.fast import export
+    from style_transfer.core.config import DEFAULT
 
     stylizer = export.load(args.model, "float32")
     trained = stylizer.metadata["config"]

@@ -36,9 +36,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from make_gallery import config_from_text  # the CLI's parsing of NAME=VALUE settings
-    from style_transfer import api, artefacts, image_io
-    from style_transfer.config import DEFAULT, TUTORIAL
-    from style_transfer.optimize import StyleOptimizer
+    from style_transfer.optimize import api
+    from style_transfer.core import artefacts, image_io
+    from style_transfer.core.config import DEFAULT, TUTORIAL
+    from style_transfer.optimize.optimization import StyleOptimizer
 
     base = DEFAULT.replace(network="vgg16", weights=args.weights, max_dim=args.max_dim)
     # The tutorial's objective, on the pixels the defaults see (their decoding and resizing).

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from style_transfer import image_io
-from style_transfer.errors import StyleTransferError
+from style_transfer.core import image_io
+from style_transfer.core.errors import StyleTransferError
 
 
 def _positive(text: str) -> float:

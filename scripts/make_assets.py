@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from style_transfer import image_io
+from style_transfer.core import image_io
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

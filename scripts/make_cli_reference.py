@@ -36,7 +36,7 @@ Exit status, the same for all three:
 def help_texts() -> dict[str, str]:
     """Each console script's --help, as it prints it."""
     sys.path.insert(0, str(REPO))
-    from style_transfer import apply, run, train_fast
+    from style_transfer.cli import apply, run, train_fast
 
     return {"style-transfer": run.usage(), "style-transfer-train": train_fast.COMMAND.usage(),
             "style-transfer-apply": apply.COMMAND.usage()}

@@ -17,7 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from style_transfer.errors import StyleTransferError
+from style_transfer.core.errors import StyleTransferError
 
 
 def _assignment(text: str) -> tuple[str, str]:
@@ -59,7 +59,8 @@ def render(args) -> tuple[Path, int]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from style_transfer import api, config as config_lib, figures, image_io
+    from style_transfer.optimize import api, figures
+    from style_transfer.core import config as config_lib, image_io
 
     image_io.check_output_path(args.output, overwrite=args.overwrite)
     base = config_lib.preset(args.preset).replace(**config_from_text(dict(args.settings)))
@@ -94,8 +95,8 @@ def config_from_text(settings: dict[str, str]) -> dict:
     """{field: text} -> {field: value of the field's type}, as the CLI parses flags (ConfigError if bad)."""
     import dataclasses
 
-    from style_transfer.config import StyleConfig
-    from style_transfer.errors import ConfigError
+    from style_transfer.core.config import StyleConfig
+    from style_transfer.core.errors import ConfigError
 
     types = {field.name: field.type for field in dataclasses.fields(StyleConfig)}
     values = {}

@@ -57,7 +57,8 @@ def make_hero() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from style_transfer import figures, image_io, preprocessing
+    from style_transfer.optimize import figures
+    from style_transfer.core import image_io, preprocessing
 
     figure = Figure(figsize=(12, 3.0 * len(PAIRS) + 0.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -81,7 +82,8 @@ def make_flat_blocks() -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from style_transfer import artefacts, figures, image_io
+    from style_transfer.core import artefacts, image_io
+    from style_transfer.optimize import figures
 
     content, style = PAIRS[0]
     runs = {}
@@ -129,7 +131,7 @@ def make_mask() -> None:
     """A two-region mask for the golden_gate photograph: black (first style) above, white (second) below."""
     import numpy as np
 
-    from style_transfer import image_io
+    from style_transfer.core import image_io
 
     width, height = image_io.load_image(IMAGES / "content/golden_gate.jpg").shape[2:0:-1]
     mask = np.zeros((1, height, width, 3), np.float32)
@@ -150,7 +152,7 @@ def make_galleries() -> None:
 
 
 def make_animation() -> None:
-    from style_transfer import layout
+    from style_transfer.optimize import layout
 
     content, style = PAIRS[0]
     output = REPO / "build" / "pictures" / "animation.png"

@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 # Public name -> the module that defines it, loaded on first access (PEP 562) so that importing the package,
 # or running its CLI with bad flags, does not pay TensorFlow's start-up time.
 _EXPORTS = {
-    "stylize": "style_transfer.api",
-    "StylizeResult": "style_transfer.api",
-    "build_extractor": "style_transfer.api",
-    "StyleConfig": "style_transfer.config",
-    "PRESETS": "style_transfer.config",
-    "DEFAULT": "style_transfer.config",
-    "TUTORIAL": "style_transfer.config",
-    "ConfigError": "style_transfer.errors",
-    "ImageError": "style_transfer.errors",
-    "WeightsError": "style_transfer.errors",
-    "StyleTransferError": "style_transfer.errors",
+    "stylize": "style_transfer.optimize.api",
+    "StylizeResult": "style_transfer.optimize.api",
+    "build_extractor": "style_transfer.optimize.api",
+    "StyleConfig": "style_transfer.core.config",
+    "PRESETS": "style_transfer.core.config",
+    "DEFAULT": "style_transfer.core.config",
+    "TUTORIAL": "style_transfer.core.config",
+    "ConfigError": "style_transfer.core.errors",
+    "ImageError": "style_transfer.core.errors",
+    "WeightsError": "style_transfer.core.errors",
+    "StyleTransferError": "style_transfer.core.errors",
 }
 __all__ = ["__version__", *_EXPORTS]
 
@@ -32,8 +32,8 @@ def __getattr__(name):
         import importlib
         import sys
 
-        if _EXPORTS[name] == "style_transfer.api" and "tensorflow" not in sys.modules:
-            from style_transfer.files import import_tensorflow_quietly
+        if _EXPORTS[name] == "style_transfer.optimize.api" and "tensorflow" not in sys.modules:
+            from style_transfer.core.files import import_tensorflow_quietly
 
             import_tensorflow_quietly()  # its start-up banner kept off the user's stderr, as the commands do
         return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -68,7 +68,7 @@ def vgg16_weights_path() -> Path:
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
-    from style_transfer.features import build_vgg
+    from style_transfer.core.features import build_vgg
 
     return build_vgg("random")
 
@@ -80,7 +80,7 @@ NETWORKS = ("vgg19", "vgg16")
 def random_vgg_of(random_vgg):
     """`random_vgg_of(network)`: VGG19 (`random_vgg`) or VGG16 with He-normal weights from seed 0, each built
     once per session."""
-    from style_transfer.features import build_vgg
+    from style_transfer.core.features import build_vgg
 
     built = {"vgg19": random_vgg}
 
@@ -128,7 +128,7 @@ def weights_file(random_vgg, tmp_path_factory) -> Path:
 @pytest.fixture
 def cli(monkeypatch, tmp_path):
     """Runs the CLI in-process in a fresh working directory; returns the exit status."""
-    from style_transfer import run
+    from style_transfer.cli import run
 
     monkeypatch.chdir(tmp_path)
 

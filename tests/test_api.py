@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import api, image_io
-from style_transfer.config import DEFAULT, TUTORIAL
-from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
-from style_transfer.features import FeatureExtractor
+from style_transfer.optimize import api
+from style_transfer.core import image_io
+from style_transfer.core.config import DEFAULT, TUTORIAL
+from style_transfer.core.errors import ConfigError, ImageError, OutputError, ResumeError
+from style_transfer.core.features import FeatureExtractor
 
 TINY = dict(max_dim=32, steps=2)
 
@@ -126,7 +127,7 @@ def test_results_save_with_their_config_and_refuse_to_overwrite(content_path, st
 
 
 def chrominance(image):
-    from style_transfer import color
+    from style_transfer.core import color
 
     return color.rgb_to_yiq(image)[..., 1:]
 
@@ -192,7 +193,7 @@ def test_style_scale_changes_the_result(content_path, style_path, extractor, wei
 
 def test_scales_run_coarse_to_fine_with_steps_at_each_and_continuous_step_numbers(content_path, style_path,
                                                                                 extractor, weights_file):
-    from style_transfer.optimize import Callback
+    from style_transfer.optimize.optimization import Callback
 
     class Shapes(Callback):
         def __init__(self):
@@ -237,7 +238,7 @@ def test_an_init_picture_is_the_start_and_init_noise_blends_noise_in(content_pat
 
 
 def tf_resize(image, size):
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     return preprocessing.resize(image, tuple(size), antialias=True).numpy()
 
@@ -300,8 +301,8 @@ def test_a_multi_scale_run_stopped_midway_reports_its_steps_and_keeps_the_colour
                                                                                 extractor, weights_file):
     import threading
 
-    from style_transfer import color
-    from style_transfer.optimize import Callback
+    from style_transfer.core import color
+    from style_transfer.optimize.optimization import Callback
 
     stop = threading.Event()
 
@@ -323,7 +324,7 @@ def test_a_multi_scale_run_stopped_midway_reports_its_steps_and_keeps_the_colour
 
 
 def tf_resize_to(image, max_dim):
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     return preprocessing.resize_to_max_dim(image, max_dim).numpy()
 

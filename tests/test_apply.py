@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import apply, export, image_io
+from style_transfer.cli import apply
+from style_transfer.fast import export
+from style_transfer.core import image_io
 
 PROGRAM = "style-transfer-apply"
 
@@ -21,7 +23,7 @@ def tiny_model(tmp_path_factory):
     """(the Keras network, its export): 4 filters, one residual block, random weights from seed 0."""
     import keras
 
-    from style_transfer.transformer import transformer_network
+    from style_transfer.fast.transformer import transformer_network
 
     keras.utils.set_random_seed(0)
     model = transformer_network(filters=4, residual_blocks=1)
@@ -108,7 +110,7 @@ def test_the_result_is_what_the_network_computes_at_the_pictures_own_size(apply_
 
 
 def test_max_dim_resizes_each_picture_before_stylising_it(apply_cli, tiny_model, content_path, tmp_path):
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     model, model_dir = tiny_model
     assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "64",
@@ -124,7 +126,7 @@ def test_a_tflite_network_is_applied_like_the_export(apply_cli, tiny_model, cont
     tflite = export.save(model, tmp_path / "lite", tflite=True) / export.TFLITE_FILE
     assert apply_cli("--model", str(tflite), "--content", str(content_path), "--max_dim", "64") == 0
     assert "s per picture in float32," in capsys.readouterr().out
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     resized = preprocessing.resize_to_max_dim(image_io.load_image(content_path), 64)
     assert_within_one_level(tmp_path / "tubingen_lite.png", expected_output(model, resized))
@@ -137,7 +139,7 @@ def test_bfloat16_gives_nearly_the_float32_result(apply_cli, tiny_model, content
     assert apply_cli("--model", str(model_dir), "--content", str(content_path), "--max_dim", "96",
                      "--precision", "bfloat16") == 0
     assert "s per picture in bfloat16," in capsys.readouterr().out
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     exact = expected_output(model, preprocessing.resize_to_max_dim(image_io.load_image(content_path), 96)).astype(int)
     written = np.asarray(Image.open(tmp_path / "tubingen_tiny_model.png").convert("RGB")).astype(int)
@@ -396,7 +398,8 @@ def test_progress_is_shown_on_a_terminal_only(apply_cli, tiny_export, content_pa
 def test_flags_are_the_commands_own_and_defaults_shared(tiny_export):
     from absl import flags
 
-    from style_transfer import config, run
+    from style_transfer.core import config
+    from style_transfer.cli import run
 
     assert apply.FLAGS is not flags.FLAGS and "model" not in flags.FLAGS and "content" in run.FLAGS
     assert apply.FLAGS["max_megapixels"].default == config.DEFAULT.max_megapixels
@@ -421,14 +424,14 @@ def test_a_process_applies_the_export_without_the_training_code(tiny_export, con
 
     script = textwrap.dedent(f"""
         import sys
-        from style_transfer import apply
+        from style_transfer.cli import apply
         assert "tensorflow" not in sys.modules, "importing apply imports TensorFlow"
         status = apply.COMMAND.run(apply.main, ["{PROGRAM}", "--model", {str(tiny_export)!r}, "--content",
                                                 {str(content_path)!r}, "--max_dim", "32"])
         assert status == 0, status
         assert "tensorflow" in sys.modules
-        assert "style_transfer.transformer" not in sys.modules, "loading the export imported the training code"
-        assert "style_transfer.training" not in sys.modules and "style_transfer.train_fast" not in sys.modules
+        assert "style_transfer.fast.transformer" not in sys.modules, "loading the export imported the training code"
+        assert "style_transfer.fast.training" not in sys.modules and "style_transfer.cli.train_fast" not in sys.modules
     """)
     finished = run_process([sys.executable, "-c", script], tmp_path)
     assert finished.returncode == 0, finished.stderr
@@ -446,7 +449,7 @@ def two_styles(tmp_path_factory):
     """(the Keras network, its export) of two styles, "starry_night" and "the_scream", with distinct offsets."""
     import keras
 
-    from style_transfer.transformer import transformer_network
+    from style_transfer.fast.transformer import transformer_network
 
     keras.utils.set_random_seed(1)
     model = transformer_network(filters=4, residual_blocks=1, styles=2)
@@ -474,7 +477,7 @@ def test_styles_are_picked_blended_and_named_in_the_results(apply_cli, two_style
 
 
 def test_strength_and_preserved_colours_change_the_result_as_they_say(apply_cli, two_styles, content_path, tmp_path):
-    from style_transfer import color
+    from style_transfer.core import color
 
     model, directory = two_styles
     write_picture(tmp_path / "photo.png", content_path, (0, 0, 600, 450), (40, 30))

@@ -1,6 +1,6 @@
 import numpy as np
 
-from style_transfer import artefacts, image_io
+from style_transfer.core import artefacts, image_io
 
 
 def test_flat_pairs_count_neighbours_identical_in_all_three_channels_once_stored_in_8_bits():

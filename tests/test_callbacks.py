@@ -3,9 +3,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from style_transfer import callbacks
-from style_transfer.config import DEFAULT
-from style_transfer.errors import OutputExistsError
+from style_transfer.optimize import callbacks
+from style_transfer.core.config import DEFAULT
+from style_transfer.core.errors import OutputExistsError
 
 
 def image(value):

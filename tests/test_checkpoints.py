@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import api, checkpoints
-from style_transfer.config import DEFAULT
-from style_transfer.errors import ResumeError
-from style_transfer.optimize import Callback, StyleOptimizer
+from style_transfer.optimize import api, checkpoints
+from style_transfer.core.config import DEFAULT
+from style_transfer.core.errors import ResumeError
+from style_transfer.optimize.optimization import Callback, StyleOptimizer
 
 STEPS = 8
 
@@ -175,7 +175,7 @@ from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from style_transfer import layout  # noqa: E402
+from style_transfer.optimize import layout  # noqa: E402
 
 INTERRUPTED_AT = 3
 CHECKPOINT_FILES = ["state.json", "checkpoint", f"ckpt-{INTERRUPTED_AT}.index",

@@ -140,7 +140,7 @@ def style_transfer_run(tmp_path, content_path, style_path):
 @pytest.mark.parametrize("signals", [1, 2])
 def test_during_a_step_one_signal_saves_a_checkpoint_after_it_and_two_quit_at_once(tmp_path, content_path,
                                                                                     style_path, signals):
-    from style_transfer import layout
+    from style_transfer.optimize import layout
 
     process, _, stderr = style_transfer_run(tmp_path, content_path, style_path)
     run_dir = layout.run_directory(tmp_path / "out.png")
@@ -174,7 +174,7 @@ def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
     cases = [(*case, {})[:5] for case in cases]
     script = f"""
         import json, os, sys
-        from style_transfer import apply, run, train_fast
+        from style_transfer.cli import apply, run, train_fast
 
         def style_transfer(args):
             run.FLAGS.unparse_flags()
@@ -207,7 +207,7 @@ def mistakes_in_a_fresh_process(tmp_path, cases) -> None:
 
 
 def test_style_transfer_reports_mistakes_before_importing_tensorflow(tmp_path, content_path, style_path):
-    from style_transfer import layout
+    from style_transfer.optimize import layout
 
     (tmp_path / "notes.jpg").write_text("not a picture")
     (tmp_path / "taken.png").write_bytes(content_path.read_bytes())

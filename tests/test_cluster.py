@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from style_transfer import cluster
-from style_transfer.errors import ConfigError
+from style_transfer.fast import cluster
+from style_transfer.core.errors import ConfigError
 
 
 def tf_config(cluster_spec, task_type="worker", index=0) -> str:

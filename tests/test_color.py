@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from style_transfer import color, image_io
+from style_transfer.core import color, image_io
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from style_transfer import config as config_lib
-from style_transfer.config import StyleConfig
-from style_transfer.errors import ConfigError
+from style_transfer.core import config as config_lib
+from style_transfer.core.config import StyleConfig
+from style_transfer.core.errors import ConfigError
 
 TUTORIAL_STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 
@@ -159,7 +159,7 @@ def test_blend_weights_parse_from_text_and_are_checked():
 def test_lbfgs_refuses_bfloat16_but_auto_means_float32_for_it():
     with pytest.raises(ConfigError, match="precision: bfloat16 gradients are too coarse for L-BFGS-B"):
         StyleConfig(optimizer="lbfgs", precision="bfloat16")
-    from style_transfer import api
+    from style_transfer.optimize import api
 
     assert api.requested_precision(StyleConfig(optimizer="lbfgs", precision="auto")) == "float32"
     assert api.requested_precision(StyleConfig(optimizer="adam", precision="auto")) == "auto"

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from conftest import write_damaged_pictures
-from style_transfer import dataset
-from style_transfer.errors import DataError
+from style_transfer.fast import dataset
+from style_transfer.core.errors import DataError
 
 
 def write_pictures(folder, count=3, size=(80, 60)):

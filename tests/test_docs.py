@@ -18,7 +18,7 @@ def test_the_command_line_reference_is_the_commands_help():
 def test_the_reference_holds_every_flag_of_the_three_commands():
     sys.path.insert(0, str(REPO / "scripts"))
     import make_cli_reference
-    from style_transfer import apply, run, train_fast
+    from style_transfer.cli import apply, run, train_fast
 
     page = (REPO / "docs" / "cli.md").read_text(encoding="utf8")
     sections = dict(zip(["style-transfer", "style-transfer-train", "style-transfer-apply"],
@@ -46,7 +46,7 @@ def test_the_readme_is_short():
 
 
 def test_the_three_commands_lay_out_their_help_alike():
-    from style_transfer import apply, run, train_fast
+    from style_transfer.cli import apply, run, train_fast
 
     helps = {"style-transfer": (run.usage(), {"content", "style"}, run.FLAGS,
                                 [flag.name for flag in run.FLAGS.get_flags_for_module(run)]),

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import devices, export
-from style_transfer.errors import ModelError, OutputExistsError
-from style_transfer.transformer import one_hot, transformer_network
+from style_transfer.kernels import devices
+from style_transfer.fast import export
+from style_transfer.core.errors import ModelError, OutputExistsError
+from style_transfer.fast.transformer import one_hot, transformer_network
 
 
 def paint(network, images, style=0):
@@ -112,7 +113,7 @@ def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):
     script = (f"import sys, numpy as np; from style_transfer import export; "
               f"out = export.load({str(directory)!r})(np.load({str(tmp_path / 'in.npy')!r})); "
               f"np.save({str(tmp_path / 'out.npy')!r}, out); "
-              f"assert 'style_transfer.transformer' not in sys.modules, 'training code'")
+              f"assert 'style_transfer.fast.transformer' not in sys.modules, 'training code'")
     subprocess.run([sys.executable, "-c", script], check=True, capture_output=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), paint(network, images))
 
@@ -183,7 +184,7 @@ def test_styles_are_picked_by_name_index_or_blend_in_the_saved_model_and_tflite(
 
 
 def test_strength_mixes_the_photograph_with_the_style_and_luminance_keeps_its_colours(three_styles, tmp_path):
-    from style_transfer import color
+    from style_transfer.core import color
 
     stylizer = export.load(export.save(three_styles, tmp_path / "model"))
     images = np.random.default_rng(10).random((1, 24, 24, 3), dtype=np.float32)

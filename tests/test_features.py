@@ -9,10 +9,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import NETWORKS, write_official_layout
-from style_transfer import devices, features, image_io, pooling, preprocessing, winograd
-from style_transfer.config import StyleConfig
-from style_transfer.errors import ConfigError, WeightsError
-from style_transfer.features import FeatureExtractor
+from style_transfer.kernels import devices, pooling, winograd
+from style_transfer.core import features, image_io, preprocessing
+from style_transfer.core.config import StyleConfig
+from style_transfer.core.errors import ConfigError, WeightsError
+from style_transfer.core.features import FeatureExtractor
 
 TUTORIAL_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2"]
 

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import figures, image_io
-from style_transfer.errors import ImageError, OutputExistsError
+from style_transfer.optimize import figures
+from style_transfer.core import image_io
+from style_transfer.core.errors import ImageError, OutputExistsError
 
 
 def flat(height, width, value):

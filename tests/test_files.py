@@ -3,8 +3,8 @@ import stat
 
 import pytest
 
-from style_transfer import files
-from style_transfer.errors import OutputExistsError
+from style_transfer.core import files
+from style_transfer.core.errors import OutputExistsError
 
 
 def test_atomic_write_creates_whole_files_with_ordinary_permissions_and_never_replaces_unasked(tmp_path):
@@ -44,7 +44,7 @@ def test_a_line_written_outside_a_capture_in_another_thread_reaches_stderr_not_t
 
     script = textwrap.dedent("""
         import sys, threading
-        from style_transfer import files
+        from style_transfer.core import files
 
         started, release = threading.Event(), threading.Event()
 
@@ -70,7 +70,7 @@ def test_a_line_written_outside_a_capture_in_another_thread_reaches_stderr_not_t
 def test_damaged_checkpoint_files_are_a_resume_error_before_anything_is_restored(tmp_path):
     import tensorflow as tf
 
-    from style_transfer.errors import ResumeError
+    from style_transfer.core.errors import ResumeError
 
     weights = tf.Variable(tf.range(1000, dtype=tf.float32))
     prefix = tf.train.CheckpointManager(tf.train.Checkpoint(weights=weights), str(tmp_path), 1).save()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import image_io
-from style_transfer.errors import ImageError, OutputExistsError
+from style_transfer.core import image_io
+from style_transfer.core.errors import ImageError, OutputExistsError
 
 RNG = np.random.default_rng(0)
 
@@ -364,7 +364,7 @@ def _decode_in_a_process(path, max_dim: int) -> dict:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent (this test process) across exec.
     script = f"""
 import json, time
-from style_transfer import image_io
+from style_transfer.core import image_io
 start = time.perf_counter()
 image = image_io.load_image({str(path)!r}, max_dim={max_dim})
 seconds = time.perf_counter() - start
@@ -422,7 +422,7 @@ def _dark_sixteen_bit_png(path):
                                          (_transparent_palette_png, "palette.png"),
                                          (_dark_sixteen_bit_png, "sixteen.png")])
 def test_pictures_reduced_while_decoding_keep_orientation_alpha_and_scale(tmp_path, write, name):
-    from style_transfer import preprocessing
+    from style_transfer.core import preprocessing
 
     write(tmp_path / name)
     whole = image_io.load_image(tmp_path / name)

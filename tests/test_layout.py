@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from style_transfer import layout
+from style_transfer.optimize import layout
 
 
 def test_default_names_step_around_anything_a_run_would_write(tmp_path, monkeypatch):

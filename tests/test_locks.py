@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from style_transfer import locks
-from style_transfer.errors import OutputBusyError, OutputError
+from style_transfer.cli import locks
+from style_transfer.core.errors import OutputBusyError, OutputError
 
 
 @pytest.fixture
@@ -14,7 +14,7 @@ def holder():
     processes = []
 
     def hold(path):
-        script = ("import sys, time\nfrom style_transfer.locks import OutputLock\n"
+        script = ("import sys, time\nfrom style_transfer.cli.locks import OutputLock\n"
                   f"OutputLock({str(path)!r}, 'x').acquire()\nprint('held', flush=True)\ntime.sleep(120)\n")
         process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         processes.append(process)

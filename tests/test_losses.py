@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import losses
+from style_transfer.core import losses
 
 RNG = np.random.default_rng(0)
 

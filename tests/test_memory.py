@@ -1,7 +1,7 @@
 import pytest
 
-from style_transfer import memory
-from style_transfer.config import DEFAULT
+from style_transfer.optimize import memory
+from style_transfer.core.config import DEFAULT
 
 PHOTO, PAINTING = (1024, 768), (1024, 640)
 

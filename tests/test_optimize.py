@@ -5,11 +5,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import NETWORKS
-from style_transfer import devices, image_io, losses, optimize, preprocessing
-from style_transfer.config import TUTORIAL
-from style_transfer.errors import NumericalError
-from style_transfer.features import FeatureExtractor
-from style_transfer.optimize import Callback, StyleOptimizer, grid_pull, learning_rate
+from style_transfer.kernels import devices
+from style_transfer.core import image_io, losses, preprocessing
+from style_transfer.optimize import optimization as optimize
+from style_transfer.core.config import TUTORIAL
+from style_transfer.core.errors import NumericalError
+from style_transfer.core.features import FeatureExtractor
+from style_transfer.optimize.optimization import Callback, StyleOptimizer, grid_pull, learning_rate
 
 CONFIG = TUTORIAL.replace(max_dim=48, steps=12)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import pooling
+from style_transfer.kernels import pooling
 
 
 def input_gradient(pool, x, upstream):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import image_io, preprocessing
+from style_transfer.core import image_io, preprocessing
 
 
 def tutorial_size(height, width, max_dim):

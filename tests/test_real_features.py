@@ -7,9 +7,10 @@ here. Tiny pictures keep each test to seconds.
 import numpy as np
 import pytest
 
-from style_transfer import api, artefacts, color
-from style_transfer.config import DEFAULT
-from style_transfer.features import build_vgg
+from style_transfer.optimize import api
+from style_transfer.core import artefacts, color
+from style_transfer.core.config import DEFAULT
+from style_transfer.core.features import build_vgg
 
 SIZE = 96
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import config as config_lib
-from style_transfer import devices, image_io, run
+from style_transfer.core import config as config_lib
+from style_transfer.kernels import devices
+from style_transfer.core import image_io
+from style_transfer.cli import run
 
 STYLE_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]
 
@@ -178,7 +180,7 @@ def test_a_second_run_with_the_same_output_names_the_first_and_stops(cli, tmp_pa
 
 
 def test_a_default_name_another_run_is_writing_gives_way_to_the_next(cli, base_args, tmp_path):
-    script = ("import sys, time\nfrom style_transfer.locks import OutputLock\n"
+    script = ("import sys, time\nfrom style_transfer.cli.locks import OutputLock\n"
               "OutputLock('.tubingen_starry_night.png.lock', 'x').acquire()\nprint('held', flush=True)\n"
               "time.sleep(120)\n")
     holder = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
@@ -196,7 +198,7 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_at_once_with_the_largest_siz
         cli, base_args, capsys, tmp_path, monkeypatch):
     import time
 
-    from style_transfer import memory
+    from style_transfer.optimize import memory
 
     monkeypatch.setattr(memory, "available_mb", lambda: 6000.0)
     start = time.perf_counter()
@@ -440,7 +442,8 @@ def test_resume_needs_a_checkpoint_and_the_same_settings(cli, base_args, capsys,
     assert cli(*base_args, "--steps", "3", "--output", "r.png", "--resume") == 2
     assert "--resume: r.png_run/checkpoint holds no checkpoint to continue" in capsys.readouterr().err
     # Make a checkpoint with the API, as an interrupted run leaves it.
-    from style_transfer import api, run as run_module
+    from style_transfer.optimize import api
+    from style_transfer.cli import run as run_module
 
     run_module.FLAGS.unparse_flags()
     config = run_module.config_lib.DEFAULT.replace(weights=base_args[5], max_dim=48, steps=3)
@@ -536,7 +539,7 @@ def test_overwrite_clears_the_replaced_runs_pictures_once_the_new_run_worked(cli
 def test_several_styles_a_mask_and_colour_preservation_from_the_command_line(cli, content_path, style_path,
                                                                             grey_style_path, weights_file,
                                                                             capsys, tmp_path):
-    from style_transfer import color
+    from style_transfer.core import color
 
     mask = Image.new("L", (400, 300), 0)
     mask.paste(255, (200, 0, 400, 300))
@@ -557,8 +560,8 @@ def test_several_styles_a_mask_and_colour_preservation_from_the_command_line(cli
 
 
 def api_content(content_path):
-    from style_transfer import api
-    from style_transfer.config import DEFAULT
+    from style_transfer.optimize import api
+    from style_transfer.core.config import DEFAULT
 
     return api.load_inputs(content_path, content_path, DEFAULT.replace(max_dim=48))[0].numpy()
 
@@ -570,7 +573,7 @@ def test_resume_messages_name_the_run_and_old_checkpoints_count_new_settings_as_
     assert "--resume: no interrupted run of my_photo_starry_night here" in capsys.readouterr().err
     import threading
 
-    from style_transfer import api, checkpoints
+    from style_transfer.optimize import api, checkpoints
 
     config = config_lib.DEFAULT.replace(weights=base_args[5], max_dim=48, steps=3)
     stop = threading.Event()

@@ -29,7 +29,7 @@ def test_the_committed_assets_are_exactly_what_make_assets_draws(tmp_path, monke
 
 
 def test_make_animation_turns_saved_steps_into_a_gif(tmp_path, capsys):
-    from style_transfer import image_io
+    from style_transfer.core import image_io
 
     for step in (10, 20, 30):
         image_io.save_image(np.full((1, 6, 8, 3), step / 30, np.float32), tmp_path / "steps" / f"step_{step:06d}.png")

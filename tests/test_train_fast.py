@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer import dataset, export, features, image_io, preprocessing, train_fast, training
-from style_transfer.errors import ConfigError, ResumeError
-from style_transfer.train_config import TrainConfig
+from style_transfer.fast import dataset, export, training
+from style_transfer.core import features, image_io, preprocessing
+from style_transfer.cli import train_fast
+from style_transfer.core.errors import ConfigError, ResumeError
+from style_transfer.fast.train_config import TrainConfig
 
 TINY = dict(image_size=32, style_size=48, batch_size=2, filters=4, residual_blocks=1, weights="random",
             learning_rate=1e-2)
@@ -86,7 +88,7 @@ def test_a_resumed_run_goes_on_with_the_batches_and_weights_of_an_uninterrupted_
 
 def test_a_checkpoint_of_another_network_is_refused_not_half_restored(tmp_path, photos, style_image, monkeypatch):
     trainer_for(tmp_path, photos, style_image, steps=1).run(lambda *_: None)
-    from style_transfer import transformer
+    from style_transfer.fast import transformer
 
     def earlier_version(filters, residual_blocks, styles):  # another layer in the middle: the later ones do not match
         network = transformer.transformer_network(filters, residual_blocks + 1, styles)
@@ -110,7 +112,7 @@ def test_the_loss_network_follows_the_config(tmp_path, photos, style_image):
 
 
 def test_a_diverging_run_stops_with_a_numerical_error(tmp_path, photos, style_image):
-    from style_transfer.errors import NumericalError
+    from style_transfer.core.errors import NumericalError
 
     trainer = trainer_for(tmp_path, photos, style_image, steps=5, content_weight=3e38, style_weight=3e38)
     with pytest.raises(NumericalError, match="stopped being finite at step 1"):
@@ -136,8 +138,9 @@ def test_two_replicas_compute_the_gradient_of_the_global_mean(tmp_path, photos, 
         import sys, numpy as np, tensorflow as tf, keras
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from style_transfer import dataset, image_io, preprocessing, training
-        from style_transfer.train_config import TrainConfig
+        from style_transfer.fast import dataset, training
+        from style_transfer.core import image_io, preprocessing
+        from style_transfer.fast.train_config import TrainConfig
         style = preprocessing.resize_to_max_dim(image_io.load_image({str(style_path)!r}), 48).numpy()
         paths = dataset.scan_folder({str(photos)!r}).paths
         config = TrainConfig(**{TINY!r}, steps=2)
@@ -288,7 +291,8 @@ def test_the_loss_network_is_recorded_and_resuming_with_the_other_is_refused(tra
 
 
 def test_precision_defaults_to_auto_as_elsewhere_and_resumes_as_it_resolves(tmp_path, monkeypatch):
-    from style_transfer import config, devices
+    from style_transfer.core import config
+    from style_transfer.kernels import devices
 
     assert TrainConfig().precision == config.StyleConfig().precision == "auto"
     description = train_fast.run_description(TrainConfig(), [], str(tmp_path))
@@ -571,7 +575,7 @@ def test_randomly_damaged_training_checkpoints_restore_correctly_or_raise_resume
 
 
 def test_the_model_directorys_names_are_the_same_without_tensorflow():
-    from style_transfer import fast_layout
+    from style_transfer.fast import fast_layout
 
     assert (fast_layout.CONFIG_FILE, fast_layout.CHECKPOINTS, fast_layout.LOGS, fast_layout.EXPORT) == (
         training.CONFIG_FILE, training.CHECKPOINTS, training.LOGS, training.EXPORT)
@@ -579,7 +583,7 @@ def test_the_model_directorys_names_are_the_same_without_tensorflow():
 
 
 def test_training_stops_with_a_data_error_when_no_picture_decodes_any_more(tmp_path, photos, style_image):
-    from style_transfer.errors import DataError
+    from style_transfer.core.errors import DataError
 
     copies = tmp_path / "photos"
     shutil.copytree(photos, copies)

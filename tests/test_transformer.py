@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer.transformer import BlockedConv2D, ReflectionPadding, ResizeConv2D, one_hot, transformer_network
+from style_transfer.fast.transformer import BlockedConv2D, ReflectionPadding, ResizeConv2D, one_hot, transformer_network
 
 
 def paint(network, images, style=0):

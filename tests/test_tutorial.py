@@ -16,9 +16,9 @@ import pytest
 
 from conftest import _image
 from tutorial_reference import TutorialRun
-from style_transfer import api
-from style_transfer.config import TUTORIAL
-from style_transfer.optimize import StyleOptimizer
+from style_transfer.optimize import api
+from style_transfer.core.config import TUTORIAL
+from style_transfer.optimize.optimization import StyleOptimizer
 
 STEPS = 8
 # What rounding may change, by how the convolutions are computed. Direct: TensorFlow's own, as the tutorial's

@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from style_transfer import api, devices, image_io, preprocessing, winograd
-from style_transfer.config import TUTORIAL, ConfigError, StyleConfig
-from style_transfer.features import FeatureExtractor
-from style_transfer.optimize import StyleOptimizer
+from style_transfer.optimize import api
+from style_transfer.kernels import devices, winograd
+from style_transfer.core import image_io, preprocessing
+from style_transfer.core.config import TUTORIAL, ConfigError, StyleConfig
+from style_transfer.core.features import FeatureExtractor
+from style_transfer.optimize.optimization import StyleOptimizer
 
 TUTORIAL_LAYERS = [*TUTORIAL.style_layers, *TUTORIAL.content_layers]
 

@@ -49,7 +49,7 @@ def _default_names(content: str, style: str):
 
 def resumable_output(content: str, style: str) -> Path | None:
     """The first default name with an interrupted run to resume (a checkpoint and no picture yet), if any."""
-    from style_transfer import checkpoints
+    from style_transfer.optimize import checkpoints
 
     for number, candidate in enumerate(_default_names(content, style)):
         if checkpoints.exists(checkpoint_directory(candidate)) and not candidate.exists():

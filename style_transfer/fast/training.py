@@ -32,12 +32,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer import dataset as dataset_lib
-from style_transfer import cluster, export, files, losses
-from style_transfer.errors import ConfigError, DataError, NumericalError, ResumeError
-from style_transfer.features import FeatureExtractor
-from style_transfer.train_config import TrainConfig
-from style_transfer.transformer import transformer_network
+from style_transfer.fast import dataset as dataset_lib
+from style_transfer.fast import cluster, export
+from style_transfer.core import files, losses
+from style_transfer.core.errors import ConfigError, DataError, NumericalError, ResumeError
+from style_transfer.core.features import FeatureExtractor
+from style_transfer.fast.train_config import TrainConfig
+from style_transfer.fast.transformer import transformer_network
 
 CHECKPOINTS = "checkpoints"
 EXPORT = export.RUN_EXPORT

@@ -7,9 +7,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from style_transfer import image_io
-from style_transfer.config import StyleConfig
-from style_transfer.optimize import Callback
+from style_transfer.core import image_io
+from style_transfer.core.config import StyleConfig
+from style_transfer.optimize.optimization import Callback
 
 
 class History(Callback):

@@ -13,10 +13,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from style_transfer import losses, preprocessing
-from style_transfer.config import StyleConfig
-from style_transfer.errors import NumericalError
-from style_transfer.features import FeatureExtractor, picture_float32
+from style_transfer.core import losses, preprocessing
+from style_transfer.core.config import StyleConfig
+from style_transfer.core.errors import NumericalError
+from style_transfer.core.features import FeatureExtractor, picture_float32
 
 
 class Callback:

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from style_transfer.config import DEFAULT, StyleConfig
-from style_transfer.errors import ResumeError
-from style_transfer.files import atomic_write, latest_checkpoint, restore_checkpoint
+from style_transfer.core.config import DEFAULT, StyleConfig
+from style_transfer.core.errors import ResumeError
+from style_transfer.core.files import atomic_write, latest_checkpoint, restore_checkpoint
 
 if TYPE_CHECKING:
-    from style_transfer.optimize import StyleOptimizer
+    from style_transfer.optimize.optimization import StyleOptimizer
 
 STATE_FILE = "state.json"
 # Settings that may change between an interrupted run and its resumption: how long it runs, how it is
@@ -38,16 +38,6 @@ RESUMABLE_CHANGES = ("steps", "logdir", "log_every", "save_every", "recompute", 
 # without them was made with these values (before warmup_steps, Adam had no warm-up; before grid_steps, no
 # pull towards 8-bit levels; before tv_smoothing, the tutorial's L1 total variation; before network, VGG19).
 BEFORE_ADDED = {"warmup_steps": 0, "grid_steps": 0, "tv_smoothing": 0.0, "network": "vgg19"}
-
-
-def fingerprint(*images) -> str:
-    """SHA-256 of the pixels (float32 [1, H, W, 3]) the optimisation was given: same pictures, same targets."""
-    digest = hashlib.sha256()
-    for image in images:
-        array = np.ascontiguousarray(np.asarray(image, np.float32))
-        digest.update(str(array.shape).encode())
-        digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 def save(optimizer: StyleOptimizer, directory: str | Path, losses: Mapping[str, list[float]], *,

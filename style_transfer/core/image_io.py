@@ -9,6 +9,7 @@ One departure in both modes: EXIF orientation is applied (the tutorial shows pho
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import struct
 import warnings
@@ -19,9 +20,9 @@ import numpy as np
 from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
-from style_transfer.color import RGB_TO_YIQ
-from style_transfer.errors import ImageError, OutputError, OutputExistsError
-from style_transfer.files import atomic_write, capture_stderr
+from style_transfer.core.color import RGB_TO_YIQ
+from style_transfer.core.errors import ImageError, OutputError, OutputExistsError
+from style_transfer.core.files import atomic_write, capture_stderr
 
 # Output formats by file extension (lower case). Anything else is refused before any work starts.
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
@@ -444,3 +445,14 @@ def _write_atomically(image: Any, path: Path, overwrite: bool, metadata: Mapping
     picture = to_pil(image)
     return atomic_write(path, lambda stream: picture.save(stream, format=OUTPUT_FORMATS[path.suffix.lower()],
                                                           **save_options), overwrite=overwrite)
+
+
+def fingerprint(*images) -> str:
+    """SHA-256 of pixels (float32 [1, H, W, 3]): the same pictures give the same targets, so a run resumes only
+    with the pictures it started with."""
+    digest = hashlib.sha256()
+    for image in images:
+        array = np.ascontiguousarray(np.asarray(image, np.float32))
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

@@ -14,7 +14,7 @@ import os
 import types
 from typing import Any, Mapping
 
-from style_transfer.errors import ConfigError
+from style_transfer.core.errors import ConfigError
 
 # The layers of keras.applications.VGG19(include_top=False) and VGG16(include_top=False), by their Keras
 # names, input to output. VGG16 is VGG19 without each of blocks 3 to 5's fourth convolution.
@@ -45,7 +45,7 @@ FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
 
 
-def _field(default: Any, help: str, choices: tuple[str, ...] | None = None):
+def config_field(default: Any, help: str, choices: tuple[str, ...] | None = None):
     """A dataclass field whose metadata carries the CLI help (and choices, for enum flags)."""
     metadata = {"help": help, "choices": choices}
     if isinstance(default, dict):
@@ -165,124 +165,124 @@ class StyleConfig(ConfigMethods):
     """
 
     # The network whose features define content and style.
-    network: str = _field("vgg19", "The ImageNet network whose features define content and style: 'vgg19' (the "
+    network: str = config_field("vgg19", "The ImageNet network whose features define content and style: 'vgg19' (the "
                           "tutorial's and Gatys et al.'s) or 'vgg16' (three convolutions fewer, a faster step).",
                           NETWORK_CHOICES)
     # Image sizes.
-    max_dim: int = _field(512, "Longest side of the output image in pixels; the style image is resized to the "
+    max_dim: int = config_field(512, "Longest side of the output image in pixels; the style image is resized to the "
                           "same longest side (times style_scale).")
-    resize: str = _field("antialias", "How inputs are resized to max_dim: 'antialias' (antialiased bilinear, "
+    resize: str = config_field("antialias", "How inputs are resized to max_dim: 'antialias' (antialiased bilinear, "
                          "longest side exactly max_dim) or 'tutorial' (the tutorial's plain bilinear, which "
                          "aliases large photographs, and its float32-truncated size, which can come out a pixel "
                          "short).", RESIZE_CHOICES)
-    max_megapixels: float = _field(100.0, "Refuse input pictures whose header claims more megapixels than "
+    max_megapixels: float = config_field(100.0, "Refuse input pictures whose header claims more megapixels than "
                                    "this, before decoding them (decompression bombs).")
-    jpeg_dct: str = _field("accurate", "JPEG decoding: 'accurate' (Pillow, integer slow DCT) or 'fast' "
+    jpeg_dct: str = config_field("accurate", "JPEG decoding: 'accurate' (Pillow, integer slow DCT) or 'fast' "
                            "(TensorFlow's default integer fast DCT, which the tutorial's tf.image.decode_image "
                            "uses).", JPEG_DCT_CHOICES)
     # The objective.
-    content_layers: dict = _field({"block5_conv2": 1.0}, "Content layers as NAME or NAME:WEIGHT, "
+    content_layers: dict = config_field({"block5_conv2": 1.0}, "Content layers as NAME or NAME:WEIGHT, "
                                   "comma-separated (Keras layer names of the network, e.g. block5_conv2).")
-    style_layers: dict = _field(
+    style_layers: dict = config_field(
         {name: 1.0 for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")},
         "Style layers as NAME or NAME:WEIGHT, comma-separated; weights are normalised to sum to 1.")
-    content_weight: float = _field(1e4, "Weight of the content loss (mean squared error of feature maps).")
-    style_weight: float = _field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
+    content_weight: float = config_field(1e4, "Weight of the content loss (mean squared error of feature maps).")
+    style_weight: float = config_field(1e-2, "Weight of the style loss (mean squared error of Gram matrices "
                                  "averaged over locations).")
-    tv_weight: float = _field(30.0, "Weight of the total-variation loss (see tv_smoothing).")
-    tv_smoothing: float = _field(0.03, "Smooths the total variation's absolute value below this pixel difference "
+    tv_weight: float = config_field(30.0, "Weight of the total-variation loss (see tv_smoothing).")
+    tv_smoothing: float = config_field(0.03, "Smooths the total variation's absolute value below this pixel difference "
                                  "(sqrt(d^2 + s^2) - s, pixels in [0, 1]): 0 is tf.image.total_variation, the "
                                  "tutorial's, which flattens smooth shading into blocks and steps as the "
                                  "optimisation converges.")
     # The optimiser.
-    optimizer: str = _field("adam", "'adam' (the tutorial's: projected Adam) or 'lbfgs' (SciPy's L-BFGS-B with "
+    optimizer: str = config_field("adam", "'adam' (the tutorial's: projected Adam) or 'lbfgs' (SciPy's L-BFGS-B with "
                             "pixels bounded to [0, 1], Gatys et al.'s choice: fewer, surer steps).",
                             OPTIMIZER_CHOICES)
-    steps: int = _field(380, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
-    learning_rate: float = _field(0.03, "Adam learning rate, in image units (pixels are in [0, 1]).")
-    schedule: str = _field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
+    steps: int = config_field(380, "Number of optimiser steps (for lbfgs: iterations) at every scale.")
+    learning_rate: float = config_field(0.03, "Adam learning rate, in image units (pixels are in [0, 1]).")
+    schedule: str = config_field("cooldown", "Adam learning-rate schedule over the steps of each scale: 'constant' (the "
                            "tutorial's, with warmup_steps 0); 'cosine' (from learning_rate down to "
                            "final_learning_rate along a half cosine); 'cooldown' (learning_rate, then down to "
                            "final_learning_rate over the last cooldown_fraction of the steps along 1 - sqrt: big "
                            "moves, then fine ones).", SCHEDULE_CHOICES)
-    final_learning_rate: float = _field(0.0005, "With the cosine and cooldown schedules: the learning rate of the "
+    final_learning_rate: float = config_field(0.0005, "With the cosine and cooldown schedules: the learning rate of the "
                                         "last step.")
-    cooldown_fraction: float = _field(0.4, "With the cooldown schedule: the share of the steps, at the end, over "
+    cooldown_fraction: float = config_field(0.4, "With the cooldown schedule: the share of the steps, at the end, over "
                                       "which the learning rate falls.")
-    warmup_steps: int = _field(20, "Adam's learning rate rises linearly to the scheduled one over this many first "
+    warmup_steps: int = config_field(20, "Adam's learning rate rises linearly to the scheduled one over this many first "
                                "steps of each scale, at most a tenth of them (0: none, the tutorial's): Adam's "
                                "first steps move nearly every pixel by nearly the full rate, however small its "
                                "gradient, which adds noise.")
-    beta_1: float = _field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
+    beta_1: float = config_field(0.9, "Adam beta_1 (the tutorial's 0.99 overshoots: its objective rises for the "
                            "first ~50 steps).")
-    beta_2: float = _field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reaches a lower objective in the "
+    beta_2: float = config_field(0.9, "Adam beta_2 (the tutorial's is 0.999; 0.9 reaches a lower objective in the "
                            "same steps).")
-    epsilon: float = _field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
-    grid_steps: int = _field(0, "Over the last this many Adam steps (of the last scale), pull every pixel "
+    epsilon: float = config_field(0.1, "Adam epsilon (large on purpose: it damps the first steps).")
+    grid_steps: int = config_field(0, "Over the last this many Adam steps (of the last scale), pull every pixel "
                              "towards the nearest of the 256 levels an 8-bit picture stores, with a force rising "
                              "linearly to grid_strength, so that saving rounds off less of the result. 0: off, "
                              "as in the tutorial. Not used with preserve_colors=luminance, whose saved pixels are "
                              "not the optimised ones.")
-    grid_strength: float = _field(1e5, "With grid_steps: the pull's final stiffness (force per unit of distance "
+    grid_strength: float = config_field(1e5, "With grid_steps: the pull's final stiffness (force per unit of distance "
                                   "near a level; a pixel's gradient is of the order of 100).")
-    init: str = _field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
+    init: str = config_field("content", "Starting image: 'content', 'noise' (uniform), 'style' (the first style "
                        "image resized to the content's size) or the path of a picture (resized likewise).")
-    init_noise: float = _field(0.0, "Blend this fraction of uniform noise into the starting image (0: none, "
+    init_noise: float = config_field(0.0, "Blend this fraction of uniform noise into the starting image (0: none, "
                                "1: noise only); seeded by --seed.")
-    seed: int = _field(0, "Seed of the noise initialisation.")
+    seed: int = config_field(0, "Seed of the noise initialisation.")
     # Artistic controls.
-    style_blend_weights: tuple = _field((), "With several styles: their weights as W1,W2,... (normalised to "
+    style_blend_weights: tuple = config_field((), "With several styles: their weights as W1,W2,... (normalised to "
                                         "sum to 1; empty: equal). The Gram targets are blended.")
-    preserve_colors: str = _field("none", "Keep the content's colours: 'luminance' stylises the luminance "
+    preserve_colors: str = config_field("none", "Keep the content's colours: 'luminance' stylises the luminance "
                                   "only and puts back the content's chrominance (YIQ); 'histogram' first gives "
                                   "the style image(s) the content's colour mean and covariance.",
                                   PRESERVE_COLORS_CHOICES)
-    style_scale: float = _field(1.0, "Style image size relative to the output's (longest sides), up to 4. The "
+    style_scale: float = config_field(1.0, "Style image size relative to the output's (longest sides), up to 4. The "
                                 "network sees the painting's strokes at the size they have in the resized style "
                                 "image, so above 1 makes brush strokes bigger, below 1 smaller.")
-    style_max_dim: int = _field(0, "Upper bound on the style image's longest side in pixels (0: none).")
-    gram_norm: str = _field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
+    style_max_dim: int = config_field(0, "Upper bound on the style image's longest side in pixels (0: none).")
+    gram_norm: str = config_field("hw", "Gram matrix normalisation: 'hw' divides by the number of locations "
                             "(the tutorial's), 'chw' also by the channel count, so every layer's Gram entries "
                             "are on one scale (raise style_weight about 1e4-fold).", GRAM_NORM_CHOICES)
-    pooling: str = _field("max", "The network's pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
+    pooling: str = config_field("max", "The network's pooling: 'max' (as trained) or 'avg' (Gatys et al.'s choice: "
                           "smoother results; activations are rescaled to max pooling's mean on the content "
                           "image so the loss weights keep their meaning).", POOLING_CHOICES)
-    precision: str = _field("auto", "Arithmetic of the network's convolutions: 'float32'; 'bfloat16' (the losses stay "
+    precision: str = config_field("auto", "Arithmetic of the network's convolutions: 'float32'; 'bfloat16' (the losses stay "
                             "float32; faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, slower where "
                             "bfloat16 is emulated, and slightly less exact); 'auto' picks bfloat16 for Adam where the CPU "
                             "has it natively (AVX512_BF16 or AMX, with TensorFlow's oneDNN kernels on) and no GPU "
                             "is used.", PRECISION_CHOICES)
-    convolution: str = _field("auto", "How the network's float32 convolutions are computed: 'direct' (TensorFlow's "
+    convolution: str = config_field("auto", "How the network's float32 convolutions are computed: 'direct' (TensorFlow's "
                               "own: Eigen or oneDNN on a CPU, cuDNN on a GPU); 'winograd' (Winograd's F(4x4, "
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
                               "rounding; float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
                               "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
-    recompute: bool = _field(False, "Gradient checkpointing: the network's first two blocks (its full- and "
+    recompute: bool = config_field(False, "Gradient checkpointing: the network's first two blocks (its full- and "
                              "half-resolution activations) run in horizontal bands, forward and again in the "
                              "backward pass, so no more than a band's activations are held at once. The same "
                              "objective to float rounding, less peak memory for more time per step: for outputs "
                              "near the memory limit. In float32 the least memory is with --convolution direct, "
                              "which has no Winograd kernel tiles to hold.")
-    size_bucket: int = _field(0, "Run the network on the picture padded up to a multiple of this many pixels per "
+    size_bucket: int = config_field(0, "Run the network on the picture padded up to a multiple of this many pixels per "
                                "side, the padding masked out of every layer: the same objective, to float "
                                "rounding. oneDNN keeps compiled kernels for every input shape it meets, so a "
                                "process that stylises pictures of many sizes grows; with buckets it meets few "
                                "shapes. Costs the padded area's time. 0: exact sizes.")
-    mask: str = _field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
+    mask: str = config_field("", "A picture assigning regions to styles (empty: none). Grey levels, black to white, "
                        "select styles 1..N; with one style, white is styled and black keeps the content. "
                        "Transparent pixels always keep the content.")
-    scales: str = _field("1", "Coarse-to-fine optimisation: a number of scales up to 8 (each twice the "
+    scales: str = config_field("1", "Coarse-to-fine optimisation: a number of scales up to 8 (each twice the "
                          "previous size, ending at max_dim) or an explicit increasing list of sizes ending at "
                          "max_dim, e.g. 256,512; --steps runs at every scale.")
-    weights: str = _field("imagenet", "The network's weights: 'imagenet' (Keras' verified download and cache), "
+    weights: str = config_field("imagenet", "The network's weights: 'imagenet' (Keras' verified download and cache), "
                           "a local .h5 file (the network's official notop file or a Keras .weights.h5), or 'random' / "
                           "'random:SEED' (He-scaled random weights, for tests and benchmarks only).")
     # Monitoring.
-    logdir: str = _field("", "Write TensorBoard logs to a new run directory under this directory "
+    logdir: str = config_field("", "Write TensorBoard logs to a new run directory under this directory "
                          "(empty: no logs).")
-    log_every: int = _field(1, "Write the loss scalars every this many steps.")
-    save_every: int = _field(0, "Every this many steps save the current image (to TensorBoard and, from the "
+    log_every: int = config_field(1, "Write the loss scalars every this many steps.")
+    save_every: int = config_field(0, "Every this many steps save the current image (to TensorBoard and, from the "
                              "CLI, as <output>_run/step_NNNNNN.png); 0 never.")
 
     def __post_init__(self):

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer import devices
+from style_transfer.kernels import devices
 
 # Interpolation points 0, 1, -1, 2, -2, infinity.
 _B_T = np.array([[4, 0, -5, 0, 1, 0],

@@ -28,9 +28,10 @@ from typing import Mapping
 import numpy as np
 import tensorflow as tf
 
-from style_transfer import devices, fast_layout
-from style_transfer.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES
-from style_transfer.errors import ModelError, OutputExistsError
+from style_transfer.kernels import devices
+from style_transfer.fast import fast_layout
+from style_transfer.core.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES
+from style_transfer.core.errors import ModelError, OutputExistsError
 
 SIGNATURE = "serving_default"
 SIGNATURES = {"float32": SIGNATURE, "bfloat16": "serving_bfloat16"}
@@ -226,7 +227,7 @@ class Stylizer:
         if strength < 1.0:
             stylised = images + np.float32(strength) * (stylised - images)
         if preserve_colors == "luminance":
-            from style_transfer import color
+            from style_transfer.core import color
 
             stylised = color.with_chrominance(stylised, images)  # per pixel, so per picture too
         return stylised

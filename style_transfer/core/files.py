@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from style_transfer.errors import OutputExistsError, ResumeError
+from style_transfer.core.errors import OutputExistsError, ResumeError
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bool) -> Path:

@@ -19,12 +19,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from style_transfer.config import (CONVOLUTION_CHOICES, NETWORK_LAYERS, POOLING_CHOICES, PRECISION_CHOICES,
+from style_transfer.core.config import (CONVOLUTION_CHOICES, NETWORK_LAYERS, POOLING_CHOICES, PRECISION_CHOICES,
                                    network_layers, pools_through)
-from style_transfer.devices import resolve_convolution, resolve_precision
-from style_transfer.errors import WeightsError
-from style_transfer.pooling import FusedMaxPooling2D
-from style_transfer.winograd import (TRANSPOSED_GRADIENT_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, DirectConv2D,
+from style_transfer.kernels.devices import resolve_convolution, resolve_precision
+from style_transfer.core.errors import WeightsError
+from style_transfer.kernels.pooling import FusedMaxPooling2D
+from style_transfer.kernels.winograd import (TRANSPOSED_GRADIENT_MIN_CHANNELS, WINOGRAD_MIN_CHANNELS, DirectConv2D,
                                      WinogradConv2D)
 
 # The files keras.applications.VGG19/VGG16(include_top=False, weights="imagenet") download (80 and 59 MB),

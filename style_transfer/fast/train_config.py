@@ -8,8 +8,8 @@ flag per field, as run.py does for StyleConfig.
 from __future__ import annotations
 
 import dataclasses
-from style_transfer.config import (DEFAULT, GRAM_NORM_CHOICES, NETWORK_CHOICES, PRECISION_CHOICES, ConfigMethods,
-                                   _field, check, network_layers, normalize_fields, parse_layer_weights,
+from style_transfer.core.config import (DEFAULT, GRAM_NORM_CHOICES, NETWORK_CHOICES, PRECISION_CHOICES, ConfigMethods,
+                                   config_field, check, network_layers, normalize_fields, parse_layer_weights,
                                    pools_through)
 
 STRATEGY_CHOICES = ("default", "mirrored", "multi_worker")
@@ -21,49 +21,49 @@ class TrainConfig(ConfigMethods):
     """How a transformation network is trained for one style (Johnson et al. 2016)."""
 
     # Data.
-    image_size: int = _field(256, "Training crops are image_size x image_size: each photograph is resized so "
+    image_size: int = config_field(256, "Training crops are image_size x image_size: each photograph is resized so "
                              "its short side is this, then cropped at random and flipped at random.")
-    style_size: int = _field(512, "Longest side, in pixels, of the style picture whose Gram matrices are the "
+    style_size: int = config_field(512, "Longest side, in pixels, of the style picture whose Gram matrices are the "
                              "targets; larger makes the brush strokes bigger.")
-    batch_size: int = _field(4, "Pictures per step over all replicas and workers (the global batch); it must "
+    batch_size: int = config_field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
-    max_megapixels: float = _field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
+    max_megapixels: float = config_field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
                                    "more megapixels than this.")
     # The network.
-    filters: int = _field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
+    filters: int = config_field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
                           "Compute grows with its square.")
-    residual_blocks: int = _field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
+    residual_blocks: int = config_field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
     # The objective, as in StyleConfig.
-    network: str = _field(DEFAULT.network, _STYLE_HELP["network"], NETWORK_CHOICES)
-    content_layers: dict = _field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
-    style_layers: dict = _field(dict(DEFAULT.style_layers), _STYLE_HELP["style_layers"])
-    content_weight: float = _field(DEFAULT.content_weight, _STYLE_HELP["content_weight"])
-    style_weight: float = _field(DEFAULT.style_weight, _STYLE_HELP["style_weight"])
-    tv_weight: float = _field(DEFAULT.tv_weight, "Weight of the total-variation loss (per picture; see "
+    network: str = config_field(DEFAULT.network, _STYLE_HELP["network"], NETWORK_CHOICES)
+    content_layers: dict = config_field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
+    style_layers: dict = config_field(dict(DEFAULT.style_layers), _STYLE_HELP["style_layers"])
+    content_weight: float = config_field(DEFAULT.content_weight, _STYLE_HELP["content_weight"])
+    style_weight: float = config_field(DEFAULT.style_weight, _STYLE_HELP["style_weight"])
+    tv_weight: float = config_field(DEFAULT.tv_weight, "Weight of the total-variation loss (per picture; see "
                               "tv_smoothing).")
-    tv_smoothing: float = _field(DEFAULT.tv_smoothing, _STYLE_HELP["tv_smoothing"])
-    gram_norm: str = _field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
-    weights: str = _field(DEFAULT.weights, _STYLE_HELP["weights"])
-    precision: str = _field(DEFAULT.precision, "Arithmetic of the loss network's convolutions: 'float32', "
+    tv_smoothing: float = config_field(DEFAULT.tv_smoothing, _STYLE_HELP["tv_smoothing"])
+    gram_norm: str = config_field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
+    weights: str = config_field(DEFAULT.weights, _STYLE_HELP["weights"])
+    precision: str = config_field(DEFAULT.precision, "Arithmetic of the loss network's convolutions: 'float32', "
                             "'bfloat16' (faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, slightly less "
                             "exact) or 'auto' (bfloat16 where the CPU has it natively and no GPU is used, as "
                             "style-transfer's --precision auto). The network itself always trains in float32.",
                             PRECISION_CHOICES)
     # Optimisation.
-    steps: int = _field(2000, "Training steps (batches); --resume continues up to this many.")
-    learning_rate: float = _field(1e-3, "Adam learning rate of the network's weights.")
-    seed: int = _field(0, "Seed of the network's initial weights and of the data order, crops and flips.")
-    strategy: str = _field("default", "tf.distribute strategy: 'default' (one device), 'mirrored' "
+    steps: int = config_field(2000, "Training steps (batches); --resume continues up to this many.")
+    learning_rate: float = config_field(1e-3, "Adam learning rate of the network's weights.")
+    seed: int = config_field(0, "Seed of the network's initial weights and of the data order, crops and flips.")
+    strategy: str = config_field("default", "tf.distribute strategy: 'default' (one device), 'mirrored' "
                            "(MirroredStrategy: every GPU of this machine) or 'multi_worker' "
                            "(MultiWorkerMirroredStrategy: the machines listed in the TF_CONFIG environment "
                            "variable, each running this same command).", STRATEGY_CHOICES)
     # Monitoring and checkpoints.
-    log_every: int = _field(10, "Write the loss scalars to TensorBoard every this many steps.")
-    sample_every: int = _field(100, "Every this many steps, write stylisations of a few fixed data pictures to "
+    log_every: int = config_field(10, "Write the loss scalars to TensorBoard every this many steps.")
+    sample_every: int = config_field(100, "Every this many steps, write stylisations of a few fixed data pictures to "
                                "TensorBoard (0: only at the end).")
-    checkpoint_every: int = _field(200, "Save a checkpoint every this many steps (and at the end, or when "
+    checkpoint_every: int = config_field(200, "Save a checkpoint every this many steps (and at the end, or when "
                                    "interrupted).")
-    keep_checkpoints: int = _field(3, "How many of the latest checkpoints to keep.")
+    keep_checkpoints: int = config_field(3, "How many of the latest checkpoints to keep.")
 
     def __post_init__(self):
         network_layers(self.network)  # first: the layers are checked against it

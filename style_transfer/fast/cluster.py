@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from style_transfer.errors import ConfigError
+from style_transfer.core.errors import ConfigError
 
 EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
 TRAINING_JOBS = ("chief", "worker")  # the jobs MultiWorkerMirroredStrategy trains on, chief first

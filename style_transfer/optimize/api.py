@@ -19,12 +19,13 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from style_transfer import callbacks as callbacks_lib
-from style_transfer import checkpoints, color, figures, image_io, layout, preprocessing
-from style_transfer.config import DEFAULT, INIT_CHOICES, StyleConfig, pools_through
-from style_transfer.errors import ConfigError, ImageError, OutputError, ResumeError
-from style_transfer.features import FeatureExtractor, resolve_precision
-from style_transfer.optimize import Callback, StyleOptimizer
+from style_transfer.optimize import callbacks as callbacks_lib
+from style_transfer.optimize import checkpoints, figures, layout
+from style_transfer.core import color, image_io, preprocessing
+from style_transfer.core.config import DEFAULT, INIT_CHOICES, StyleConfig, pools_through
+from style_transfer.core.errors import ConfigError, ImageError, OutputError, ResumeError
+from style_transfer.core.features import FeatureExtractor, resolve_precision
+from style_transfer.optimize.optimization import Callback, StyleOptimizer
 
 
 @dataclasses.dataclass
@@ -343,7 +344,7 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     all_callbacks: list[Callback] = [history, *callbacks]
     run_dir = None
     final = scales[-1]
-    inputs = checkpoints.fingerprint(final.content, *final.styles,
+    inputs = image_io.fingerprint(final.content, *final.styles,
                                      *([final.regions, final.keep] if final.regions is not None else []),
                                      *([pictures.init] if pictures.init is not None else []))
     image, steps_before, resumed_at = None, 0, 0

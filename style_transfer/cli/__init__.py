@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 
 from absl import flags, logging
 
-from style_transfer.errors import ConfigError, ImageError, OutputError, OutputExistsError, StyleTransferError
-from style_transfer.files import import_tensorflow_quietly, uncaptured_stderr  # noqa: F401 (the commands' import)
+from style_transfer.core.errors import ConfigError, ImageError, OutputError, OutputExistsError, StyleTransferError
+from style_transfer.core.files import import_tensorflow_quietly, uncaptured_stderr  # noqa: F401 (the commands' import)
 
 
 class UsageError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from style_transfer import image_io
+from style_transfer.core import image_io
 
 
 def flat_pair_fraction(image) -> float:

@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from style_transfer.errors import OutputBusyError, OutputError
+from style_transfer.core.errors import OutputBusyError, OutputError
 
 
 class OutputLock:

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from absl import logging
 
-from style_transfer import files, image_io
-from style_transfer.errors import DataError, ImageError
+from style_transfer.core import files, image_io
+from style_transfer.core.errors import DataError, ImageError
 
 # The formats tf.io.decode_image reads, which the pipeline read until it decoded with image_io: a folder
 # usable then is usable now, and a folder usable now is one TensorFlow programs can read too.

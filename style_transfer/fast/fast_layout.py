@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from style_transfer.errors import ModelError
+from style_transfer.core.errors import ModelError
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"

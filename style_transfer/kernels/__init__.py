@@ -1,0 +1,1 @@
+"""CPU machinery under the VGG features: device decisions, Winograd convolutions, the fused max-pool."""
