@@ -87,3 +87,20 @@ def test_damaged_checkpoint_files_are_a_resume_error_before_anything_is_restored
     (tmp_path / "checkpoint").write_bytes(b"\xff\xfe garbage")
     with pytest.raises(ResumeError, match="damaged checkpoint index"):
         files.latest_checkpoint(tmp_path)
+
+
+def test_one_numbering_for_every_taken_name(tmp_path, monkeypatch):
+    from itertools import islice
+    from pathlib import Path
+
+    from style_transfer.core.files import numbered
+    from style_transfer.optimize import api, layout
+
+    assert list(islice(numbered("photo_starry", ".png"), 3)) == ["photo_starry.png", "photo_starry_2.png",
+                                                                  "photo_starry_3.png"]
+    # Results of the optimiser and TensorBoard runs give way alike.
+    assert [api.new_run_dir(tmp_path, "run").name for _ in range(3)] == ["run", "run_2", "run_3"]
+    (tmp_path / "a_b.png").write_bytes(b"")
+    (tmp_path / "a_b_2.png_run").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert layout.default_output("a.jpg", "b.jpg") == Path("a_b_3.png")

@@ -271,14 +271,12 @@ class OutputNames:
         self.given: set[Path] = set()
 
     def claim(self, stem: str) -> Path:
-        number = 1
-        while True:
-            candidate = self.directory / (f"{stem}.png" if number == 1 else f"{stem}_{number}.png")
+        for name in files.numbered(stem, ".png"):
+            candidate = self.directory / name
             free = not candidate.exists() or (self.overwrite and candidate.is_file())
             if free and candidate not in self.given:
                 self.given.add(candidate)
                 return candidate
-            number += 1
 
 
 def plan_outputs(pictures: list[Picture], names: OutputNames, model: str) -> None:

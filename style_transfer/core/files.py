@@ -4,6 +4,7 @@ level, and finding the latest TensorFlow checkpoint of a directory without trust
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 from style_transfer.core.errors import OutputExistsError, ResumeError
 
@@ -161,6 +162,14 @@ def _silenced(logger: logging.Logger):
     finally:
         logger.removeFilter(drop)
 
+
+
+def numbered(stem: str, suffix: str = "") -> Iterator[str]:
+    """The names a taken one gives way to, in order: stem + suffix, then stem_2 + suffix, stem_3 + suffix, ...
+    The one numbering of every default name: results, run directories, TensorBoard runs."""
+    yield f"{stem}{suffix}"
+    for number in itertools.count(2):
+        yield f"{stem}_{number}{suffix}"
 
 # Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
 # TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.

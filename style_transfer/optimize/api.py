@@ -19,12 +19,12 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from style_transfer.optimize import callbacks as callbacks_lib
-from style_transfer.optimize import checkpoints, figures, layout
-from style_transfer.core import color, image_io, preprocessing
+from style_transfer.core import color, files, image_io, preprocessing
 from style_transfer.core.config import DEFAULT, INIT_CHOICES, StyleConfig, pools_through
 from style_transfer.core.errors import ConfigError, ImageError, OutputError, ResumeError
 from style_transfer.core.features import FeatureExtractor, resolve_precision
+from style_transfer.optimize import callbacks as callbacks_lib
+from style_transfer.optimize import checkpoints, figures, layout
 from style_transfer.optimize.optimization import Callback, StyleOptimizer
 
 
@@ -400,14 +400,13 @@ def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
     """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then _2, _3...,
     numbered as taken output files are."""
     name = name or datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    number = 1
-    while True:
-        candidate = Path(logdir) / (name if number == 1 else f"{name}_{number}")
+    for numbered_name in files.numbered(name):
+        candidate = Path(logdir) / numbered_name
         try:
             candidate.mkdir(parents=True)  # fails if it exists, so two runs never share a directory
             return candidate
         except FileExistsError:
-            number += 1
+            continue
         except OSError as error:
             raise OutputError(f"log directory {logdir}: cannot create {candidate} ({error.strerror or error})") from None
 

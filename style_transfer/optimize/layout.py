@@ -16,6 +16,8 @@ import os
 import re
 from pathlib import Path
 
+from style_transfer.core.files import numbered
+
 
 def split_styles(style: str) -> list[str]:
     """"a.jpg,b.jpg" -> ["a.jpg", "b.jpg"]; a value naming an existing file is one style, commas and all."""
@@ -39,12 +41,7 @@ def default_output(content: str, style: str) -> Path:
 
 
 def _default_names(content: str, style: str):
-    stem = run_stem(content, style)
-    yield Path(f"{stem}.png")
-    number = 2
-    while True:
-        yield Path(f"{stem}_{number}.png")
-        number += 1
+    return (Path(name) for name in numbered(run_stem(content, style), ".png"))
 
 
 def resumable_output(content: str, style: str) -> Path | None:
