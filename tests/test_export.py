@@ -110,7 +110,7 @@ def test_a_fresh_process_loads_it_without_the_training_code(network, tmp_path):
     directory = export.save(network, tmp_path / "model")
     images = np.random.default_rng(1).random((1, 40, 30, 3), dtype=np.float32)
     np.save(tmp_path / "in.npy", images)
-    script = (f"import sys, numpy as np; from style_transfer import export; "
+    script = (f"import sys, numpy as np; from style_transfer.fast import export; "
               f"out = export.load({str(directory)!r})(np.load({str(tmp_path / 'in.npy')!r})); "
               f"np.save({str(tmp_path / 'out.npy')!r}, out); "
               f"assert 'style_transfer.fast.transformer' not in sys.modules, 'training code'")

@@ -325,7 +325,7 @@ def test_unknown_precision_is_refused(random_vgg):
 
 def test_onednn_switched_off_is_seen():
     # TF_ENABLE_ONEDNN_OPTS is read when TensorFlow loads, so each setting needs a process of its own.
-    code = "from style_transfer import devices; print(devices.onednn_enabled())"
+    code = "from style_transfer.kernels import devices; print(devices.onednn_enabled())"
     answers = {}
     for setting in ("0", "1"):
         env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -4,7 +4,7 @@
   style-transfer --content photo.jpg --style painting.jpg --preset tutorial --steps 200 --logdir runs
 
 Writes the stylised image (default: <content>_<style>.png in the current directory) and prints where it
-went. Every setting of style_transfer.config.StyleConfig is a flag; --preset picks a named set of them and
+went. Every setting of style_transfer.core.config.StyleConfig is a flag; --preset picks a named set of them and
 flags given explicitly override it.
 """
 
