@@ -1,4 +1,5 @@
-"""Shared fixtures: real pictures from ../shared/images, seeded random VGG weights, weights files.
+"""Shared fixtures: real pictures from ../shared/images (or stand-ins from assets/), seeded random VGG weights,
+weights files.
 
 No network and no ImageNet weights: VGG19 and VGG16 get He-scaled random weights (see features.build_vgg),
 and the weights files the tests load are written here, in the layouts users have.
@@ -12,24 +13,71 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parents[1]
 # Real photographs and paintings live beside the repository (see ../shared/images/SOURCES.md), never in it.
 IMAGES = Path(os.environ.get("STYLE_TRANSFER_TEST_IMAGES", REPO.parent / "shared" / "images"))
+ASSETS = REPO / "assets"
+
+# Where ../shared/images is absent (a fresh clone), each picture the tests name has a stand-in cut from the
+# project's own assets/, in the same role (photograph or painting) and of the same kind: a JPEG (tests cut files
+# short, compare decoders, copy the bytes) of the real picture's size and mode (tests expect its decoded sizes).
+# Siblings are there too: test_train_fast trains on the photographs beside content_path and the paintings
+# beside style_path. {shared picture: (asset, the part of it (left, top, right, bottom), size, mode)}
+STAND_INS = {
+    "content/tubingen.jpg": ("content/lakeside.png", (0, 0, 640, 480), (1024, 768), "RGB"),
+    "content/golden_gate.jpg": ("content/lakeside.png", (240, 0, 640, 300), (979, 734), "RGB"),
+    "content/hoovertowernight.jpg": ("content/lakeside.png", (0, 140, 640, 477), (760, 400), "RGB"),
+    "content/brad_pitt.jpg": ("content/lakeside.png", (40, 180, 278, 480), (1054, 1331), "RGB"),
+    "style/starry_night.jpg": ("style/swirls.png", (0, 96, 512, 416), (1024, 640), "RGB"),
+    "style/the_scream.jpg": ("style/mosaic.png", (110, 0, 512, 512), (1200, 1528), "RGB"),
+    "style/shipwreck.jpg": ("style/waves.png", (0, 0, 640, 441), (960, 662), "RGB"),
+    "style/escher_sphere.jpg": ("style/mosaic.png", (0, 0, 333, 512), (960, 1475), "L"),  # single-channel
+}
 
 
-def _image(relative: str) -> Path:
+def shared_picture(relative: str, needed_for: str) -> Path:
+    """The real picture `relative` of ../shared/images; the test skips, saying why only it will do, when absent."""
     path = IMAGES / relative
     if not path.is_file():
-        pytest.skip(f"test picture {path} not found (set STYLE_TRANSFER_TEST_IMAGES to ../shared/images)")
+        pytest.skip(f"needs the real picture {path} ({needed_for}); set STYLE_TRANSFER_TEST_IMAGES to "
+                    "../shared/images")
     return path
 
 
 @pytest.fixture(scope="session")
-def content_path() -> Path:
-    return _image("content/tubingen.jpg")
+def picture(tmp_path_factory):
+    """`picture("content/tubingen.jpg")`: that file of ../shared/images, or where it is absent its stand-in from
+    STAND_INS. The stand-ins are written once per session, all into one folder laid out like ../shared/images."""
+    stand_ins = []
+
+    def find(relative: str) -> Path:
+        if (IMAGES / relative).is_file():
+            return IMAGES / relative
+        if relative not in STAND_INS:
+            pytest.fail(f"{IMAGES / relative} not found, and STAND_INS has no stand-in for it")
+        if not stand_ins:
+            stand_ins.append(_write_stand_ins(tmp_path_factory.mktemp("stand_in_images")))
+        return stand_ins[0] / relative
+
+    return find
+
+
+def _write_stand_ins(folder: Path) -> Path:
+    for relative, (asset, part, size, mode) in STAND_INS.items():
+        (folder / relative).parent.mkdir(exist_ok=True)
+        stand_in = Image.open(ASSETS / asset).convert(mode).resize(size, Image.Resampling.LANCZOS, box=part)
+        # Quality 90, 4:2:0 chroma, as photographs from the web; all over 20 kB, so a 20 kB prefix is cut short.
+        stand_in.save(folder / relative, quality=90)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def content_path(picture) -> Path:
+    return picture("content/tubingen.jpg")
 
 
 def write_damaged_pictures(folder: Path, content_path: Path) -> Path:
@@ -42,13 +90,13 @@ def write_damaged_pictures(folder: Path, content_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def style_path() -> Path:
-    return _image("style/starry_night.jpg")
+def style_path(picture) -> Path:
+    return picture("style/starry_night.jpg")
 
 
 @pytest.fixture(scope="session")
-def grey_style_path() -> Path:
-    return _image("style/escher_sphere.jpg")
+def grey_style_path(picture) -> Path:
+    return picture("style/escher_sphere.jpg")
 
 
 # Real ImageNet VGG16 weights, beside the repository like the pictures (see ../shared/weights/SOURCES.md).

@@ -14,7 +14,6 @@ scripts/compare_tutorial.py measures the drift over longer runs.
 import numpy as np
 import pytest
 
-from conftest import _image
 from tutorial_reference import TutorialRun
 from style_transfer.optimize import api
 from style_transfer.core.config import TUTORIAL
@@ -40,9 +39,9 @@ PAIRS = [("content/tubingen.jpg", "style/starry_night.jpg", 64),
 @pytest.mark.parametrize("convolution", ["direct", "winograd"])
 @pytest.mark.parametrize("content, style, max_dim", PAIRS)
 def test_one_step_from_the_same_state_gives_the_tutorials_next_state(content, style, max_dim, convolution,
-                                                                      weights_file):
+                                                                      weights_file, picture):
     """Step-for-step equivalence: our step is the tutorial's state transition, to float tolerance."""
-    content_path, style_path = _image(content), _image(style)
+    content_path, style_path = picture(content), picture(style)
     tutorial = TutorialRun(content_path, style_path, weights_file, max_dim)
     ours, our_content = our_optimizer(content_path, style_path, weights_file, max_dim, convolution)
     # Same pixels in: sizes, decoding and resizing are the tutorial's exactly.
@@ -69,8 +68,9 @@ def test_one_step_from_the_same_state_gives_the_tutorials_next_state(content, st
 
 @pytest.mark.parametrize("convolution", ["direct", "winograd"])
 @pytest.mark.parametrize("content, style, max_dim", PAIRS)
-def test_tutorial_preset_follows_the_tutorials_trajectory(content, style, max_dim, convolution, weights_file):
-    content_path, style_path = _image(content), _image(style)
+def test_tutorial_preset_follows_the_tutorials_trajectory(content, style, max_dim, convolution, weights_file,
+                                                          picture):
+    content_path, style_path = picture(content), picture(style)
     tutorial_losses = TutorialRun(content_path, style_path, weights_file, max_dim).run(STEPS)
     result = api.stylize(content_path, style_path, TUTORIAL.replace(max_dim=max_dim, steps=STEPS,
                                                                       weights=str(weights_file),
@@ -91,10 +91,9 @@ def test_tutorial_preset_follows_the_tutorials_trajectory(content, style, max_di
     assert drift.max() < 1e-2, drift
 
 
-def test_the_default_preset_is_not_the_tutorial(weights_file):
+def test_the_default_preset_is_not_the_tutorial(weights_file, content_path, style_path):
     # Guards the tests above: the default preset decodes and resizes differently, so the first loss must
     # differ; a comparison too loose to tell the presets apart would pass both.
-    content_path, style_path = _image("content/tubingen.jpg"), _image("style/starry_night.jpg")
     tutorial_losses = TutorialRun(content_path, style_path, weights_file, 64).run(1)
     result = api.stylize(content_path, style_path, steps=1, max_dim=64, weights=str(weights_file))
     assert abs(result.losses["total"][0] - tutorial_losses[0]) > 1e-4 * tutorial_losses[0]
