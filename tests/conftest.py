@@ -116,7 +116,7 @@ def vgg16_weights_path() -> Path:
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
-    from style_transfer.core.features import build_vgg
+    from style_transfer.core.vgg import build_vgg
 
     return build_vgg("random")
 
@@ -128,7 +128,7 @@ NETWORKS = ("vgg19", "vgg16")
 def random_vgg_of(random_vgg):
     """`random_vgg_of(network)`: VGG19 (`random_vgg`) or VGG16 with He-normal weights from seed 0, each built
     once per session."""
-    from style_transfer.core.features import build_vgg
+    from style_transfer.core.vgg import build_vgg
 
     built = {"vgg19": random_vgg}
 
