@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NETWORKS
+from conftest import EXACT, NETWORKS
 from style_transfer.kernels import devices, pooling, winograd
 from style_transfer.core import image_io, preprocessing
 from style_transfer.core.config import StyleConfig
@@ -24,25 +24,25 @@ def photo(content_path):
 
 def test_he_scaling_keeps_activations_at_trained_scale_where_keras_default_init_fades(random_vgg, photo):
     layers = ["block1_conv1", "block5_conv2"]
-    he = FeatureExtractor(layers, vgg=random_vgg)(photo)
-    default = FeatureExtractor(layers, vgg=keras.applications.VGG19(include_top=False, weights=None))(photo)
+    he = FeatureExtractor(layers, vgg=random_vgg, **EXACT)(photo)
+    default = FeatureExtractor(layers, vgg=keras.applications.VGG19(include_top=False, weights=None), **EXACT)(photo)
     he_means = {name: float(np.mean(he[name])) for name in layers}
     assert he_means["block5_conv2"] > 10 and 0.2 < he_means["block5_conv2"] / he_means["block1_conv1"] < 5
     assert float(np.mean(default["block5_conv2"])) < 0.05 * he_means["block5_conv2"]
 
 
 def test_only_layers_up_to_the_deepest_requested_are_built(random_vgg):
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg)
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **EXACT)
     built = {layer.name for layer in extractor.model.layers}
     assert {"block5_conv3", "block5_conv4", "block5_pool"}.isdisjoint(built)
     assert set(TUTORIAL_LAYERS) <= built
-    shallow = FeatureExtractor(["block2_conv1"], vgg=random_vgg)
+    shallow = FeatureExtractor(["block2_conv1"], vgg=random_vgg, **EXACT)
     assert max(int(layer.name[5]) for layer in shallow.model.layers if layer.name.startswith("block")) == 2
     assert len(shallow.model.weights) == 3 * 2  # block1_conv1, block1_conv2, block2_conv1: kernel + bias
 
 
 def test_outputs_are_named_by_keras_layer_and_shaped_by_depth(random_vgg, photo):
-    outputs = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg)(photo)
+    outputs = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **EXACT)(photo)
     assert list(outputs) == TUTORIAL_LAYERS
     assert outputs["block1_conv1"].shape == (1, 72, 96, 64)
     assert outputs["block3_conv1"].shape == (1, 18, 24, 256)
@@ -52,7 +52,7 @@ def test_outputs_are_named_by_keras_layer_and_shaped_by_depth(random_vgg, photo)
 def test_preprocessing_is_vgg_caffe_style(random_vgg):
     # A pure-red image and a pure-blue one must differ after preprocessing (channel order matters), and
     # the ImageNet mean pixel must map to zero input, i.e. block1_conv1 outputs its biases (all zero here).
-    extractor = FeatureExtractor(["block1_conv1"], vgg=random_vgg)
+    extractor = FeatureExtractor(["block1_conv1"], vgg=random_vgg, **EXACT)
     mean_rgb = np.array([123.68, 116.779, 103.939], np.float32) / 255
     at_mean = extractor(np.broadcast_to(mean_rgb, (1, 8, 8, 3)).astype(np.float32))["block1_conv1"]
     assert float(np.abs(at_mean).max()) < 1e-3
@@ -61,19 +61,34 @@ def test_preprocessing_is_vgg_caffe_style(random_vgg):
 
 def test_layers_are_checked_against_the_network():
     with pytest.raises(ValueError, match="vgg16 has no layers \\['block5_conv4'\\]"):
-        FeatureExtractor(["block5_conv4"], weights="random", network="vgg16")
+        FeatureExtractor(["block5_conv4"], weights="random", network="vgg16", **EXACT)
     with pytest.raises(ConfigError, match="vgg16 has no layer 'block5_conv4'; its layers: block1_conv1"):
         StyleConfig(network="vgg16", content_layers="block5_conv4")
     assert StyleConfig(network="vgg16").network == "vgg16"
+
+
+def test_the_network_comes_from_weights_and_a_name_or_a_built_model_never_a_default(random_vgg):
+    with pytest.raises(ValueError, match="give the weights and network to build, or a built vgg"):
+        FeatureExtractor(["block1_conv1"], **EXACT)
+    with pytest.raises(ValueError, match="give the weights and network to build, or a built vgg"):
+        FeatureExtractor(["block1_conv1"], weights="random", network="vgg19", vgg=random_vgg, **EXACT)
+    with pytest.raises(ValueError, match="weights 'random': give the network to build"):
+        FeatureExtractor(["block1_conv1"], weights="random", **EXACT)
+    with pytest.raises(ValueError, match="the model given is vgg19, not vgg16"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, network="vgg16", **EXACT)
+    with pytest.raises(TypeError, match="precision"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="max", convolution="direct")
+
+
 @pytest.mark.parametrize("network", NETWORKS)
 def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
     vgg = random_vgg_of(network)
-    extractor = FeatureExtractor(layers, vgg=vgg, pooling="avg")
+    extractor = FeatureExtractor(layers, vgg=vgg, **{**EXACT, "pooling": "avg"})
     kinds = [type(layer).__name__ for layer in extractor.model.layers if "pool" in layer.name]
     assert kinds == ["AveragePooling2D"] * 4
     assert extractor.model.get_layer("block5_conv1") is vgg.get_layer("block5_conv1")
-    plain = FeatureExtractor(layers, vgg=vgg)
+    plain = FeatureExtractor(layers, vgg=vgg, **EXACT)
     assert {type(layer).__name__ for layer in plain.model.layers if "pool" in layer.name} == {"MaxPooling2D"}
     # Before the first pool nothing differs; after it, averaging changes the activations.
     np.testing.assert_array_equal(extractor(photo)["block1_conv1"], plain(photo)["block1_conv1"])
@@ -83,8 +98,8 @@ def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_
 @pytest.mark.parametrize("network", NETWORKS)
 def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
-    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), pooling="avg")
-    plain = FeatureExtractor(layers, vgg=random_vgg_of(network))
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), **{**EXACT, "pooling": "avg"})
+    plain = FeatureExtractor(layers, vgg=random_vgg_of(network), **EXACT)
     uncalibrated = {name: float(np.mean(value)) for name, value in extractor(photo).items()}
     scales = extractor.calibrate(photo)
     assert scales["block1_conv1"] == 1.0
@@ -117,14 +132,14 @@ def test_calibration_is_traced_once_for_every_picture_size(random_vgg, photo):
 
 def test_unknown_pooling_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown pooling 'min'"):
-        FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="min")
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, **{**EXACT, "pooling": "min"})
 
 
 @pytest.mark.parametrize("network", NETWORKS)
 def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv2"]
-    exact = FeatureExtractor(layers, vgg=random_vgg_of(network))(photo)
-    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), precision="bfloat16")
+    exact = FeatureExtractor(layers, vgg=random_vgg_of(network), **EXACT)(photo)
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), **{**EXACT, "precision": "bfloat16"})
     assert extractor.precision == "bfloat16"
     assert {layer.compute_dtype for layer in extractor.model.layers if "conv" in layer.name} == {"bfloat16"}
     rounded = extractor(photo)
@@ -164,7 +179,7 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
                                                              (37, 53, (64, 64), "avg")])
 def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg_of, photo, height, width, padded, pooling,
                                                           network):
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), precision="float32", pooling=pooling)
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), **{**EXACT, "pooling": pooling})
     image = tf.image.resize(photo, [height, width])
     exact = extractor(image)
     seen = {}
@@ -191,7 +206,7 @@ def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg_of, photo, h
 
 def test_unknown_precision_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
-        FeatureExtractor(["block1_conv1"], vgg=random_vgg, precision="float16")
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, **{**EXACT, "precision": "float16"})
 
 
 def test_onednn_switched_off_is_seen():

@@ -26,20 +26,20 @@ def test_random_weights_are_he_normal_with_zero_biases_and_seeded(random_vgg):
         assert abs(kernel.mean()) < 0.02 * np.sqrt(2 / fan_in)
         np.testing.assert_allclose(kernel.std(), np.sqrt(2 / fan_in), rtol=0.05)
         assert not bias.any()
-    assert_same_weights(random_vgg, vgg.build_vgg("random:0"))
-    other = vgg.build_vgg("random:1")
+    assert_same_weights(random_vgg, vgg.build_vgg("random:0", "vgg19"))
+    other = vgg.build_vgg("random:1", "vgg19")
     assert not np.array_equal(all_weights(other)[0], all_weights(random_vgg)[0])
 
 
 
 def test_official_layout_file_loads_by_layer_name(random_vgg, weights_file):
-    assert_same_weights(random_vgg, vgg.build_vgg(str(weights_file)))
+    assert_same_weights(random_vgg, vgg.build_vgg(str(weights_file), "vgg19"))
 
 
 def test_official_file_with_the_classifier_also_loads(random_vgg, tmp_path):
     classifier = {"fc1": [np.zeros((4, 2), np.float32), np.zeros(2, np.float32)]}
     path = write_official_layout(random_vgg, tmp_path / "with_top.h5", extra_layers=classifier)
-    assert_same_weights(random_vgg, vgg.build_vgg(str(path)))
+    assert_same_weights(random_vgg, vgg.build_vgg(str(path), "vgg19"))
 
 
 def test_keras_loads_the_official_layout_we_write(random_vgg, weights_file):
@@ -54,7 +54,7 @@ def test_keras_weights_h5_files_load_whatever_their_name(random_vgg, tmp_path, n
     os.replace(tmp_path / "saved.weights.h5", tmp_path / name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert_same_weights(random_vgg, vgg.build_vgg(str(tmp_path / name)))
+        assert_same_weights(random_vgg, vgg.build_vgg(str(tmp_path / name), "vgg19"))
 
 
 def test_wrong_shapes_name_the_layer(random_vgg, tmp_path):
@@ -65,13 +65,13 @@ def test_wrong_shapes_name_the_layer(random_vgg, tmp_path):
         del weights_file["block3_conv2/block3_conv2_W_1:0"]
         weights_file["block3_conv2"].create_dataset("block3_conv2_W_1:0", data=np.zeros((3, 3, 256, 8), np.float32))
     with pytest.raises(WeightsError, match=r"layer block3_conv2 has weights of shapes \[\(3, 3, 256, 8\), \(256,\)\]"):
-        vgg.build_vgg(str(path))
+        vgg.build_vgg(str(path), "vgg19")
 
 
 def test_a_keras_weights_file_for_another_model_is_refused(tmp_path):
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(WeightsError, match="does not fit VGG19"):
-        vgg.build_vgg(str(tmp_path / "other.weights.h5"))
+        vgg.build_vgg(str(tmp_path / "other.weights.h5"), "vgg19")
 
 
 @pytest.mark.parametrize("saved, network", [("vgg16", "vgg19"), ("vgg19", "vgg16")])
@@ -124,13 +124,13 @@ def test_unusable_weights_files_give_one_clear_error(tmp_path, content, message)
     elif content is not None:
         path.write_bytes(content)
     with pytest.raises(WeightsError, match=message) as raised:
-        vgg.build_vgg(str(path))
+        vgg.build_vgg(str(path), "vgg19")
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
 
 
 def test_random_seed_must_be_a_number():
     with pytest.raises(WeightsError, match="must be an integer"):
-        vgg.build_vgg("random:abc")
+        vgg.build_vgg("random:abc", "vgg19")
 
 
 def test_keras_cache_dir_follows_keras_home(monkeypatch, tmp_path):

@@ -13,8 +13,8 @@ from style_transfer.kernels.pooling import FusedMaxPooling2D
 from style_transfer.kernels.winograd import TRANSPOSED_GRADIENT_MIN_CHANNELS, DirectConv2D, WinogradConv2D
 
 
-def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str = "max",
-                  dtype: str = "float32", winograd: Iterable[str] = ()) -> keras.Model:
+def feature_model(vgg: keras.Model, layer_names: Iterable[str], pooling: str, dtype: str,
+                  winograd: Iterable[str] = ()) -> keras.Model:
     """A frozen model of `vgg`'s layers up to the deepest of `layer_names`, output {name: activation}.
 
     pooling "avg" rebuilds the graph with every 2x2 max-pool an average-pool, sharing the conv layers (and

@@ -14,8 +14,8 @@ from typing import Any, Callable, Iterable, Mapping
 import keras
 import tensorflow as tf
 
-from style_transfer.core.config import (CONVOLUTION_CHOICES, POOLING_CHOICES, PRECISION_CHOICES, network_layers,
-                                        pools_through)
+from style_transfer.core.config import (CONVOLUTION_CHOICES, DEFAULT, POOLING_CHOICES, PRECISION_CHOICES,
+                                        network_layers, pools_through)
 from style_transfer.core.feature_model import feature_model
 from style_transfer.core.vgg import build_vgg, layer_channels, network_of
 from style_transfer.kernels.banding import banded_blocks
@@ -36,18 +36,22 @@ class FeatureExtractor:
     multiplied by it, so the loss weights keep their meaning.
     """
 
-    def __init__(self, layer_names: Iterable[str], weights: str = "imagenet", vgg: keras.Model | None = None,
-                 pooling: str = "max", precision: str = "float32", convolution: str = "direct",
-                 network: str | None = None):
-        """`weights` and `network` as for build_vgg (`network` None: VGG19, or the network of `vgg`); or pass
-        a built `vgg` (then `self.weights` is None: unknown). `precision` and `convolution` as in StyleConfig
-        ('auto' is resolved here; `self.precision` and `self.convolution` tell the outcome)."""
+    def __init__(self, layer_names: Iterable[str], *, pooling: str, precision: str, convolution: str,
+                 weights: str | None = None, network: str | None = None, vgg: keras.Model | None = None):
+        """`pooling`, `precision` and `convolution` as in StyleConfig, which holds their defaults ('auto' is
+        resolved here; `self.precision` and `self.convolution` tell the outcome). The network: `weights` and
+        `network` as for build_vgg, or a built `vgg` (`network`, if given, must be its network; `self.weights`
+        is then None: unknown). ValueError for anything else."""
         self.layer_names = tuple(dict.fromkeys(layer_names))  # ordered, without repeats
-        self.weights = weights if vgg is None else None
+        if (weights is None) == (vgg is None):
+            raise ValueError("give the weights and network to build, or a built vgg (not both)")
+        if vgg is None and network is None:
+            raise ValueError(f"weights {weights!r}: give the network to build (vgg19 or vgg16)")
+        self.weights = weights
         self.pooling = pooling
         if vgg is not None and network is not None and network_of(vgg) != network:
             raise ValueError(f"the model given is {network_of(vgg)}, not {network}")
-        self.network = network_of(vgg) if vgg is not None else network or "vgg19"
+        self.network = network_of(vgg) if vgg is not None else network
         all_layers = network_layers(self.network)
         unknown = [name for name in self.layer_names if name not in all_layers]
         if unknown:
@@ -88,7 +92,8 @@ class FeatureExtractor:
         return self.reduce(image, {name: picture_float32 for name in self.layer_names})
 
     def reduce(self, image: tf.Tensor, reducers: Mapping[str, Callable[[tf.Tensor, tf.Tensor | None], Any]], *,
-               recompute_blocks: int = 0, size_bucket: int = 0, band_pixels: int = 0) -> dict[str, Any]:
+               recompute_blocks: int = 0, size_bucket: int = DEFAULT.size_bucket,
+               band_pixels: int = 0) -> dict[str, Any]:
         """{layer: reducers[layer](activation, size)} for `image` ([1, H, W, 3] float32 in [0, 1]).
 
         Each reducer gets its layer's [1, h, w, c] activation in the convolutions' dtype (bfloat16 with that
@@ -151,7 +156,7 @@ class FeatureExtractor:
         pools = pools_through(name)
         return size[0] // 2 ** pools, size[1] // 2 ** pools
 
-    def calibrate(self, image: tf.Tensor, size_bucket: int = 0) -> dict[str, float]:
+    def calibrate(self, image: tf.Tensor, size_bucket: int = DEFAULT.size_bucket) -> dict[str, float]:
         """With average pooling: sets each layer's scale to mean max-pooled / mean average-pooled activation
         on `image` ([1, H, W, 3] in [0, 1]); returns the scales. Layers before the first pool get 1.
         `size_bucket` as for `reduce`: the same means, with both networks run on the padded picture."""

@@ -58,7 +58,7 @@ def keras_cache_dir() -> Path:
     return Path(home) / "models"
 
 
-def build_vgg(weights: str, network: str = "vgg19") -> keras.Model:
+def build_vgg(weights: str, network: str) -> keras.Model:
     """`network` ("vgg19" or "vgg16") without its classifier, any input size, frozen, with the weights
     `weights` names.
 
