@@ -17,7 +17,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import json
-import math
 import os
 import signal
 import sys
@@ -34,8 +33,8 @@ from style_transfer import cli  # noqa: E402
 from style_transfer.fast import fast_layout  # noqa: E402
 from style_transfer.core import files, image_io  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
-from style_transfer.core.config import APPLY_PRESERVE_COLORS_CHOICES, PRECISION_CHOICES, StyleConfig  # noqa: E402
 from style_transfer.core.errors import ConfigError, ImageError, OutputExistsError  # noqa: E402
+from style_transfer.fast.apply_config import APPLY_DEFAULT, ApplyConfig  # noqa: E402
 
 PROGRAM = "style-transfer-apply"
 # zlib level 3 instead of Pillow's 6: about three times faster to write, for slightly larger files; the CPU
@@ -49,7 +48,6 @@ FLAGS = COMMAND.flags
 # while pictures load: loading still overlaps with the network, one picture at a time. It is the captures'
 # own lock, which the signal handler's messages and the error line take too.
 STDERR_LOCK = files.STDERR_LOCK
-_MAX_MEGAPIXELS = {field.name: field for field in dataclasses.fields(StyleConfig)}["max_megapixels"]
 
 flags.DEFINE_string("model", None, "The trained network: an export of style-transfer-train (a SavedModel "
                     "directory), a training run's model directory holding one in export/, or a .tflite file "
@@ -63,31 +61,9 @@ flags.DEFINE_string("output_dir", None, "Where the results go, as <picture>_<mod
 flags.DEFINE_bool("overwrite", False, "Replace existing results: --output, or the default names (which are "
                   "otherwise numbered around existing files). Without it an existing --output is an error.",
                   flag_values=FLAGS)
-flags.DEFINE_integer("max_dim", 0, "Resize each picture (antialiased) so its longest side is this many pixels "
-                     "before stylising it; 0 keeps each picture's size. The result has the stylised size.",
-                     flag_values=FLAGS)
-flags.DEFINE_integer("batch_size", 1, "How many pictures of the same size go through the network at once. On a "
-                     "CPU one is fastest (a single picture's normalisation runs as one fused operation); on a GPU "
-                     "larger batches help.", flag_values=FLAGS)
-flags.DEFINE_float("max_megapixels", _MAX_MEGAPIXELS.default, _MAX_MEGAPIXELS.metadata["help"], flag_values=FLAGS)
-flags.DEFINE_enum("precision", "auto", PRECISION_CHOICES, "Arithmetic of the network: "
-                  "'bfloat16' is faster on CPUs with AVX512_BF16 or AMX, and slightly less exact; 'auto' picks it "
-                  "on such CPUs when there is no GPU, else float32 (on a GPU, ask for bfloat16 yourself).",
-                  flag_values=FLAGS)
 flags.DEFINE_bool("progress", True, "Show a progress line on stderr (only when stderr is a terminal).",
                   flag_values=FLAGS)
-flags.DEFINE_string("style", None, "For a network of several styles: the style to paint, by name (or the start "
-                    "of one) or index (from 0); default the first. Results are then named "
-                    "<picture>_<model>_<style>.png.", flag_values=FLAGS)
-flags.DEFINE_list("style_mix", None, "For a network of several styles: a blend, as NAME:WEIGHT pairs (names or "
-                  "indices; weights >= 0, scaled to sum to 1), e.g. starry:0.7,scream:0.3. Results are named "
-                  "<picture>_<model>_mix.png.", flag_values=FLAGS)
-flags.DEFINE_float("strength", 1.0, "How much of the style to apply, from 0 (the photograph unchanged) to 1 (the "
-                   "network's full style); in between, the mix of the photograph and the full result.",
-                   flag_values=FLAGS)
-flags.DEFINE_enum("preserve_colors", "none", APPLY_PRESERVE_COLORS_CHOICES, "'luminance' keeps the "
-                  "photograph's colours: the result's luminance with the photograph's chrominance (YIQ), as "
-                  "style-transfer --preserve_colors luminance combines them.", flag_values=FLAGS)
+cli.define_config_flags(ApplyConfig, APPLY_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
 COMMAND.groups = (
     ("Required", ("model", "content")),
     ("Most used", ("output", "output_dir", "style", "style_mix", "strength", "preserve_colors", "max_dim",
@@ -108,73 +84,49 @@ class Picture:
     output: Path | None = None
 
 
-def check_flags(argv: list[str]) -> list[str]:
-    """The inputs (--content, then the arguments); UsageError or ConfigError for a mistaken command line."""
+def config_from_flags() -> ApplyConfig:
+    return APPLY_DEFAULT.replace(**cli.config_changes(ApplyConfig, FLAGS))
+
+
+def check_flags(argv: list[str]) -> tuple[list[str], ApplyConfig]:
+    """The inputs (--content, then the arguments) and the settings; UsageError or ConfigError for a mistaken
+    command line."""
     for name in ("model", "content"):
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (--model EXPORT --content PICTURE_OR_FOLDER [MORE ...])")
-    if FLAGS.batch_size < 1:
-        raise ConfigError("batch_size", f"must be at least 1, got {FLAGS.batch_size}")
-    if FLAGS.max_dim < 0 or 0 < FLAGS.max_dim < fast_layout.MIN_SIDE:
-        raise ConfigError("max_dim", f"must be 0 (keep each picture's size) or at least {fast_layout.MIN_SIDE}, got "
-                          f"{FLAGS.max_dim}")
-    if not 0 < FLAGS.max_megapixels < math.inf:
-        raise ConfigError("max_megapixels", f"must be a number > 0, got {FLAGS.max_megapixels}")
     if FLAGS.output and FLAGS.output_dir:
         raise UsageError("--output and --output_dir: give one (--output is the path of a single result)")
     if FLAGS.style is not None and FLAGS.style_mix is not None:
         raise UsageError("--style picks one style and --style_mix blends several: give one of them")
-    if not 0.0 <= FLAGS.strength <= 1.0:
-        raise ConfigError("strength", f"must be in [0, 1], got {FLAGS.strength:g}")
-    style_mix()  # its syntax, before anything is loaded
+    config = config_from_flags()
     inputs = [FLAGS.content, *argv[1:]]
     if FLAGS.output and len(inputs) > 1:
         raise UsageError(f"--output names one result but {len(inputs)} inputs are given; use --output_dir")
-    return inputs
+    return inputs, config
 
 
-def style_mix() -> dict[str, float] | None:
-    """--style_mix as {name or index: weight}; ConfigError for a pair that is not NAME:WEIGHT with WEIGHT >= 0."""
-    if FLAGS.style_mix is None:
-        return None
-    mix: dict[str, float] = {}
-    for pair in FLAGS.style_mix:
-        name, _, weight = pair.rpartition(":")
-        try:
-            value = float(weight)
-        except ValueError:
-            value = math.nan
-        if not name or not 0 <= value < math.inf:
-            raise ConfigError("style_mix", f"expected NAME:WEIGHT pairs with weights >= 0, e.g. "
-                              f"starry:0.7,scream:0.3; got {pair!r}")
-        mix[name] = mix.get(name, 0.0) + value
-    if not sum(mix.values()) > 0:
-        raise ConfigError("style_mix", "the weights add up to 0; give at least one weight above 0")
-    return mix
-
-
-def chosen_style(stylizer) -> tuple[object, str]:
+def chosen_style(stylizer, config: ApplyConfig) -> tuple[object, str]:
     """What to pass Stylizer as `style` and the suffix of result names ("" for a one-style network);
     ConfigError naming the network's styles for a style it does not have."""
-    mix = style_mix()
+    mix = config.style_mix
     try:
         if mix is not None:
             stylizer.style_weights(mix, 1)
             return mix, "_mix" if stylizer.styles > 1 else ""
-        index = stylizer.style_index(FLAGS.style if FLAGS.style is not None else 0)
+        index = stylizer.style_index(config.style if config.style is not None else 0)
     except ValueError as error:
         raise ConfigError("style_mix" if mix is not None else "style", str(error)) from None
     return index, f"_{stylizer.style_names[index]}" if stylizer.styles > 1 else ""
 
 
-def check_paths(inputs: list[str]) -> None:
+def check_paths(inputs: list[str], config: ApplyConfig) -> None:
     """The mistakes found before TensorFlow is imported, which is slow: an input picture that is missing or
     not a picture (ImageError), a --model that is not an export (ModelError: missing, or a folder without a
     SavedModel, such as a training run that has not exported yet), an --output that exists (UsageError).
     find_pictures, export.load and plan_outputs check the rest, and say the same of these."""
     for name in inputs:
         if not Path(name).is_dir():
-            image_io.read_header(name, max_pixels=int(FLAGS.max_megapixels * 1e6))
+            image_io.read_header(name, max_pixels=config.max_pixels)
     fast_layout.find_export(FLAGS.model)
     if FLAGS.output:
         with cli.outputs_as_usage_errors():
@@ -370,7 +322,7 @@ class Progress:
                 print("\r\033[K", end="", file=sys.stderr, flush=True)
 
 
-def png_metadata(stylizer, style, picture: Picture) -> dict[str, str]:
+def png_metadata(stylizer, style, picture: Picture, config: ApplyConfig) -> dict[str, str]:
     from style_transfer import __version__
 
     weights = stylizer.style_weights(style, 1)[0]
@@ -379,8 +331,8 @@ def png_metadata(stylizer, style, picture: Picture) -> dict[str, str]:
             "style_transfer:model_metadata": json.dumps(stylizer.metadata),
             "style_transfer:precision": stylizer.precision,
             "style_transfer:style": json.dumps(painted),
-            "style_transfer:controls": json.dumps({"strength": FLAGS.strength,
-                                                   "preserve_colors": FLAGS.preserve_colors}),
+            "style_transfer:controls": json.dumps({"strength": config.strength,
+                                                   "preserve_colors": config.preserve_colors}),
             "style_transfer:content": str(picture.path.resolve())}
 
 
@@ -432,7 +384,7 @@ def report(message: str) -> None:
         print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
 
 
-def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, model: str,
+def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, model: str, config: ApplyConfig,
                 stopper: cli.StopOnSignal, progress: Progress) -> tuple[int, list[Picture]]:
     """Loads, stylises (in `style`, with --strength and --preserve_colors) and writes the pictures batch by
     batch until done or until `stopper` has received a signal; prints each path written. Returns how many
@@ -449,9 +401,9 @@ def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, mo
             else:
                 yield index, image
 
-    dataset = picture_dataset([picture.path for picture in pictures], max_dim=FLAGS.max_dim,
-                              max_pixels=int(FLAGS.max_megapixels * 1e6))
-    batches = group_by_size(loaded(dataset), FLAGS.batch_size)
+    dataset = picture_dataset([picture.path for picture in pictures], max_dim=config.max_dim,
+                              max_pixels=config.max_pixels)
+    batches = group_by_size(loaded(dataset), config.batch_size)
     # Results are encoded and written by one thread while the network computes the next batch (zlib
     # releases the GIL): at most one batch waits to be written. Paths are printed in order, once written.
     writer = BackgroundWriter(stopper)
@@ -474,12 +426,12 @@ def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, mo
         progress.show(written + len(failed), time.perf_counter() - started)
 
     def write(result, picture):
-        return (save_result(result[None], picture, names, model, png_metadata(stylizer, style, picture)),
+        return (save_result(result[None], picture, names, model, png_metadata(stylizer, style, picture, config)),
                 result.shape[:2])
 
     try:
         for indices, images in batches:
-            results = stylizer(images, style, strength=FLAGS.strength, preserve_colors=FLAGS.preserve_colors)
+            results = stylizer(images, style, strength=config.strength, preserve_colors=config.preserve_colors)
             confirm_pending()  # the previous batch, written while this one was computed
             for index, result in zip(indices, results):
                 pending.append((writer.submit(write, result, pictures[index]), pictures[index]))
@@ -499,19 +451,18 @@ def stylise_all(stylizer, style, pictures: list[Picture], names: OutputNames, mo
 
 
 def main(argv: list[str]) -> int:
-    inputs = check_flags(argv)
-    max_pixels = int(FLAGS.max_megapixels * 1e6)
+    inputs, config = check_flags(argv)
 
     # Everything that can be checked is checked before the model is loaded or a picture decoded, and the
     # commonest mistakes before TensorFlow is imported, so they are reported at once.
-    check_paths(inputs)
+    check_paths(inputs, config)
     cli.import_tensorflow_quietly()  # before anything imports it, so its start-up banner stays hidden
     from style_transfer.fast import export
 
-    pictures, skipped = find_pictures(inputs, max_pixels=max_pixels, max_dim=FLAGS.max_dim)
+    pictures, skipped = find_pictures(inputs, max_pixels=config.max_pixels, max_dim=config.max_dim)
     # The network's styles name the results, so it is loaded before they are planned.
-    stylizer = export.load(FLAGS.model, FLAGS.precision)
-    style, suffix = chosen_style(stylizer)
+    stylizer = export.load(FLAGS.model, config.precision)
+    style, suffix = chosen_style(stylizer, config)
     model = model_name(FLAGS.model) + suffix
     names = OutputNames(Path(FLAGS.output_dir or "."), FLAGS.overwrite)
     plan_outputs(pictures, names, model)
@@ -520,7 +471,7 @@ def main(argv: list[str]) -> int:
 
     started = time.perf_counter()
     with cli.StopOnSignal(PROGRAM, "write the pictures of this batch") as stopper:
-        written, failed = stylise_all(stylizer, style, pictures, names, model, stopper,
+        written, failed = stylise_all(stylizer, style, pictures, names, model, config, stopper,
                                       Progress(len(pictures), FLAGS.progress))
     seconds = time.perf_counter() - started
     per_picture = f"{seconds / written:.2f} s per picture" if written else "no picture"
