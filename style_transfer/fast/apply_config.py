@@ -11,9 +11,9 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
-from style_transfer.core.config import (APPLY_PRESERVE_COLORS_CHOICES, DEFAULT, PRECISION_CHOICES, ConfigMethods,
-                                        check, config_field, normalize_fields)
+from style_transfer.core.config import APPLY_PRESERVE_COLORS_CHOICES, DEFAULT, PRECISION_CHOICES
 from style_transfer.core.errors import ConfigError
+from style_transfer.core.fields import ConfigMethods, check, config_field, normalize_fields
 from style_transfer.fast.fast_layout import MIN_SIDE
 
 _STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(DEFAULT)}
