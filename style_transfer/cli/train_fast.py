@@ -32,6 +32,7 @@ from style_transfer import cli  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
 from style_transfer.core.config import PRECISION_CHOICES  # noqa: E402
 from style_transfer.core.errors import ResumeError  # noqa: E402
+from style_transfer.core.progress import Progress  # noqa: E402
 from style_transfer.fast.train_config import TRAIN_DEFAULT, TrainConfig  # noqa: E402
 
 PROGRAM = "style-transfer-train"
@@ -226,26 +227,21 @@ def main(argv: list[str]) -> int:
     if writer is not None and start == 0:
         with writer.as_default(step=0):
             tf.summary.text("config", "\n".join(f"    {key}: {value}" for key, value in description["config"].items()))
-    progress = None
-    if FLAGS.progress and sys.stdout.isatty() and trainer.chief and config.steps > start:
-        import keras
-
-        progress = keras.utils.Progbar(config.steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
-    started = time.perf_counter()
-
-    report_lines = FLAGS.progress and progress is None and trainer.chief
+    # On a terminal the progress line; otherwise (a log file, a notebook) a line at each checkpoint.
+    progress = Progress(config.steps, "step", initial=start, stream=sys.stdout,
+                        enabled=FLAGS.progress and trainer.chief and config.steps > start)
+    report_lines = FLAGS.progress and not progress.enabled and trainer.chief
+    started = progress.started
 
     def on_step(step, terms):
-        rate = (step - start) / max(time.perf_counter() - started, 1e-9)
-        if progress is not None:
-            progress.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == config.steps)
-        elif report_lines and step % config.checkpoint_every == 0 and step < config.steps:
-            remaining = (config.steps - step) / rate
-            print(f"step {step}/{config.steps}: loss {terms['total']:.4g}, {rate:.2f} steps/s, about "
-                  f"{remaining / 60:.0f} min to go; writing a checkpoint", flush=True)
+        progress.update_to(step, loss=terms["total"])
+        if report_lines and step % config.checkpoint_every == 0 and step < config.steps:
+            print(f"step {step}/{config.steps}: loss {terms['total']:.4g}, {progress.rate:.2f} steps/s, about "
+                  f"{progress.seconds_left / 60:.0f} min to go; writing a checkpoint", flush=True)
 
     with cli.StopOnSignal(PROGRAM) as stopper:
-        step = trainer.run(on_step, stop=stopper.stop, summary_writer=writer)
+        with progress:
+            step = trainer.run(on_step, stop=stopper.stop, summary_writer=writer)
         seconds = time.perf_counter() - started
         stopper.saving = True
         if step < config.steps:
