@@ -123,7 +123,7 @@ def peak_rss_mb() -> float:
 
 def conv_gflop(height: int, width: int, network: str = "vgg19", deepest: str = "block5_conv2") -> float:
     """GFLOP of one step: every conv of `network` up to `deepest`, forward and backward to its input."""
-    from style_transfer.core.config import network_layers
+    from style_transfer.core.vgg_layers import network_layers
 
     channels = {"block1": 64, "block2": 128, "block3": 256, "block4": 512, "block5": 512}
     total, c_in, h, w = 0.0, 3, height, width

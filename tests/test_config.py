@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from style_transfer.core import config as config_lib
+from style_transfer.core import config as config_lib, fields
 from style_transfer.core.config import StyleConfig
 from style_transfer.core.errors import ConfigError
 
@@ -43,7 +43,7 @@ def test_defaults_keep_the_tutorials_objective_but_smooth_its_total_variation_an
 ])
 def test_layer_specs_normalise_to_name_weight_dicts(spec, expected):
     assert StyleConfig(style_layers=spec).style_layers == expected
-    assert config_lib.parse_layer_weights(config_lib.format_layer_weights(expected), "x", "vgg19") == expected
+    assert fields.parse_layer_weights(fields.format_layer_weights(expected), "x", "vgg19") == expected
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer.core import image_io
+from style_transfer.core import decoding, image_io
 from style_transfer.core.errors import ImageError, OutputExistsError
 
 RNG = np.random.default_rng(0)
@@ -343,7 +343,7 @@ def test_our_own_bugs_are_not_blamed_on_the_file(tmp_path, monkeypatch):
     def broken(image, keep_alpha=False, grey_scale=None):
         raise TypeError("a bug in the package")
 
-    monkeypatch.setattr(image_io, "_pil_to_array", broken)
+    monkeypatch.setattr(decoding, "pil_to_array", broken)
     with pytest.raises(TypeError, match="a bug in the package"):
         image_io.load_image(tmp_path / "fine.png")
 
@@ -452,7 +452,7 @@ def test_a_mask_is_reduced_without_blending_its_regions(tmp_path):
 def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, capfd, caplog, monkeypatch, fails):
     # C decoders (libjpeg, libtiff) write to file descriptor 2 directly, as this stand-in does.
     Image.new("RGB", (4, 4)).save(tmp_path / "odd.png")
-    real_decode = image_io._decode_file
+    real_decode = decoding._decode_file
 
     def chatty_decode(path, jpeg_dct, max_pixels, keep_alpha=False, max_dim=None):
         os.write(2, b"Corrupt data: 4 extraneous bytes\n")
@@ -460,7 +460,7 @@ def test_decoder_chatter_becomes_one_log_line_or_part_of_the_error(tmp_path, cap
             raise ImageError(f"{path}: cannot decode image (bad)")
         return real_decode(path, jpeg_dct, max_pixels, keep_alpha, max_dim)
 
-    monkeypatch.setattr(image_io, "_decode_file", chatty_decode)
+    monkeypatch.setattr(decoding, "_decode_file", chatty_decode)
     if fails:
         with pytest.raises(ImageError, match=r"cannot decode image \(bad\) \[decoder: Corrupt data: 4 extraneous bytes\]"):
             image_io.load_image(tmp_path / "odd.png")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from style_transfer.core import config as config_lib
+from style_transfer.core import config as config_lib, fields
 from style_transfer.kernels import devices
 from style_transfer.core import image_io
 from style_transfer.cli import run
@@ -44,7 +44,7 @@ def test_every_config_field_is_a_flag_with_the_same_default():
     for field in dataclasses.fields(config_lib.StyleConfig):
         default = getattr(config_lib.DEFAULT, field.name)
         if isinstance(default, Mapping):
-            default = config_lib.format_layer_weights(default)
+            default = fields.format_layer_weights(default)
         elif isinstance(default, tuple):
             default = ",".join(map(str, default))
         assert run.FLAGS[field.name].default == default, field.name

@@ -7,7 +7,7 @@ from typing import Iterable
 
 import keras
 
-from style_transfer.core.config import network_layers
+from style_transfer.core.vgg_layers import network_layers
 from style_transfer.core.vgg import network_of
 from style_transfer.kernels.pooling import FusedMaxPooling2D
 from style_transfer.kernels.winograd import TRANSPOSED_GRADIENT_MIN_CHANNELS, DirectConv2D, WinogradConv2D

@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterable, Mapping
 import keras
 import tensorflow as tf
 
-from style_transfer.core.config import (CONVOLUTION_CHOICES, DEFAULT, POOLING_CHOICES, PRECISION_CHOICES,
-                                        network_layers, pools_through)
+from style_transfer.core.config import CONVOLUTION_CHOICES, DEFAULT, POOLING_CHOICES, PRECISION_CHOICES
 from style_transfer.core.feature_model import feature_model
 from style_transfer.core.vgg import build_vgg, layer_channels, network_of
+from style_transfer.core.vgg_layers import network_layers, pools_through
 from style_transfer.kernels.banding import banded_blocks
 from style_transfer.kernels.buckets import mean_activations, pad_to_bucket, picture_float32, run_layer
 from style_transfer.kernels.devices import resolve_convolution, resolve_precision

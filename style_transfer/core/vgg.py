@@ -14,8 +14,8 @@ import h5py
 import keras
 import numpy as np
 
-from style_transfer.core.config import NETWORK_LAYERS, network_layers
 from style_transfer.core.errors import WeightsError
+from style_transfer.core.vgg_layers import NETWORK_LAYERS, network_layers
 
 # The files keras.applications.VGG19/VGG16(include_top=False, weights="imagenet") download (80 and 59 MB),
 # verified by Keras against their hashes and cached under $KERAS_HOME/models (default ~/.keras/models).

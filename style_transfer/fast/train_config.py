@@ -8,9 +8,9 @@ flag per field, as run.py does for StyleConfig.
 from __future__ import annotations
 
 import dataclasses
-from style_transfer.core.config import (DEFAULT, GRAM_NORM_CHOICES, NETWORK_CHOICES, PRECISION_CHOICES, ConfigMethods,
-                                   config_field, check, network_layers, normalize_fields, parse_layer_weights,
-                                   pools_through)
+from style_transfer.core.config import DEFAULT, GRAM_NORM_CHOICES, NETWORK_CHOICES, PRECISION_CHOICES
+from style_transfer.core.fields import ConfigMethods, check, config_field, normalize_fields, parse_layer_weights
+from style_transfer.core.vgg_layers import network_layers, pools_through
 
 STRATEGY_CHOICES = ("default", "mirrored", "multi_worker")
 _STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.fields(DEFAULT)}
@@ -27,8 +27,8 @@ class TrainConfig(ConfigMethods):
                              "targets; larger makes the brush strokes bigger.")
     batch_size: int = config_field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
-    max_megapixels: float = config_field(DEFAULT.max_megapixels, "Skip data pictures (and refuse a style picture) whose header claims "
-                                   "more megapixels than this.")
+    max_megapixels: float = config_field(DEFAULT.max_megapixels, "Skip data pictures (and refuse a style picture) "
+                                         "whose header claims more megapixels than this.")
     # The network.
     filters: int = config_field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
                           "Compute grows with its square.")

@@ -20,9 +20,10 @@ from absl import logging
 from PIL import Image
 
 from style_transfer.core import color, files, image_io, preprocessing
-from style_transfer.core.config import DEFAULT, INIT_CHOICES, StyleConfig, pools_through
+from style_transfer.core.config import DEFAULT, INIT_CHOICES, StyleConfig
 from style_transfer.core.errors import ConfigError, ImageError, OutputError, ResumeError
 from style_transfer.core.features import FeatureExtractor, resolve_precision
+from style_transfer.core.vgg_layers import pools_through
 from style_transfer.optimize import callbacks as callbacks_lib
 from style_transfer.optimize import checkpoints, figures, layout
 from style_transfer.optimize.optimization import Callback, StyleOptimizer
