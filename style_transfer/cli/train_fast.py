@@ -16,6 +16,7 @@ place in it, and --strategy multi_worker.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
@@ -32,6 +33,7 @@ from style_transfer import cli  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
 from style_transfer.core.config import PRECISION_CHOICES  # noqa: E402
 from style_transfer.core.errors import ResumeError  # noqa: E402
+from style_transfer.core.progress import Progress  # noqa: E402
 from style_transfer.fast.train_config import TRAIN_DEFAULT, TrainConfig  # noqa: E402
 
 PROGRAM = "style-transfer-train"
@@ -161,20 +163,33 @@ def resume_command() -> str:
     return shlex.join([PROGRAM, *arguments, "--resume"])
 
 
-def main(argv: list[str]) -> int:
+@dataclasses.dataclass
+class Inputs:
+    """What the checks made before TensorFlow is imported found: each style's name, the training pictures
+    (dataset.scan_folder's), and the description of the run to resume when it was read then."""
+
+    style_names: list[str]
+    folder: object
+    saved_run: dict | None
+
+
+def check_command_line(argv: list[str]) -> TrainConfig:
+    """The settings; UsageError or ConfigError for a mistaken command line."""
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r} (all inputs are flags, e.g. --data FOLDER)")
     for name in ("style", "data", "model_dir"):
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (--style PAINTING --data FOLDER --model_dir M)")
-    config = config_from_flags()
-    model_dir = Path(FLAGS.model_dir)
-    # Everything that can be checked is checked before the loss network is built or a step is run, and what
-    # needs no TensorFlow before TensorFlow is imported, which is slow: a mistake is reported at once. In a
-    # cluster every worker makes the same checks, so a mistake stops them all, with the same line, before
-    # any waits for the others.
-    from style_transfer.fast import cluster, dataset, fast_layout
+    return config_from_flags()
+
+
+def check_inputs(config: TrainConfig, model_dir: Path) -> Inputs:
+    """The checks that need no TensorFlow, which is slow to import, so a mistake is reported at once: the
+    cluster, --model_dir (a cluster's chief checks it once it knows it is the chief), the run to resume, the
+    style pictures' headers, and the training pictures. In a cluster every worker makes the same checks, so a
+    mistake stops them all, with the same line, before any waits for the others."""
     from style_transfer.core import image_io
+    from style_transfer.fast import cluster, dataset, fast_layout
 
     workers = 1  # the input pipelines that share the files: one per worker of a cluster, else one
     if config.strategy == "multi_worker":
@@ -191,71 +206,83 @@ def main(argv: list[str]) -> int:
     for path in FLAGS.style:
         image_io.read_header(path, max_pixels=max_pixels)
     folder = dataset.scan_folder(FLAGS.data, max_pixels=max_pixels, workers=workers)
-    cli.import_tensorflow_quietly()
+    return Inputs(names, folder, saved_run)
 
-    import tensorflow as tf
 
-    from style_transfer.core import files, preprocessing
-    from style_transfer.fast import training
+def load_styles(config: TrainConfig, inputs: Inputs) -> tuple[list, dict]:
+    """The style pictures, float32 [1, H, W, 3] in [0, 1] at --style_size, and the run's description
+    (run_description: what config.json records)."""
+    from style_transfer.core import image_io, preprocessing
 
-    # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
-    strategy = training.make_strategy(config.strategy)
-    chief = training.is_chief(strategy)
-    if chief and config.strategy == "multi_worker":
-        check_model_dir(model_dir)
+    max_pixels = int(config.max_megapixels * 1e6)
     styles = [preprocessing.resize_to_max_dim(image_io.load_image(path, max_pixels=max_pixels),
                                               config.style_size).numpy() for path in FLAGS.style]
     description = run_description(config, [(name, path, image_io.fingerprint(style))
-                                            for name, path, style in zip(names, FLAGS.style, styles)], FLAGS.data)
-    if FLAGS.resume and chief:
-        check_resumable(model_dir, saved_run or read_run_description(model_dir), description)
+                                            for name, path, style in zip(inputs.style_names, FLAGS.style, styles)],
+                                  FLAGS.data)
+    return styles, description
+
+
+def report_skipped(folder) -> None:
+    """One line on stderr naming how many training files are skipped, with the first three reasons."""
     if folder.skipped:
         examples = "; ".join(f"{path}: {reason}" for path, reason in folder.skipped[:3])
         print(f"{PROGRAM}: skipped {len(folder.skipped)} of {len(folder.skipped) + len(folder.paths)} files in "
               f"{FLAGS.data}: {examples}{' ...' if len(folder.skipped) > 3 else ''}", file=sys.stderr)
 
-    trainer = training.FastTrainer(config, styles, folder.paths, model_dir, strategy, style_names=names)
-    start = trainer.restore() if FLAGS.resume else 0
-    if trainer.chief:
-        if FLAGS.overwrite:  # the new run is set up: what the replaced one left goes now, not before
-            for name in (training.CHECKPOINTS, training.LOGS, training.EXPORT):
-                shutil.rmtree(model_dir / name, ignore_errors=True)
-        model_dir.mkdir(parents=True, exist_ok=True)
-        (model_dir / training.CONFIG_FILE).write_text(json.dumps(description, indent=2), encoding="utf8")
-    writer = tf.summary.create_file_writer(str(model_dir / training.LOGS)) if trainer.chief else None
-    if writer is not None and start == 0:
+
+def prepare_model_dir(trainer, model_dir: Path, description: dict, start: int):
+    """The chief's part once the run is set up: what a replaced run (--overwrite) left goes, config.json is
+    written, and the TensorBoard writer (None on other workers) gets the settings at a new run's step 0."""
+    import tensorflow as tf
+
+    from style_transfer.fast import training
+
+    if not trainer.chief:
+        return None
+    if FLAGS.overwrite:  # the new run is set up: what the replaced one left goes now, not before
+        for name in (training.CHECKPOINTS, training.LOGS, training.EXPORT):
+            shutil.rmtree(model_dir / name, ignore_errors=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    (model_dir / training.CONFIG_FILE).write_text(json.dumps(description, indent=2), encoding="utf8")
+    writer = tf.summary.create_file_writer(str(model_dir / training.LOGS))
+    if start == 0:
         with writer.as_default(step=0):
             tf.summary.text("config", "\n".join(f"    {key}: {value}" for key, value in description["config"].items()))
-    progress = None
-    if FLAGS.progress and sys.stdout.isatty() and trainer.chief and config.steps > start:
-        import keras
+    return writer
 
-        progress = keras.utils.Progbar(config.steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
-    started = time.perf_counter()
 
-    report_lines = FLAGS.progress and progress is None and trainer.chief
+def train(trainer, config: TrainConfig, start: int, writer, stop) -> tuple[int, float]:
+    """Runs the training loop from step `start` until --steps or `stop` is set, showing its progress: on a
+    terminal the progress line, otherwise (a log file, a notebook) a line at each checkpoint. Returns the
+    step reached and the seconds it took."""
+    progress = Progress(config.steps, "step", initial=start, stream=sys.stdout,
+                        enabled=FLAGS.progress and trainer.chief and config.steps > start)
+    report_lines = FLAGS.progress and not progress.enabled and trainer.chief
 
     def on_step(step, terms):
-        rate = (step - start) / max(time.perf_counter() - started, 1e-9)
-        if progress is not None:
-            progress.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == config.steps)
-        elif report_lines and step % config.checkpoint_every == 0 and step < config.steps:
-            remaining = (config.steps - step) / rate
-            print(f"step {step}/{config.steps}: loss {terms['total']:.4g}, {rate:.2f} steps/s, about "
-                  f"{remaining / 60:.0f} min to go; writing a checkpoint", flush=True)
+        progress.update_to(step, loss=terms["total"])
+        if report_lines and step % config.checkpoint_every == 0 and step < config.steps:
+            print(f"step {step}/{config.steps}: loss {terms['total']:.4g}, {progress.rate:.2f} steps/s, about "
+                  f"{progress.seconds_left / 60:.0f} min to go; writing a checkpoint", flush=True)
 
-    with cli.StopOnSignal(PROGRAM) as stopper:
-        step = trainer.run(on_step, stop=stopper.stop, summary_writer=writer)
-        seconds = time.perf_counter() - started
-        stopper.saving = True
-        if step < config.steps:
-            with files.uncaptured_stderr():  # the input pipeline may still be decoding a picture
-                print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
-                      f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr,
-                      flush=True)
-            return 128 + stopper.received if stopper.received else 1
-        exported = trainer.export(metadata={**description, "steps": step, "style_names": names},
-                                  tflite=FLAGS.tflite)
+    with progress:
+        step = trainer.run(on_step, stop=stop, summary_writer=writer)
+    return step, time.perf_counter() - progress.started
+
+
+def report_stopped(step: int, config: TrainConfig, model_dir: Path) -> None:
+    from style_transfer.core import files
+    from style_transfer.fast import training
+
+    with files.uncaptured_stderr():  # the input pipeline may still be decoding a picture
+        print(f"{PROGRAM}: stopped after step {step} of {config.steps}; the checkpoint is in "
+              f"{model_dir / training.CHECKPOINTS}. Resume with: {resume_command()}", file=sys.stderr, flush=True)
+
+
+def report_trained(trainer, strategy, start: int, step: int, seconds: float, exported, model_dir: Path) -> None:
+    from style_transfer.fast import training
+
     rate = f", {(step - start) / seconds:.2f} steps/s" if step > start and seconds > 0 else ""
     workers = training.worker_count(strategy)
     print(f"Trained {step - start} steps{f' (from step {start})' if start else ''} in {seconds:.1f} s{rate} on "
@@ -265,9 +292,41 @@ def main(argv: list[str]) -> int:
               f"{model_dir} --content PHOTO")
         print(f"TensorBoard logs in {model_dir / training.LOGS}; view with: tensorboard --logdir "
               f"{model_dir / training.LOGS}")
-    if stopper.received:
-        return 128 + stopper.received
-    return 0
+
+
+def main(argv: list[str]) -> int:
+    config = check_command_line(argv)
+    model_dir = Path(FLAGS.model_dir)
+    # Everything that can be checked is checked before the loss network is built or a step is run, and what
+    # needs no TensorFlow before TensorFlow is imported: a mistake is reported at once.
+    inputs = check_inputs(config, model_dir)
+    cli.import_tensorflow_quietly()
+    from style_transfer.fast import training
+
+    # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which must happen before any op runs.
+    strategy = training.make_strategy(config.strategy)
+    chief = training.is_chief(strategy)
+    if chief and config.strategy == "multi_worker":
+        check_model_dir(model_dir)
+    styles, description = load_styles(config, inputs)
+    if FLAGS.resume and chief:
+        check_resumable(model_dir, inputs.saved_run or read_run_description(model_dir), description)
+    report_skipped(inputs.folder)
+
+    trainer = training.FastTrainer(config, styles, inputs.folder.paths, model_dir, strategy,
+                                   style_names=inputs.style_names)
+    start = trainer.restore() if FLAGS.resume else 0
+    writer = prepare_model_dir(trainer, model_dir, description, start)
+    with cli.StopOnSignal(PROGRAM) as stopper:
+        step, seconds = train(trainer, config, start, writer, stopper.stop)
+        stopper.saving = True
+        if step < config.steps:
+            report_stopped(step, config, model_dir)
+            return 128 + stopper.received if stopper.received else 1
+        exported = trainer.export(metadata={**description, "steps": step, "style_names": inputs.style_names},
+                                  tflite=FLAGS.tflite)
+    report_trained(trainer, strategy, start, step, seconds, exported, model_dir)
+    return 128 + stopper.received if stopper.received else 0
 
 
 def console_main() -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-import keras
+from typing import TextIO
+
 import tensorflow as tf
 
 from style_transfer.core import image_io
 from style_transfer.core.config import StyleConfig
+from style_transfer.core.progress import Progress
 from style_transfer.optimize.optimization import Callback
 
 
@@ -35,22 +38,27 @@ class History(Callback):
 
 
 class ProgressBar(Callback):
-    """Keras' Progbar: step, loss and steps per second, redrawn in place on a terminal."""
+    """The progress line (core.progress.Progress) of a run: step, steps per second, time left and the loss,
+    redrawn in place on `stream` (default stdout) when it is a terminal or a notebook, and erased at the end.
+    The caller makes it and hands it to stylize: the library itself shows nothing."""
 
-    def __init__(self, steps: int):
+    def __init__(self, steps: int, stream: TextIO | None = None):
         self.steps = steps
-        self.bar = keras.utils.Progbar(steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
-        self.started = 0.0
+        self.stream = stream
+        self.progress: Progress | None = None
         self.first_step = None
 
     def on_start(self, image, config):
-        self.started = time.perf_counter()
+        self.progress = Progress(self.steps, "step", stream=self.stream or sys.stdout)
+        self.first_step = None
 
     def on_step(self, step, image, terms):
-        if self.first_step is None:  # a resumed run starts past step 1
-            self.first_step = step
-        rate = (step - self.first_step + 1) / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == self.steps)
+        if self.first_step is None:  # a resumed run starts past step 1: its rate counts the steps run here
+            self.first_step = self.progress.initial = step - 1
+        self.progress.update_to(step, loss=terms["total"])
+
+    def on_end(self, image):
+        self.progress.close()
 
 
 class TensorBoard(Callback):
