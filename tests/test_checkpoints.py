@@ -161,7 +161,7 @@ def test_a_checkpoint_in_keras_adams_layout_restores_every_variable(setup, tmp_p
     saved = tf.train.Checkpoint(image=image, adam=list(adam.variables)).save(str(tmp_path / "ckpt"))
     optimizer.checkpoint().restore(saved).assert_existing_objects_matched()
     assert optimizer.steps_done == 3
-    for ours, theirs in zip([optimizer.image, *optimizer.optimizer.variables], [image, *adam.variables], strict=True):
+    for ours, theirs in zip([optimizer.image, *optimizer.adam.variables], [image, *adam.variables], strict=True):
         np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 

@@ -151,7 +151,7 @@ def applied_learning_rates(optimizer, steps):
     for _ in range(steps):
         before = optimizer.image.numpy()
         optimizer.step()
-        seen.append(float(optimizer.optimizer.learning_rate.numpy()))
+        seen.append(float(optimizer.adam.learning_rate.numpy()))
         moves.append(float(np.abs(optimizer.image.numpy() - before).max()))
     return seen, moves
 

@@ -68,7 +68,8 @@ def test_a_checkpoint_restores_network_optimiser_and_step(tmp_path, photos, styl
     assert restored.weights_digest() != trainer.weights_digest()  # fresh weights (another seed would do too)
     assert restored.restore() == 3
     assert restored.weights_digest() == trainer.weights_digest()
-    assert int(restored.optimizer.iterations.numpy()) == 3
+    assert int(restored.keras_optimizer.iterations.numpy()) == 3
+    assert restored.optimizer is restored.keras_optimizer  # the former name
 
 
 def test_a_resumed_run_goes_on_with_the_batches_and_weights_of_an_uninterrupted_one(tmp_path, photos, style_image):
@@ -148,7 +149,7 @@ def test_two_replicas_compute_the_gradient_of_the_global_mean(tmp_path, photos, 
         for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])):
             trainer = training.FastTrainer(config, style, paths, {str(tmp_path)!r}, strategy)
             with strategy.scope():
-                trainer.optimizer = keras.optimizers.SGD(1e-8)
+                trainer.keras_optimizer = keras.optimizers.SGD(1e-8)
             weights = lambda: np.concatenate([w.ravel() for w in trainer.network.get_weights()])
             start, losses = weights(), []
             trainer.run(lambda step, terms: losses.append(terms["total"]))

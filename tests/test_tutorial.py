@@ -49,7 +49,7 @@ def test_one_step_from_the_same_state_gives_the_tutorials_next_state(content, st
     for already_done in (0, 4):
         tutorial.run(already_done)
         ours.image.assign(tutorial.image)
-        for our_variable, tutorial_variable in zip(ours.optimizer.variables, tutorial.opt.variables, strict=True):
+        for our_variable, tutorial_variable in zip(ours.adam.variables, tutorial.opt.variables, strict=True):
             our_variable.assign(tutorial_variable)
         before = tutorial.image.numpy()
         tutorial_loss = tutorial.run(1)[0]

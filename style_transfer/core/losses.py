@@ -82,7 +82,7 @@ def total_variation_loss(image: tf.Tensor, smoothing: float, per_example: bool =
     horizontally and vertically neighbouring values. Above 0 each difference d costs
     sqrt(d^2 + smoothing^2) - smoothing instead (Charbonnier's smoothed absolute value): about |d| - smoothing
     for differences much larger than `smoothing`, so edges are pulled as L1 pulls them, but quadratic below it. The
-    absolute value's gradient keeps its full size however small a difference is, so an optimiser settles
+    absolute value's gradient keeps its full size however small a difference is, so gradient descent settles
     with neighbouring pixels exactly equal: flat blocks and steps where the picture should shade smoothly
     (the staircasing of L1 total variation); the smoothed cost lets small differences be.
     """

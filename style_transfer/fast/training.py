@@ -1,7 +1,7 @@
 """Training a transformation network for one or several styles under tf.distribute (Johnson et al. 2016;
 several styles in one network: Dumoulin et al. 2017).
 
-The loss is the optimiser's own: the same FeatureExtractor (of config.network, VGG19 or VGG16) and
+The loss is the optimiser's own (style-transfer's): the same FeatureExtractor (of config.network, VGG19 or VGG16) and
 `losses.total_loss`, evaluated per picture (`per_example=True`) so tf.distribute can average it over the
 global batch:
 
@@ -11,7 +11,7 @@ global batch:
 Picture i of the run (counted over all steps and replicas) is painted in style s_i = i mod S: every batch
 mixes the styles evenly, and a resumed run goes on with the styles the uninterrupted run would have used.
 
-Every replica computes its share of the batch; Keras' optimizer sums the gradients over replicas (and
+Every replica computes its share of the batch; Keras' Adam sums the gradients over replicas (and
 workers) before applying them, so the result is the gradient of the mean over the global batch, whatever the
 number of replicas. Only the chief worker writes checkpoints, summaries and the export; the other workers
 save their checkpoints to a temporary directory and delete it, as TensorFlow's multi-worker guide requires
@@ -76,7 +76,8 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
 
 
 class FastTrainer:
-    """The network, its optimiser, the losses and the distributed train step, for S styles and a data folder.
+    """The network, its Adam (`keras_optimizer`), the losses and the distributed train step, for S styles and a
+    data folder.
 
     style_images: S float32 [1, H, W, 3] pictures in [0, 1], each at the size whose Gram matrices are its
     targets (one array for a single style). paths: the training pictures (dataset.scan_folder). model_dir:
@@ -113,7 +114,7 @@ class FastTrainer:
                                               pooling="max", precision=config.precision, convolution="direct")
             self.network = transformer_network(config.filters, config.residual_blocks, self.styles,
                                                residual_output=config.residual_output)
-            self.optimizer = keras.optimizers.Adam(config.learning_rate)
+            self.keras_optimizer = keras.optimizers.Adam(config.learning_rate)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         grams = [{name: losses.gram_matrix(features[name], config.gram_norm) for name in config.style_layers}
                  for features in (self.extractor(tf.constant(image, tf.float32)) for image in style_images)]
@@ -122,7 +123,8 @@ class FastTrainer:
 
         self.paths = paths
         self.samples = dataset_lib.sample_batch(paths, image_size=config.image_size)
-        self.checkpoint = tf.train.Checkpoint(network=self.network, optimizer=self.optimizer, step=self.step)
+        # `optimizer` is the key under which checkpoints already written hold Adam's variables: it stays.
+        self.checkpoint = tf.train.Checkpoint(network=self.network, optimizer=self.keras_optimizer, step=self.step)
         self._manager = None  # the chief's, made at its first save (after a restore, so it sees the old ones)
         self._train_step = tf.function(self._distributed_step)
 
@@ -167,11 +169,11 @@ class FastTrainer:
         with tf.GradientTape() as tape:
             _, terms = self.loss_terms(photos, styles)
             # Summed over this replica's pictures and divided by the global batch: the replicas' gradients
-            # then add up (Keras' optimizer all-reduces them) to the gradient of the global mean.
+            # then add up (Keras' Adam all-reduces them) to the gradient of the global mean.
             loss = tf.nn.compute_average_loss(terms["total"], global_batch_size=self.global_batch)
         variables = self.network.trainable_variables
         gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.keras_optimizer.apply_gradients(zip(gradients, variables))
         return {name: tf.nn.compute_average_loss(value, global_batch_size=self.global_batch)
                 for name, value in terms.items()}
 
@@ -207,7 +209,7 @@ class FastTrainer:
         return step
 
     def save_checkpoint(self) -> Path | None:
-        """Writes a checkpoint of the network, the optimiser and the step; the chief's path (None elsewhere)."""
+        """Writes a checkpoint of the network, Adam's state and the step; the chief's path (None elsewhere)."""
         if self.chief:
             if self._manager is None:
                 self._manager = tf.train.CheckpointManager(self.checkpoint, str(self.model_dir / CHECKPOINTS),
@@ -283,6 +285,16 @@ class FastTrainer:
         plain.set_weights(self.network.get_weights())
         return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True,
                            tflite=tflite)
+
+    @property
+    def optimizer(self):
+        """The former name of `keras_optimizer` (Adam), kept, with its setter, for code written before: in
+        this project "the optimiser" is style-transfer's Gatys optimisation."""
+        return self.keras_optimizer
+
+    @optimizer.setter
+    def optimizer(self, value) -> None:
+        self.keras_optimizer = value
 
     def weights_digest(self) -> str:
         """A short SHA-256 of the network's weights: equal on every worker of a correct distributed run."""

@@ -99,16 +99,22 @@ class StyleOptimizer:
             keep = tf.constant(keep, tf.float32)
             self.free, self.kept = 1.0 - keep, keep * tf.convert_to_tensor(content_image, tf.float32)
         self.image = tf.Variable(init_image, dtype=tf.float32, name="image")
-        self.optimizer = AdamState(self.image, config)
+        self.adam = AdamState(self.image, config)
+
+    @property
+    def optimizer(self) -> AdamState:
+        """The former name of `adam`, kept for code written before: in this project "the optimiser" is this
+        class, the product, and Adam is `adam`."""
+        return self.adam
 
     @property
     def steps_done(self) -> int:
         """Steps applied so far (Adam's iteration count, so it survives a checkpoint)."""
-        return int(self.optimizer.iterations.numpy())
+        return int(self.adam.iterations.numpy())
 
     def checkpoint(self) -> tf.train.Checkpoint:
         """What a checkpoint holds: the image and every Adam variable (iteration count, moments)."""
-        return tf.train.Checkpoint(image=self.image, adam=list(self.optimizer.variables))
+        return tf.train.Checkpoint(image=self.image, adam=list(self.adam.variables))
 
     def loss_and_gradient(self, image: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """The objective's terms at `image` ([1, H, W, 3]) and the gradient of the total with respect to it."""
@@ -123,7 +129,7 @@ class StyleOptimizer:
         (`Objective.adam_step`); here only its results are stored. A step that makes the loss or the image
         non-finite stores nothing of the image: it stays the last finite one.
         """
-        adam, config = self.optimizer, self.config
+        adam, config = self.adam, self.config
         rate = learning_rate(config, self.steps_done)
         adam.learning_rate.assign(rate)
         pull = grid_pull(config, self.steps_done) if self.saved else 0.0
@@ -201,7 +207,7 @@ class StyleOptimizer:
             if not np.array_equal(pixels, evaluated["pixels"]):  # the line search ended elsewhere
                 loss_and_gradient(pixels)
             self.image.assign(pixels.reshape(shape).astype(np.float32))
-            self.optimizer.iterations.assign_add(1)  # steps_done, as for Adam (and in checkpoints)
+            self.adam.iterations.assign_add(1)  # steps_done, as for Adam (and in checkpoints)
             for callback in callbacks:
                 callback.on_step(self.steps_done + step_offset, self.image, evaluated["terms"])
             if stop is not None and stop.is_set():
@@ -254,7 +260,7 @@ class Objective:
                           tf.TensorSpec([None], tf.float32)]
         self.loss_and_gradient = tf.function(self._loss_and_gradient, input_signature=signature)
         # The whole Adam step: image, momentum, velocity, hyperparameters, keep mask (1 where free) and kept
-        # pixels, then the objective's targets. One trace serves every optimiser of this objective.
+        # pixels, then the objective's targets. One trace serves every StyleOptimizer of this objective.
         self.adam_step = tf.function(self._adam_step, input_signature=[
             image, image, image, tf.TensorSpec([8], tf.float32), tf.TensorSpec([1, None, None, 1], tf.float32),
             tf.TensorSpec([1, None, None, 3], tf.float32), *signature[1:]])
