@@ -15,8 +15,7 @@ import numpy as np
 from style_transfer.core.errors import MissingExtraError
 
 INSTALL_HINT = 'pip install -e ".[video]"'
-# DIS presets by name: "fast" is the default, its flow is as good as "medium"'s for the warps here at a third
-# of the time (docs/video.md has the measurements).
+# DIS presets by name, fastest first; "fast" is the default (docs/video.md compares their error and time).
 PRESETS = ("ultrafast", "fast", "medium")
 
 
@@ -71,6 +70,7 @@ def warp(image, flow: np.ndarray) -> np.ndarray:
     if array.shape[:2] != (height, width):
         raise ValueError(f"image of {array.shape[1]}x{array.shape[0]} and flow of {width}x{height}")
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    flow = np.asarray(flow, np.float32)
     warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_REPLICATE)
     warped = warped.reshape(array.shape)  # remap drops a channel axis of length 1
