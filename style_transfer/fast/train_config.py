@@ -103,8 +103,9 @@ class TrainConfig(ConfigMethods):
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
     # precision is compared as resolved on this machine, so 'auto' resumes a run trained in what it means.
     RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks",
-                     "residual_output", "network", "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight",
-                     "tv_smoothing", "gram_norm", "weights", "precision", "temporal_weight")
+                     "residual_output", "network", "content_layers", "style_layers", "content_weight",
+                     "style_weight", "tv_weight", "tv_smoothing", "gram_norm", "weights", "precision",
+                     "temporal_weight")
     # Settings added after runs existed, with the value those runs were trained with: before network, VGG19;
     # before tv_smoothing, the tutorial's L1 total variation; before residual_output, a plain output; before
     # temporal_weight, no stability loss.
