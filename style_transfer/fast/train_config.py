@@ -27,7 +27,7 @@ class TrainConfig(ConfigMethods):
                              "targets; larger makes the brush strokes bigger.")
     batch_size: int = config_field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
-    max_megapixels: float = config_field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
+    max_megapixels: float = config_field(DEFAULT.max_megapixels, "Skip data pictures (and refuse a style picture) whose header claims "
                                    "more megapixels than this.")
     # The network.
     filters: int = config_field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "

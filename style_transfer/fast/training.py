@@ -135,8 +135,10 @@ class FastTrainer:
         keras.utils.set_random_seed(config.seed)  # the network's initial weights
         with self.strategy.scope():
             layers = (*config.content_layers, *config.style_layers)
-            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision,
-                                              network=config.network)
+            # VGG's max pools as trained, and TensorFlow's own convolutions: the Winograd layers take one picture
+            # at a time, and training feeds batches.
+            self.extractor = FeatureExtractor(layers, weights=config.weights, network=config.network,
+                                              pooling="max", precision=config.precision, convolution="direct")
             self.network = transformer_network(config.filters, config.residual_blocks, self.styles,
                                                residual_output=config.residual_output)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
