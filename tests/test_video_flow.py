@@ -78,3 +78,10 @@ def test_blend_follows_its_weight_and_the_mask():
     np.testing.assert_allclose(flow.blend(stylised, previous, still, nowhere, 1.0), stylised)
     np.testing.assert_allclose(flow.blend(stylised, previous, still, everywhere, 0.25),
                                0.75 * stylised + 0.25 * previous, atol=1e-6)
+
+
+def test_what_the_camera_brings_in_is_unreliable():
+    backward = np.zeros((16, 24, 2), np.float32)
+    backward[..., 0] = 3.0  # panning right: each pixel shows what the previous frame had 3 pixels to its right
+    reliable = flow.reliable_mask(-backward, backward)[..., 0]
+    assert reliable[:, -3:].max() == 0.0 and reliable[:, :-3].min() == 1.0

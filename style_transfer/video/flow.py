@@ -90,7 +90,8 @@ def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: flo
       previous frame): |ŵ + w̃|² > consistency (|ŵ|² + |w̃|²) + consistency_pixels, w̃ = forward warped
       along backward;
     - `backward` changes fast (a motion boundary, where flow is blurred across two objects):
-      |∇ŵx|² + |∇ŵy|² > boundary |ŵ|² + boundary_pixels.
+      |∇ŵx|² + |∇ŵy|² > boundary |ŵ|² + boundary_pixels;
+    - `backward` points outside the previous frame (what the camera brings in).
     The thresholds are the paper's.
     """
     if forward.shape != backward.shape or forward.shape[-1] != 2:
@@ -102,7 +103,13 @@ def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: flo
     gradient = sum(np.square(np.gradient(backward[..., axis], axis=spatial))
                    for axis in (0, 1) for spatial in (0, 1))
     at_boundary = gradient > boundary * squared(backward) + boundary_pixels
-    return (~(disoccluded | at_boundary)).astype(np.float32)[..., None]
+    # What the camera brings in: `backward` points outside the previous frame (DIS extrapolates smoothly
+    # there, so the two checks above can pass, and a warp would smear the edge pixels inwards).
+    height, width = backward.shape[:2]
+    columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    source_x, source_y = columns + backward[..., 0], rows + backward[..., 1]
+    outside = (source_x < 0) | (source_x > width - 1) | (source_y < 0) | (source_y > height - 1)
+    return (~(disoccluded | at_boundary | outside)).astype(np.float32)[..., None]
 
 
 def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
