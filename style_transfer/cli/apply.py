@@ -9,7 +9,8 @@ holding it in export/, or a TensorFlow Lite file (--tflite); TensorFlow alone lo
 code. --content names a picture or a folder (every picture in it, not recursive; other files are skipped and
 counted), and further pictures or folders may follow it. Each result is written as <picture>_<model>.png in
 --output_dir (default: the current directory), numbered _2, _3, ... if that name is taken, and each path
-written is printed. Same-size pictures are stylised --batch_size at a time.
+written is printed. Same-size pictures are stylised --batch_size at a time. A video (--content clip.mp4) gives
+clip_<model>.mp4, frame by frame, with its sound (docs/video.md).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from style_transfer.core.progress import Progress  # noqa: E402
 from style_transfer.fast import apply as pipeline, fast_layout  # noqa: E402
 from style_transfer.fast.apply import OutputNames, Picture  # noqa: E402
 from style_transfer.fast.apply_config import APPLY_DEFAULT, ApplyConfig  # noqa: E402
+from style_transfer.cli import apply_video  # noqa: E402
+from style_transfer.video import io as video_io  # noqa: E402  (imports neither PyAV nor OpenCV)
 
 PROGRAM = "style-transfer-apply"
 COMMAND = cli.Command(PROGRAM, __doc__)
@@ -61,6 +64,7 @@ COMMAND.groups = (
     ("Most used", ("output", "output_dir", "style", "style_mix", "strength", "preserve_colors", "max_dim",
                    "overwrite")),
     ("Input pictures", ("max_megapixels",)),
+    ("Videos", ("temporal_weight", "resume")),
     ("Speed", ("batch_size", "precision")),
     ("Output and monitoring", ("progress",)),
 )
@@ -156,6 +160,9 @@ def saving_flag(stopper: cli.StopOnSignal):
 
 def main(argv: list[str]) -> int:
     inputs, config = check_flags(argv)
+    if any(video_io.is_video(name) for name in inputs):
+        return apply_video.main(inputs, config, model=FLAGS.model, output=FLAGS.output,
+                                output_dir=FLAGS.output_dir, overwrite=FLAGS.overwrite, progress=FLAGS.progress)
 
     # Everything that can be checked is checked before the model is loaded or a picture decoded, and the
     # commonest mistakes before TensorFlow is imported, so they are reported at once.

@@ -64,7 +64,8 @@ COMMAND.groups = (
     ("Output and monitoring", ("overwrite", "tflite", "checkpoint_every", "keep_checkpoints", "log_every",
                                "sample_every", "progress")),
     ("Input pictures", ("max_megapixels",)),
-    ("The objective", ("weights", "content_layers", "style_layers", "tv_weight", "tv_smoothing", "gram_norm")),
+    ("The objective", ("weights", "content_layers", "style_layers", "tv_weight", "tv_smoothing", "gram_norm",
+                       "temporal_weight")),
     ("The network and its training", ("residual_blocks", "residual_output", "seed", "strategy")),
     ("Speed and memory", ("precision",)),
 )

@@ -41,6 +41,12 @@ class ApplyConfig(ConfigMethods):
                                 "before stylising it; 0 keeps each picture's size. The result has the stylised "
                                 "size.")
     max_megapixels: float = config_field(DEFAULT.max_megapixels, _STYLE_HELP["max_megapixels"])
+    # Videos (docs/video.md).
+    temporal_weight: float = config_field(0.0, "For a video: blend each result with the previous one, moved along "
+                                          "the optical flow of the input frames, by this much (0: each frame on its "
+                                          "own, up to 1), where the flow is reliable; less flicker, softer strokes.")
+    resume: bool = config_field(False, "For a video: continue the unfinished run of this result (kept in "
+                                "<result>.mp4.partial/ when it was stopped) from its next frame.")
     # Speed.
     batch_size: int = config_field(1, "How many pictures of the same size go through the network at once. On a "
                                    "CPU one is fastest (a single picture's normalisation runs as one fused "
@@ -60,6 +66,8 @@ class ApplyConfig(ConfigMethods):
         check(self.max_dim == 0 or self.max_dim >= MIN_SIDE, "max_dim", f"must be 0 (keep each picture's size) or at "
               f"least {MIN_SIDE}, got {self.max_dim}")
         check(0.0 <= self.strength <= 1.0, "strength", f"must be in [0, 1], got {self.strength:g}")
+        check(0.0 <= self.temporal_weight <= 1.0, "temporal_weight", f"must be in [0, 1], got "
+              f"{self.temporal_weight:g}")
         check(self.style is None or isinstance(self.style, (str, int)), "style",
               f"must be a name or an index, got {self.style!r}")
         object.__setattr__(self, "style_mix", parse_style_mix(self.style_mix))
