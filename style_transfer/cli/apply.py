@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import math
 import os
 import signal
@@ -371,17 +370,10 @@ class Progress:
 
 
 def png_metadata(stylizer, style, picture: Picture) -> dict[str, str]:
-    from style_transfer import __version__
+    from style_transfer.fast import export
 
-    weights = stylizer.style_weights(style, 1)[0]
-    painted = {name: round(float(weight), 6) for name, weight in zip(stylizer.style_names, weights) if weight > 0}
-    return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
-            "style_transfer:model_metadata": json.dumps(stylizer.metadata),
-            "style_transfer:precision": stylizer.precision,
-            "style_transfer:style": json.dumps(painted),
-            "style_transfer:controls": json.dumps({"strength": FLAGS.strength,
-                                                   "preserve_colors": FLAGS.preserve_colors}),
-            "style_transfer:content": str(picture.path.resolve())}
+    return export.result_metadata(stylizer, style, strength=FLAGS.strength, preserve_colors=FLAGS.preserve_colors,
+                                  content=str(picture.path.resolve()))
 
 
 def save_result(image: np.ndarray, picture: Picture, names: OutputNames, model: str, metadata: dict) -> Path:

@@ -57,3 +57,7 @@ class ModelError(StyleTransferError, ValueError):
 
 class DataError(StyleTransferError, ValueError):
     """A training data folder cannot be used (missing, empty, or holding no readable picture)."""
+
+
+class MissingExtraError(StyleTransferError, ImportError):
+    """A feature needs a package of an extra that is not installed (say Gradio, of `.[ui]`)."""
