@@ -2,11 +2,12 @@
 
   python scripts/make_ui_screenshot.py --network vgg16 --weights ../shared/weights/vgg16_imagenet_notop.h5 \
       --photo ../shared/images/content/tubingen.jpg --painting ../shared/images/style/starry_night.jpg \
-      --size 256 --steps 150 --output assets/ui.png
+      --size 256 --steps 100 --output assets/ui.webp
 
 Starts the app on a free port, opens it in headless Chromium (Debian's /usr/bin/chromium, driven by
 Playwright), uploads the pictures, sets the size and steps, presses Start, waits for the result and saves the
-screenshot. tests/test_ui.py drives the browser with `paint_in_browser` too.
+screenshot (a .webp output is converted from Chromium's PNG, at quality 90). tests/test_ui.py drives the
+browser with `paint_in_browser` too.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def paint_in_browser(url: str, photo: Path, paintings: list[Path], *, size: int,
             width, height = result.evaluate("image => [image.naturalWidth, image.naturalHeight]")
             status = page.locator("#status").inner_text()
             screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(screenshot), full_page=True)
+            quality = {"quality": 85} if screenshot.suffix.lower() in (".jpg", ".jpeg") else {}
+            page.screenshot(path=str(screenshot), full_page=True, **quality)
             return {"status": status, "width": width, "height": height}
         finally:
             browser.close()
@@ -65,8 +67,8 @@ def main() -> int:
     parser.add_argument("--photo", type=Path, required=True)
     parser.add_argument("--painting", type=Path, action="append", required=True)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--output", type=Path, default=Path("assets/ui.png"))
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--output", type=Path, default=Path("assets/ui.webp"))
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from style_transfer.ui import UIConfig, build_app
@@ -74,11 +76,17 @@ def main() -> int:
     port = free_port()
     app = build_app(UIConfig(network=args.network, weights=args.weights, port=port))
     app.launch(block=False, quiet=True)
+    png = args.output.with_suffix(".png")
     try:
         shown = paint_in_browser(f"http://127.0.0.1:{port}/", args.photo, args.painting, size=args.size,
-                                 steps=args.steps, screenshot=args.output)
+                                 steps=args.steps, screenshot=png)
     finally:
         app.close()
+    if args.output.suffix.lower() != ".png":
+        from PIL import Image
+
+        Image.open(png).convert("RGB").save(args.output, quality=90)
+        png.unlink()
     print(f"{shown['status']} ({shown['width']}x{shown['height']} shown); screenshot in {args.output}")
     return 0
 

@@ -151,6 +151,30 @@ def test_stop_ends_the_run_early_and_keeps_the_picture_so_far(server, client, pi
     assert json.loads(saved.text["style_transfer:config"])["steps"] == 1000
 
 
+def test_two_sessions_paint_one_after_the_other_and_each_stops_only_its_own(server, pictures):
+    from gradio_client.utils import Status
+
+    first, second = (Client(server.url, verbose=False, download_files=False) for _ in range(2))
+    try:
+        running = first.submit(*paint_arguments(pictures, steps=1000), api_name="/paint")
+        deadline = time.monotonic() + 600
+        while not any(output[2].startswith("Step ") for output in running.outputs()):
+            assert time.monotonic() < deadline and not running.done(), running.outputs()
+            time.sleep(0.2)
+        waiting = second.submit(*paint_arguments(pictures, steps=2), api_name="/paint")
+        time.sleep(2)
+        assert waiting.status().code == Status.IN_QUEUE and not waiting.outputs()  # one worker: it waits
+        second.predict(api_name="/stop")  # the second session has no run going: the first's goes on
+        time.sleep(1)
+        assert not running.done()
+        first.predict(api_name="/stop")
+        assert running.result(timeout=120)[2].startswith("Stopped after step ")
+        assert waiting.result(timeout=600)[2].startswith("Done: 2 steps")
+    finally:
+        first.close()
+        second.close()
+
+
 def test_a_sessions_folder_is_removed_when_its_page_closes(server, pictures):
     client = Client(server.url, verbose=False, download_files=False)
     _, status, download = client.predict("two", handle_file(str(pictures / "photo.png")), None, 32, 1.0, "none",
@@ -192,11 +216,11 @@ def test_the_page_paints_in_a_real_browser(server, pictures, tmp_path):
         pytest.skip(f"no Chromium at {make_ui_screenshot.CHROMIUM} (apt-get install -y chromium; .ci/run does)")
     pytest.importorskip("playwright", reason="needs playwright (the test extra)")
     # UPDATE_UI_SCREENSHOT=1 writes the docs' screenshot (random weights) into assets/, else a temporary file.
-    screenshot = (REPO / "assets" / "ui_test.png" if os.environ.get("UPDATE_UI_SCREENSHOT")
-                  else tmp_path / "ui_test.png")
+    screenshot = (REPO / "assets" / "ui_test.jpg" if os.environ.get("UPDATE_UI_SCREENSHOT")
+                  else tmp_path / "ui_test.jpg")
     shown = make_ui_screenshot.paint_in_browser(server.url, pictures / "photo.png", [pictures / "noise.png"],
-                                                size=48, steps=2, screenshot=screenshot)
-    assert shown["status"].startswith("Done: 2 steps") and (shown["width"], shown["height"]) == (48, 34)
+                                                size=32, steps=2, screenshot=screenshot)
+    assert shown["status"].startswith("Done: 2 steps") and (shown["width"], shown["height"]) == (32, 23)
     page = np.asarray(Image.open(screenshot).convert("RGB"))
     assert page.shape[1] == 1280 and page.std() > 10  # a rendered page, not a blank one
 

@@ -12,6 +12,7 @@ answers this machine only unless --host says otherwise, and paintings wait in on
 from __future__ import annotations
 
 import os
+import signal
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine unless --share
@@ -56,9 +57,16 @@ def main(argv: list[str]) -> int:
 
     ui.check_gradio()
     app = ui.build_app(config)
+    # SIGTERM (a service manager, kill) stops the app as Ctrl-C does, so the sessions' folders are removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     print(f"{PROGRAM}: serving on http://{config.host}:{config.port} (Ctrl-C to stop)", flush=True)
     app.launch(block=True, quiet=True)
+    print(f"{PROGRAM}: stopped; the sessions' files are removed", flush=True)
     return 0
+
+
+def _interrupt(number, frame):
+    raise KeyboardInterrupt
 
 
 def console_main() -> None:

@@ -24,7 +24,8 @@ class UIConfig(ConfigMethods):
     weights: str = config_field(DEFAULT.weights, _STYLE_HELP["weights"] + " A file serves --network only.")
     models: str = config_field("", "A folder of trained networks for the Fast tab: the model directories of "
                                "style-transfer-train runs or their exports, one per subfolder (empty: no Fast "
-                               "networks). Read on this machine only; the page never names a path.")
+                               "networks). Read on this machine only; the page names each network by its folder's "
+                               "name.")
     workers: int = config_field(1, "How many paintings are made at once; more wait in a queue. One on a CPU: two "
                                 "runs would share its cores, each at half speed, with twice the memory.")
     largest_size: int = config_field(1024, "The largest output size (longest side, pixels) the page offers.")

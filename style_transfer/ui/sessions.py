@@ -7,6 +7,7 @@ removed when the session ends (Gradio's unload event, once the page's heartbeat 
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ class Sessions:
         self._lock = threading.Lock()
         self._stops: dict[str, threading.Event] = {}
         self._running: dict[str, threading.Event] = {}  # set while the session has no run going
+        atexit.register(self.close)  # also when the program ends without closing the app (an exception)
 
     def _checked(self, session: str) -> str:
         if not isinstance(session, str) or not _SAFE_HASH.fullmatch(session):
