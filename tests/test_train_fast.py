@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from style_transfer.fast import dataset, export, training
-from style_transfer.core import features, image_io, preprocessing
+from style_transfer.core import image_io, preprocessing, vgg
 from style_transfer.cli import train_fast
 from style_transfer.core.errors import ConfigError, ResumeError
 from style_transfer.fast.train_config import TrainConfig
@@ -104,7 +104,7 @@ def test_the_loss_network_follows_the_config(tmp_path, photos, style_image):
     assert trainer.extractor.network == "vgg16"
     # The extractor is cut at block5_conv2: VGG16's twelve convolutions up to it, none of VGG19's fourth ones.
     convolutions = [layer.name for layer in trainer.extractor.model.layers if "_conv" in layer.name]
-    assert convolutions == list(features.conv_layers("vgg16")[:12])
+    assert convolutions == list(vgg.conv_layers("vgg16")[:12])
     assert trainer.run(lambda *_: None) == 1 and np.isfinite(mean_loss(trainer))
     with pytest.raises(ConfigError, match="style_layers: vgg16 has no layer 'block5_conv4'"):
         TrainConfig(**TINY, network="vgg16", style_layers="block5_conv4")

@@ -27,12 +27,15 @@ class TrainConfig(ConfigMethods):
                              "targets; larger makes the brush strokes bigger.")
     batch_size: int = config_field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
-    max_megapixels: float = config_field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
+    max_megapixels: float = config_field(DEFAULT.max_megapixels, "Skip data pictures (and refuse a style picture) whose header claims "
                                    "more megapixels than this.")
     # The network.
     filters: int = config_field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
                           "Compute grows with its square.")
     residual_blocks: int = config_field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
+    residual_output: bool = config_field(False, "The network paints a change to the photograph: its last layer "
+                                   "starts at zero and is added to the photograph (in logits), so training "
+                                   "starts from the photograph, as the optimiser does.")
     # The objective, as in StyleConfig.
     network: str = config_field(DEFAULT.network, _STYLE_HELP["network"], NETWORK_CHOICES)
     content_layers: dict = config_field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
@@ -94,12 +97,12 @@ class TrainConfig(ConfigMethods):
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
     # precision is compared as resolved on this machine, so 'auto' resumes a run trained in what it means.
-    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "network",
+    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "residual_output", "network",
                      "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight",
                      "tv_smoothing", "gram_norm", "weights", "precision")
     # Settings added after runs existed, with the value those runs were trained with: before network, VGG19;
-    # before tv_smoothing, the tutorial's L1 total variation.
-    BEFORE_ADDED = {"network": "vgg19", "tv_smoothing": 0.0}
+    # before tv_smoothing, the tutorial's L1 total variation; before residual_output, a plain output.
+    BEFORE_ADDED = {"network": "vgg19", "tv_smoothing": 0.0, "residual_output": False}
 
 
 TRAIN_DEFAULT = TrainConfig()

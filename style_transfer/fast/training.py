@@ -107,9 +107,12 @@ class FastTrainer:
         keras.utils.set_random_seed(config.seed)  # the network's initial weights
         with self.strategy.scope():
             layers = (*config.content_layers, *config.style_layers)
-            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision,
-                                              network=config.network)
-            self.network = transformer_network(config.filters, config.residual_blocks, self.styles)
+            # VGG's max pools as trained, and TensorFlow's own convolutions: the Winograd layers take one picture
+            # at a time, and training feeds batches.
+            self.extractor = FeatureExtractor(layers, weights=config.weights, network=config.network,
+                                              pooling="max", precision=config.precision, convolution="direct")
+            self.network = transformer_network(config.filters, config.residual_blocks, self.styles,
+                                               residual_output=config.residual_output)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         grams = [{name: losses.gram_matrix(features[name], config.gram_norm) for name in config.style_layers}
@@ -275,7 +278,8 @@ class FastTrainer:
         variables."""
         if not self.chief:
             return None
-        plain = transformer_network(self.config.filters, self.config.residual_blocks, self.styles)
+        plain = transformer_network(self.config.filters, self.config.residual_blocks, self.styles,
+                                    residual_output=self.config.residual_output)
         plain.set_weights(self.network.get_weights())
         return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True,
                            tflite=tflite)

@@ -16,7 +16,8 @@ from absl import logging
 from style_transfer.core import losses, preprocessing
 from style_transfer.core.config import StyleConfig
 from style_transfer.core.errors import NumericalError
-from style_transfer.core.features import FeatureExtractor, picture_float32
+from style_transfer.core.features import FeatureExtractor
+from style_transfer.kernels.buckets import picture_float32
 
 
 class Callback:
