@@ -246,3 +246,25 @@ def test_without_gradio_the_command_says_how_to_install_it_and_importing_the_pac
     assert result.returncode == 1
     assert result.stderr == ('style-transfer-ui: error: the web app needs Gradio, which is not installed; install '
                              'it with pip install -e ".[ui]"\n')
+
+
+def test_a_session_that_ends_during_a_run_keeps_its_folder_until_the_run_ends():
+    """Gradio ends a session when its page's heartbeat stops, which a dropped connection can cause while the
+    page is still open: the run goes on, and its folder goes when it ends. Names that could leave the root
+    are refused."""
+    from style_transfer.ui.sessions import Sessions
+
+    sessions = Sessions()
+    folder = sessions.folder("abc")
+    stop = sessions.begin_run("abc")
+    sessions.end("abc")
+    assert folder.is_dir() and not stop.is_set()
+    sessions.end_run("abc")
+    assert not folder.exists()
+    idle = sessions.folder("def")
+    sessions.end("def")
+    assert not idle.exists()
+    with pytest.raises(ValueError, match="not a session name"):
+        sessions.folder("../x")
+    sessions.close()
+    assert not sessions.root.exists()

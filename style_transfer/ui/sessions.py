@@ -20,15 +20,16 @@ _SAFE_HASH = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Sessions:
-    """The sessions of one app: `folder(session)` creates its folder on first use, `stop_event(session)` is
-    the Event its running painting watches, `end(session)` stops that run and removes the folder, `close()`
-    removes every folder."""
+    """The sessions of one app: `folder(session)` creates its folder on first use, `begin_run(session)` gives
+    the Event its painting watches (`stop(session)` sets it), `end(session)` removes the folder (once a run
+    going on has ended), `close()` stops every run and removes every folder."""
 
     def __init__(self, parent: str | Path | None = None):
         self.root = Path(tempfile.mkdtemp(prefix="style-transfer-ui-", dir=parent))
         self._lock = threading.Lock()
         self._stops: dict[str, threading.Event] = {}
         self._running: dict[str, threading.Event] = {}  # set while the session has no run going
+        self._ended: set[str] = set()  # sessions that ended while a run of theirs went on
         atexit.register(self.close)  # also when the program ends without closing the app (an exception)
 
     def _checked(self, session: str) -> str:
@@ -52,6 +53,9 @@ class Sessions:
     def end_run(self, session: str) -> None:
         with self._lock:
             self._running.setdefault(session, threading.Event()).set()
+            ended = session in self._ended
+        if ended:  # the page closed while this run went on: its folder goes now
+            self._remove(session)
 
     def stop(self, session: str) -> bool:
         """Asks the session's run to stop after its current step; whether one was going."""
@@ -62,20 +66,28 @@ class Sessions:
             stop.set()
         return running
 
-    def end(self, session: str, wait: float = 60.0) -> None:
-        """The session is over: stops its run, waits (up to `wait` seconds) for it to end, removes its folder."""
+    def end(self, session: str) -> None:
+        """The session is over: its folder is removed now, or if it has a run going, when that run ends.
+
+        The run is not stopped here: Gradio ends the session when the page's heartbeat stops, which a page
+        that is still open can also cause (a connection dropped under load), and Gradio itself stops sending
+        to a page that has gone. A run goes on for at most its steps."""
         try:
             session = self._checked(session)
         except ValueError:
             return
-        self.stop(session)
         with self._lock:
-            idle = self._running.get(session)
-        if idle is not None:
-            idle.wait(wait)
+            running = session in self._running and not self._running[session].is_set()
+            if running:
+                self._ended.add(session)
+        if not running:
+            self._remove(session)
+
+    def _remove(self, session: str) -> None:
         with self._lock:
             self._stops.pop(session, None)
             self._running.pop(session, None)
+            self._ended.discard(session)
         shutil.rmtree(self.root / session, ignore_errors=True)
 
     def close(self) -> None:
