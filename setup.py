@@ -29,16 +29,20 @@ setup(
     ],
     extras_require={
         # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook.
-        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
+        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
+                 "playwright>=1.40"],  # drives Debian's Chromium in the web app's browser test (no download)
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         # videos (docs/video.md): PyAV's wheels carry FFmpeg with x264; OpenCV's DIS optical flow
         "video": ["av>=14", "opencv-python-headless>=4.8"],
         # the documentation site: mkdocs build --strict (see README.md, Documentation)
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
+        # style-transfer-ui, the web app (docs/ui.md); Gradio brings gradio_client, which its tests use
+        "ui": ["gradio>=6.0"],
     },
     entry_points={"console_scripts": ["style-transfer=style_transfer.cli.run:console_main",
                                       "style-transfer-train=style_transfer.cli.train_fast:console_main",
-                                      "style-transfer-apply=style_transfer.cli.apply:console_main"]},
+                                      "style-transfer-apply=style_transfer.cli.apply:console_main",
+                                      "style-transfer-ui=style_transfer.cli.ui:console_main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Multimedia :: Graphics",

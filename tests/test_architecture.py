@@ -8,7 +8,26 @@ PACKAGE = Path(__file__).resolve().parents[1] / "style_transfer"
 # What each sub-package may import from this package, besides itself.
 ALLOWED = {"kernels": set(), "core": {"kernels"}, "optimize": {"core", "kernels"}, "fast": {"core", "kernels"},
            "video": {"core", "optimize", "fast"},  # the products' public functions, to stylise frames
-           "cli": {"core", "kernels", "optimize", "fast", "video"}}
+           "ui": {"core", "optimize", "fast"}, "cli": {"core", "kernels", "optimize", "fast", "video", "ui"}}
+# The web app uses the products' public modules only (what a user of the package would call), nothing deeper.
+UI_MAY_USE = {"optimize": {"style_transfer.optimize.api", "style_transfer.optimize.optimization"},
+              "fast": {"style_transfer.fast.export", "style_transfer.fast.fast_layout"}}
+# Entry points (python -m style_transfer.<package>) call the command line, which sits above every package.
+ENTRY_POINTS = {"ui": "__main__.py"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The modules of style_transfer that a module imports, by full name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("style_transfer"):
+            folder = PACKAGE.parent.joinpath(*node.module.split("."))
+            # from style_transfer.fast import export: the module style_transfer.fast.export
+            found.update(f"{node.module}.{alias.name}" if (folder / f"{alias.name}.py").exists() else node.module
+                         for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("style_transfer."))
+    return found
 
 
 def imports(path: Path) -> set[str]:
@@ -38,7 +57,21 @@ def test_imports_go_down_never_sideways_between_the_products():
     wrong = []
     for package, allowed in ALLOWED.items():
         for path in sorted((PACKAGE / package).glob("*.py")):
+            if ENTRY_POINTS.get(package) == path.name:
+                assert imported_modules(path) == {"style_transfer.cli.ui"}, path
+                assert len(path.read_text().splitlines()) <= 6, path
+                continue
             for imported in imports(path) - allowed - {package}:
                 wrong.append(f"{package}/{path.name} imports {imported}")
     assert not wrong, wrong
     assert set(ALLOWED) == {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").exists()}
+
+
+def test_the_web_app_uses_only_the_products_public_modules():
+    wrong = []
+    for path in sorted((PACKAGE / "ui").glob("*.py")):
+        for module in imported_modules(path):
+            product = module.split(".")[1] if module.count(".") else ""
+            if product in UI_MAY_USE and module not in UI_MAY_USE[product]:
+                wrong.append(f"ui/{path.name} imports {module}")
+    assert not wrong, wrong

@@ -34,7 +34,8 @@ def test_the_notebook_runs_offline_with_tiny_settings(notebook, weights_file, tm
     parameters.source += (f"\n# test settings\nSTEPS = 3\nMAX_DIM = 48\nWEIGHTS = {str(weights_file)!r}\n"
                           f"UPLOAD = False\nSHOW_TENSORBOARD = False\nLOGDIR = {str(tmp_path / 'runs')!r}\n"
                           f"OUTPUT_DIR = {str(tmp_path / 'out')!r}\n"
-                          "FAST_STEPS = 2\nFAST_IMAGE_SIZE = 32\nFAST_FILTERS = 4\n")
+                          "FAST_STEPS = 2\nFAST_IMAGE_SIZE = 32\nFAST_FILTERS = 4\n"
+                          "OPEN_APP = False\n")  # a served app would outlive the kernel's run
     NotebookClient(notebook, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
 

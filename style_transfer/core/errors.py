@@ -64,4 +64,5 @@ class VideoError(ImageError):
 
 
 class MissingExtraError(StyleTransferError, ImportError):
-    """An optional dependency is not installed; the message names the pip command that installs it."""
+    """A feature needs a package of an extra that is not installed (Gradio of `.[ui]`, PyAV of `.[video]`);
+    the message names the pip command that installs it."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -157,19 +156,13 @@ def chosen_style(stylizer, config: ApplyConfig) -> tuple[object, str]:
 
 
 def png_metadata(stylizer, style, picture: Picture, config: ApplyConfig) -> dict[str, str]:
-    """What a result's PNG records: the program, the network and its metadata, the arithmetic, the style
-    weights painted, the controls and the picture it came from."""
-    from style_transfer import __version__
+    """What a result's PNG records (export.result_metadata, which the web app uses too): the program, the
+    network and its metadata, the arithmetic, the style weights painted, the controls and the picture it came
+    from."""
+    from style_transfer.fast import export
 
-    weights = stylizer.style_weights(style, 1)[0]
-    painted = {name: round(float(weight), 6) for name, weight in zip(stylizer.style_names, weights) if weight > 0}
-    return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
-            "style_transfer:model_metadata": json.dumps(stylizer.metadata),
-            "style_transfer:precision": stylizer.precision,
-            "style_transfer:style": json.dumps(painted),
-            "style_transfer:controls": json.dumps({"strength": config.strength,
-                                                   "preserve_colors": config.preserve_colors}),
-            "style_transfer:content": str(picture.path.resolve())}
+    return export.result_metadata(stylizer, style, strength=config.strength, preserve_colors=config.preserve_colors,
+                                  content=str(picture.path.resolve()))
 
 
 def save_result(image: np.ndarray, picture: Picture, metadata: dict, *, overwrite: bool,

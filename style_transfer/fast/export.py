@@ -272,6 +272,23 @@ class TFLiteStylizer(Stylizer):
         return np.concatenate(results)
 
 
+def result_metadata(stylizer: Stylizer, style, *, strength: float, preserve_colors: str,
+                    content: str) -> dict[str, str]:
+    """PNG text chunks for a picture `stylizer` painted: the software, the network (its directory, what training
+    recorded, the precision), the styles painted with their weights, the controls, and `content`, what the
+    picture was made from (a path, or a name the caller gives)."""
+    from style_transfer import __version__
+
+    weights = stylizer.style_weights(style, 1)[0]
+    painted = {name: round(float(weight), 6) for name, weight in zip(stylizer.style_names, weights) if weight > 0}
+    return {"Software": f"style_transfer {__version__}", "style_transfer:model": str(stylizer.directory.resolve()),
+            "style_transfer:model_metadata": json.dumps(stylizer.metadata),
+            "style_transfer:precision": stylizer.precision,
+            "style_transfer:style": json.dumps(painted),
+            "style_transfer:controls": json.dumps({"strength": strength, "preserve_colors": preserve_colors}),
+            "style_transfer:content": content}
+
+
 def _checked(images) -> np.ndarray:
     images = np.ascontiguousarray(images, np.float32)
     if images.ndim != 4 or images.shape[-1] != 3:

@@ -1,0 +1,78 @@
+"""A local web app: paint with the optimiser, or apply trained networks, in a browser.
+
+  style-transfer-ui                                   # http://127.0.0.1:7860, until Ctrl-C
+  style-transfer-ui --network vgg16 --weights vgg16_imagenet_notop.h5 --models models/
+  python -m style_transfer.ui --port 8000
+
+The Paint tab repaints a photograph in the manner of one or more paintings, showing the picture as it forms;
+the Fast tab applies a trained network from --models. Needs the ui extra: pip install -e ".[ui]". The app
+answers this machine only unless --host says otherwise, and paintings wait in one queue (--workers at once).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine unless --share
+
+from style_transfer import cli  # noqa: E402
+from style_transfer.cli import UsageError  # noqa: E402
+from style_transfer.core.errors import ModelError  # noqa: E402
+from style_transfer.ui.config import UI_DEFAULT, UIConfig  # noqa: E402
+
+PROGRAM = "style-transfer-ui"
+COMMAND = cli.Command(PROGRAM, __doc__)
+FLAGS = COMMAND.flags
+cli.define_config_flags(UIConfig, UI_DEFAULT.to_flat_dict(), FLAGS, module_name=__name__)
+COMMAND.groups = (
+    ("Most used", ("port", "host", "share", "network", "weights", "models", "workers", "largest_size")),
+    ("Input pictures", ("max_megapixels",)),
+)
+
+
+def config_from_flags() -> UIConfig:
+    return UI_DEFAULT.replace(**cli.config_changes(UIConfig, FLAGS))
+
+
+def check_config(config: UIConfig) -> None:
+    """The mistakes found before Gradio and TensorFlow are imported: a --weights file or --models folder that
+    does not exist."""
+    from pathlib import Path
+
+    if config.weights not in ("imagenet", "random") and not config.weights.startswith("random:"):
+        if not Path(config.weights).is_file():
+            raise UsageError(f"--weights {config.weights}: no such file")
+    if config.models and not Path(config.models).is_dir():
+        raise ModelError(f"--models {config.models}: no such folder")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise UsageError(f"unexpected argument {argv[1]!r} (all settings are flags, e.g. --port 8000)")
+    config = config_from_flags()
+    check_config(config)
+    from style_transfer import ui
+
+    ui.check_gradio()
+    app = ui.build_app(config)
+    # SIGTERM (a service manager, kill) stops the app as Ctrl-C does, so the sessions' folders are removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    print(f"{PROGRAM}: serving on http://{config.host}:{config.port} (Ctrl-C to stop)", flush=True)
+    app.launch(block=True, quiet=True)
+    print(f"{PROGRAM}: stopped; the sessions' files are removed", flush=True)
+    return 0
+
+
+def _interrupt(number, frame):
+    raise KeyboardInterrupt
+
+
+def console_main() -> None:
+    """Entry point of the `style-transfer-ui` console script and of `python -m style_transfer.ui`."""
+    COMMAND.console_main(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,270 @@
+"""style-transfer-ui: a live server started here (random VGG16 weights, tiny pictures), driven by Gradio's own
+client as a page would drive it, and once by a real headless browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gradio = pytest.importorskip("gradio", reason='needs the ui extra: pip install -e ".[test,ui]"')
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import make_ui_screenshot  # noqa: E402
+
+PHOTO_SIZE = (56, 40)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A tiny photograph and two tiny paintings (noise and stripes), and damaged and huge files."""
+    from test_image_io import png_claiming
+
+    folder = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (PHOTO_SIZE[1], PHOTO_SIZE[0], 3), dtype=np.uint8)).save(folder / "photo.png")
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(folder / "noise.png")
+    stripes = np.zeros((48, 48, 3), np.uint8)
+    stripes[::4] = 255
+    Image.fromarray(stripes).save(folder / "stripes.png")
+    (folder / "random.jpg").write_bytes(rng.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    buffer = (folder / "photo.png").read_bytes()
+    (folder / "cut.png").write_bytes(buffer[: len(buffer) // 2])
+    (folder / "bomb.png").write_bytes(png_claiming(12_000, 10_000))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """A --models folder: a tiny two-style network's export (named `two`) and a folder that is no network."""
+    import keras
+
+    from style_transfer.fast import export
+    from style_transfer.fast.transformer import transformer_network
+
+    folder = tmp_path_factory.mktemp("models")
+    keras.utils.set_random_seed(3)
+    network = transformer_network(filters=4, residual_blocks=1, styles=2)
+    export.save(network, folder / "two", metadata={"style_names": ["dots", "stripes"], "steps": 7})
+    (folder / "notes").mkdir()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(models):
+    """The app on a free port of 127.0.0.1, with random VGG16 weights; one per module (the first painting
+    traces the optimiser's step, which later ones reuse)."""
+    from style_transfer.ui import UIConfig, build_app
+
+    heartbeat = os.environ.get("GRADIO_HEARTBEAT_INTERVAL")
+    os.environ["GRADIO_HEARTBEAT_INTERVAL"] = "0.25"  # a closed page is noticed within a quarter second
+    app = build_app(UIConfig(network="vgg16", weights="random", port=make_ui_screenshot.free_port(),
+                             models=str(models)))
+    app.launch(block=False, quiet=True)
+    app.url = f"http://127.0.0.1:{app.config.port}/"
+    yield app
+    app.close()
+    if heartbeat is None:
+        os.environ.pop("GRADIO_HEARTBEAT_INTERVAL")
+    else:
+        os.environ["GRADIO_HEARTBEAT_INTERVAL"] = heartbeat
+
+
+@pytest.fixture
+def client(server):
+    client = Client(server.url, verbose=False, download_files=False)
+    yield client
+    client.close()
+
+
+def paint_arguments(pictures, photo="photo.png", paintings=("noise.png",), size=32, steps=3, blend=""):
+    """The /paint endpoint's inputs in order: photo, example photo, paintings, example paintings, size, steps,
+    strength, colour preservation, style scale, blend weights, network."""
+    return (handle_file(str(pictures / photo)), None, [handle_file(str(pictures / name)) for name in paintings], [],
+            size, steps, 1.0, "none", 1.0, blend, "vgg16")
+
+
+def fetch(server, file_data) -> Path:
+    """The server-side file behind an output (the app and the test share the machine)."""
+    path = Path(file_data["path"] if isinstance(file_data, dict) else file_data)
+    assert path.is_file(), path
+    return path
+
+
+def test_a_tiny_painting_streams_its_progress_and_ends_with_the_png_and_its_settings(server, client, pictures):
+    job = client.submit(*paint_arguments(pictures, paintings=("noise.png", "stripes.png"), blend="2,1"),
+                        api_name="/paint")
+    picture, figure, status, download = job.result(timeout=900)
+    assert status.startswith("Done: 3 steps in") and "32x23" in status
+    updates = [output[2] for output in job.outputs()]
+    assert any(update.startswith("Step ") and " of 3" in update for update in updates), updates
+    assert figure["type"] == "matplotlib"
+    shown, saved = Image.open(fetch(server, picture)), Image.open(fetch(server, download))
+    assert shown.size == saved.size == (32, 23)  # 56x40 at longest side 32
+    np.testing.assert_array_equal(np.asarray(shown.convert("RGB")), np.asarray(saved.convert("RGB")))
+    config = json.loads(saved.text["style_transfer:config"])
+    assert (config["max_dim"], config["steps"], config["network"], config["weights"]) == (32, 3, "vgg16", "random")
+    assert config["style_blend_weights"] == "2,1"
+    assert fetch(server, download).name == "photo_noise_stripes.png"
+
+
+@pytest.mark.parametrize("name, words", [("random.jpg", "random.jpg: not an image"),
+                                         ("cut.png", "cut.png: "),
+                                         ("bomb.png", "bomb.png: 12000x10000 is 120.0 megapixels, more than the limit")])
+def test_a_bad_upload_is_one_message_in_the_page(server, client, pictures, name, words):
+    with pytest.raises(AppError) as raised:
+        client.predict(*paint_arguments(pictures, photo=name), api_name="/paint")
+    message = str(raised.value)
+    assert message.startswith(words), message
+    assert "\n" not in message and "Traceback" not in message and "/tmp" not in message and "gradio" not in message
+
+
+def test_a_settings_mistake_is_one_message_naming_the_control(server, client, pictures):
+    with pytest.raises(AppError, match=r"^blend weights: 1 weights? for 2 paintings"):
+        client.predict(*paint_arguments(pictures, paintings=("noise.png", "stripes.png"), blend="1"),
+                       api_name="/paint")
+
+
+def test_stop_ends_the_run_early_and_keeps_the_picture_so_far(server, client, pictures):
+    job = client.submit(*paint_arguments(pictures, steps=1000), api_name="/paint")
+    deadline = time.monotonic() + 600
+    while not any(output[2].startswith("Step ") for output in job.outputs()):
+        assert time.monotonic() < deadline and not job.done(), job.outputs()
+        time.sleep(0.2)
+    client.predict(api_name="/stop")
+    picture, _, status, download = job.result(timeout=120)
+    assert status.startswith("Stopped after step "), status
+    steps_done = int(status.split()[3])
+    assert 1 <= steps_done < 1000
+    saved = Image.open(fetch(server, download))
+    assert saved.size == (32, 23)
+    assert json.loads(saved.text["style_transfer:config"])["steps"] == 1000
+
+
+def test_two_sessions_paint_one_after_the_other_and_each_stops_only_its_own(server, pictures):
+    from gradio_client.utils import Status
+
+    first, second = (Client(server.url, verbose=False, download_files=False) for _ in range(2))
+    try:
+        running = first.submit(*paint_arguments(pictures, steps=1000), api_name="/paint")
+        deadline = time.monotonic() + 600
+        while not any(output[2].startswith("Step ") for output in running.outputs()):
+            assert time.monotonic() < deadline and not running.done(), running.outputs()
+            time.sleep(0.2)
+        waiting = second.submit(*paint_arguments(pictures, steps=2), api_name="/paint")
+        time.sleep(2)
+        assert waiting.status().code == Status.IN_QUEUE and not waiting.outputs()  # one worker: it waits
+        second.predict(api_name="/stop")  # the second session has no run going: the first's goes on
+        time.sleep(1)
+        assert not running.done()
+        first.predict(api_name="/stop")
+        assert running.result(timeout=120)[2].startswith("Stopped after step ")
+        assert waiting.result(timeout=600)[2].startswith("Done: 2 steps")
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_sessions_folder_is_removed_when_its_page_closes(server, pictures):
+    client = Client(server.url, verbose=False, download_files=False)
+    _, status, download = client.predict("two", handle_file(str(pictures / "photo.png")), None, 32, 1.0, "none",
+                                         1.0, 0.0, 0, 0, 0, 0, 0, 0, api_name="/fast")
+    folder = server.sessions.root / client.session_hash
+    assert [path.name for path in folder.iterdir()] == [fetch(server, download).name]  # Gradio serves a copy
+    client.close()
+    deadline = time.monotonic() + 30
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not folder.exists()
+    assert server.sessions.root.is_dir()  # other sessions' folders stay
+
+
+def test_the_fast_tab_paints_a_blend_of_a_trained_networks_styles(server, client, pictures):
+    picture, status, download = client.predict("two", handle_file(str(pictures / "photo.png")), None, 48, 0.5,
+                                               "luminance", 0.25, 0.75, 0, 0, 0, 0, 0, 0, api_name="/fast")
+    assert status.startswith("Painted 48x34 in")
+    saved = Image.open(fetch(server, download))
+    assert saved.size == (48, 34)
+    assert json.loads(saved.text["style_transfer:style"]) == {"dots": 0.25, "stripes": 0.75}
+    assert json.loads(saved.text["style_transfer:controls"]) == {"strength": 0.5, "preserve_colors": "luminance"}
+    assert saved.text["style_transfer:model"] == "two"  # the page's name for it, never the server's path
+    with pytest.raises(AppError, match="give at least one style a weight above 0"):
+        client.predict("two", handle_file(str(pictures / "photo.png")), None, 48, 1.0, "none", 0, 0, 0, 0, 0, 0, 0,
+                       0, api_name="/fast")
+
+
+def test_only_networks_the_server_listed_can_be_named(server, client, pictures):
+    assert server.networks.names == ["two"]  # the folder that holds no network is not offered
+    for name in ("notes", str(server.networks.found["two"]), "../two"):
+        with pytest.raises(AppError):
+            client.predict(name, handle_file(str(pictures / "photo.png")), None, 48, 1.0, "none", 1, 0, 0, 0, 0, 0,
+                           0, 0, api_name="/fast")
+
+
+def test_the_page_paints_in_a_real_browser(server, pictures, tmp_path):
+    if not make_ui_screenshot.CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {make_ui_screenshot.CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+    pytest.importorskip("playwright", reason="needs playwright (the test extra)")
+    # UPDATE_UI_SCREENSHOT=1 writes the docs' screenshot (random weights) into assets/, else a temporary file.
+    screenshot = (REPO / "assets" / "ui_test.jpg" if os.environ.get("UPDATE_UI_SCREENSHOT")
+                  else tmp_path / "ui_test.jpg")
+    shown = make_ui_screenshot.paint_in_browser(server.url, pictures / "photo.png", [pictures / "noise.png"],
+                                                size=32, steps=2, screenshot=screenshot)
+    assert shown["status"].startswith("Done: 2 steps") and (shown["width"], shown["height"]) == (32, 23)
+    page = np.asarray(Image.open(screenshot).convert("RGB"))
+    assert page.shape[1] == 1280 and page.std() > 10  # a rendered page, not a blank one
+
+
+def test_the_command_line_refuses_mistakes_in_one_line_before_starting():
+    for arguments, words in ((["--port", "70000"], "--port: must be in [0, 65535]"),
+                             (["--weights", "/nonexistent.h5"], "--weights /nonexistent.h5: no such file"),
+                             (["--models", "/nonexistent"], "--models /nonexistent: no such folder"),
+                             (["extra"], "unexpected argument 'extra'")):
+        result = subprocess.run([sys.executable, "-m", "style_transfer.ui", *arguments], capture_output=True,
+                                text=True, timeout=120, cwd=REPO)
+        assert result.returncode in (1, 2), result
+        assert result.stderr.startswith("style-transfer-ui: error: ") and words in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_without_gradio_the_command_says_how_to_install_it_and_importing_the_package_needs_none():
+    hide_gradio = ("import sys; sys.modules['gradio'] = None; import style_transfer.ui; "
+                   "assert 'gradio' not in [name for name, module in sys.modules.items() if module]; "
+                   "sys.argv = ['style-transfer-ui']; from style_transfer.cli.ui import console_main; console_main()")
+    result = subprocess.run([sys.executable, "-c", hide_gradio], capture_output=True, text=True, timeout=120,
+                            cwd=REPO)
+    assert result.returncode == 1
+    assert result.stderr == ('style-transfer-ui: error: the web app needs Gradio, which is not installed; install '
+                             'it with pip install -e ".[ui]"\n')
+
+
+def test_a_session_that_ends_during_a_run_keeps_its_folder_until_the_run_ends():
+    """Gradio ends a session when its page's heartbeat stops, which a dropped connection can cause while the
+    page is still open: the run goes on, and its folder goes when it ends. Names that could leave the root
+    are refused."""
+    from style_transfer.ui.sessions import Sessions
+
+    sessions = Sessions()
+    folder = sessions.folder("abc")
+    stop = sessions.begin_run("abc")
+    sessions.end("abc")
+    assert folder.is_dir() and not stop.is_set()
+    sessions.end_run("abc")
+    assert not folder.exists()
+    idle = sessions.folder("def")
+    sessions.end("def")
+    assert not idle.exists()
+    with pytest.raises(ValueError, match="not a session name"):
+        sessions.folder("../x")
+    sessions.close()
+    assert not sessions.root.exists()
