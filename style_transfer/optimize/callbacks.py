@@ -35,12 +35,17 @@ class History(Callback):
 
 
 class ProgressBar(Callback):
-    """Keras' Progbar: step, loss and steps per second, redrawn in place on a terminal."""
+    """Keras' Progbar: step, loss and steps per second, redrawn in place on a terminal, with the time left.
 
-    def __init__(self, steps: int):
-        self.steps = steps
-        self.bar = keras.utils.Progbar(steps, unit_name="step", stateful_metrics=["loss", "steps/s"])
-        self.started = 0.0
+    The same display counts a video's frames: `unit` "frame", `steps` the frames (None when unknown), and
+    `shown` the terms to show ({label: term}, e.g. the frame's objective and temporal error), each frame
+    handed over as a step."""
+
+    def __init__(self, steps: int | None, *, unit: str = "step", shown: dict[str, str] | None = None):
+        self.steps, self.unit = steps, unit
+        self.shown = dict(shown or {"loss": "total"})
+        self.bar = keras.utils.Progbar(steps, unit_name=unit, stateful_metrics=[*self.shown, f"{unit}s/s"])
+        self.started = time.perf_counter()
         self.first_step = None
 
     def on_start(self, image, config):
@@ -50,7 +55,8 @@ class ProgressBar(Callback):
         if self.first_step is None:  # a resumed run starts past step 1
             self.first_step = step
         rate = (step - self.first_step + 1) / max(time.perf_counter() - self.started, 1e-9)
-        self.bar.update(step, values=[("loss", terms["total"]), ("steps/s", rate)], finalize=step == self.steps)
+        values = [(label, terms[name]) for label, name in self.shown.items() if terms.get(name) is not None]
+        self.bar.update(step, values=[*values, (f"{self.unit}s/s", rate)], finalize=step == self.steps)
 
 
 class TensorBoard(Callback):
