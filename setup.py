@@ -31,6 +31,8 @@ setup(
         # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook.
         "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6"],
         "gpu": ["tensorflow[and-cuda]>=2.16"],
+        # videos (docs/video.md): PyAV's wheels carry FFmpeg with x264; OpenCV's DIS optical flow
+        "video": ["av>=14", "opencv-python-headless>=4.8"],
         # the documentation site: mkdocs build --strict (see README.md, Documentation)
         "docs": ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26"],
     },

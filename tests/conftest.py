@@ -89,6 +89,48 @@ def write_damaged_pictures(folder: Path, content_path: Path) -> Path:
     return folder
 
 
+def write_clip(path: Path, frames, *, fps=12, codec: str = "libx264", audio_seconds: float = 0.0) -> Path:
+    """Encodes `frames` (float32 [1, H, W, 3] in [0, 1], even sizes) with PyAV as `codec` (libx264, or mjpeg
+    whose frames stand alone, for damaging one), with a 440 Hz AAC tone of `audio_seconds` when > 0."""
+    import av
+
+    frames = [np.clip(np.rint(frame[0] * 255), 0, 255).astype(np.uint8) for frame in frames]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=fps)
+        video.height, video.width = frames[0].shape[:2]
+        video.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        audio = container.add_stream("aac", rate=16000) if audio_seconds else None
+        if audio:
+            audio.layout = "mono"
+        for index, pixels in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            frame.pts = index
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if audio:
+            samples = int(16000 * audio_seconds)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(samples) / 16000)).astype(np.float32)[None]
+            for start in range(0, samples, 1024):
+                chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
+                                                   layout="mono")
+                chunk.sample_rate, chunk.pts = 16000, start
+                container.mux(audio.encode(chunk))
+            container.mux(audio.encode(None))
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_photo(content_path):
+    """The content photograph at 384 px, the scene of the synthetic clips (video.synthetic)."""
+    import cv2
+
+    from style_transfer.core import image_io, preprocessing
+
+    photo = image_io.load_image(content_path)[0]
+    height, width = preprocessing.target_size(*photo.shape[:2], 384)
+    return cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA)[None]
+
+
 @pytest.fixture(scope="session")
 def style_path(picture) -> Path:
     return picture("style/starry_night.jpg")

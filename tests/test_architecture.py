@@ -7,7 +7,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "style_transfer"
 # What each sub-package may import from this package, besides itself.
 ALLOWED = {"kernels": set(), "core": {"kernels"}, "optimize": {"core", "kernels"}, "fast": {"core", "kernels"},
-           "cli": {"core", "kernels", "optimize", "fast"}}
+           "video": {"core", "optimize", "fast"},  # the products' public functions, to stylise frames
+           "cli": {"core", "kernels", "optimize", "fast", "video"}}
 
 
 def imports(path: Path) -> set[str]:

@@ -57,3 +57,11 @@ class ModelError(StyleTransferError, ValueError):
 
 class DataError(StyleTransferError, ValueError):
     """A training data folder cannot be used (missing, empty, or holding no readable picture)."""
+
+
+class VideoError(ImageError):
+    """A video cannot be read (missing, damaged, not a video, no video stream) or written."""
+
+
+class MissingExtraError(StyleTransferError, ImportError):
+    """An optional dependency is not installed; the message names the pip command that installs it."""

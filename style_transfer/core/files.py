@@ -26,22 +26,31 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], *, overwrite: bo
     try:
         with os.fdopen(handle, "wb") as stream:
             write(stream)
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600
-        if overwrite:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)  # fails if the name exists: no race with another writer
-            except FileExistsError:
-                raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
-            except OSError:  # file systems without hard links
-                if path.exists():
-                    raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
-                os.replace(temporary, path)
+        move_into_place(Path(temporary), path, overwrite=overwrite)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def move_into_place(temporary: Path, path: Path, *, overwrite: bool) -> None:
+    """Gives the finished file `temporary` (made by mkstemp beside `path`) ordinary permissions and the name
+    `path`. Without `overwrite` an existing file is never replaced, even one that appears meanwhile
+    (OutputExistsError, and `temporary` is left for the caller to remove)."""
+    os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp makes 0600
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # fails if the name exists: no race with another writer
+    except FileExistsError:
+        raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
+    except OSError:  # file systems without hard links
+        if path.exists():
+            raise OutputExistsError(f"{path}: already exists; not overwriting it") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
 
 
 def _current_umask() -> int:

@@ -1,0 +1,132 @@
+"""Optical flow between video frames and what it is used for: warping the previous result onto the current
+frame, the pixels where that warp can be trusted, and the temporal error of a stylised clip.
+
+Flow is computed on the INPUT frames (photographs move coherently; stylised frames flicker, which is what we
+measure and fight), by OpenCV's DIS (Kroeger et al. 2016), which is fast enough on a CPU to run beside the
+network. Conventions: a flow field is float32 [H, W, 2] on the grid of the frame it belongs to, (dx, dy)
+in pixels, and `warp(image, flow)[y, x] = image[y + dy, x + dx]` (a backward warp). So
+`flow = optical_flow(previous, current)` lives on `current`'s grid and `warp(previous, flow)` ≈ `current`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from style_transfer.core.errors import MissingExtraError
+
+INSTALL_HINT = 'pip install -e ".[video]"'
+# DIS presets by name, fastest first; "fast" is the default (docs/video.md compares their error and time).
+PRESETS = ("ultrafast", "fast", "medium")
+
+
+def require_cv2():
+    """The `cv2` module; MissingExtraError naming the install command when the video extra is not installed."""
+    try:
+        import cv2
+    except ImportError:
+        raise MissingExtraError(f"videos need PyAV and OpenCV, which the core install leaves out: "
+                                f"{INSTALL_HINT}") from None
+    return cv2
+
+
+def _grey(image) -> np.ndarray:
+    """uint8 [H, W] luminance of a float [1, H, W, 3] / [H, W, 3] image in [0, 1] (DIS works on one channel)."""
+    array = np.asarray(image, np.float32)
+    array = array[0] if array.ndim == 4 else array
+    luminance = array @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.clip(np.rint(luminance * 255), 0, 255).astype(np.uint8)
+
+
+_DIS = {}  # one DIS object per preset: creating one allocates its pyramids' buffers
+
+
+def optical_flow(previous, current, *, preset: str = "fast") -> np.ndarray:
+    """The flow from `current` back to `previous`, float32 [H, W, 2] (dx, dy) on `current`'s grid: the pixel
+    (x, y) of `current` shows what `previous` showed at (x + dx, y + dy). Frames are float32 [1, H, W, 3] (or
+    [H, W, 3]) in [0, 1] of one size. ValueError for frames of different sizes or an unknown preset."""
+    cv2 = require_cv2()
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    earlier, later = _grey(previous), _grey(current)
+    if earlier.shape != later.shape:
+        raise ValueError(f"frames of different sizes: {earlier.shape[::-1]} and {later.shape[::-1]}")
+    if preset not in _DIS:
+        _DIS[preset] = cv2.DISOpticalFlow_create(
+            {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+             "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset])
+    # DIS's calc(a, b) gives the flow on a's grid pointing into b: ours is calc(current, previous).
+    return _DIS[preset].calc(later, earlier, None).astype(np.float32, copy=False)
+
+
+def warp(image, flow: np.ndarray) -> np.ndarray:
+    """`image` (float32 [1, H, W, C] or [H, W, C]) resampled along `flow` ([H, W, 2]): the result at (x, y) is
+    `image` at (x + dx, y + dy), bilinear, edges repeated where the flow points outside. Same shape as
+    `image`."""
+    cv2 = require_cv2()
+    array = np.asarray(image, np.float32)
+    batched = array.ndim == 4
+    array = array[0] if batched else array
+    height, width = flow.shape[:2]
+    if array.shape[:2] != (height, width):
+        raise ValueError(f"image of {array.shape[1]}x{array.shape[0]} and flow of {width}x{height}")
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    flow = np.asarray(flow, np.float32)
+    warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    warped = warped.reshape(array.shape)  # remap drops a channel axis of length 1
+    return warped[None] if batched else warped
+
+
+def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: float = 0.01,
+                  consistency_pixels: float = 0.5, boundary: float = 0.01,
+                  boundary_pixels: float = 0.002) -> np.ndarray:
+    """Where the flow can be trusted, float32 [H, W, 1] of 1 (reliable) and 0, on the current frame's grid.
+
+    `backward` = optical_flow(previous, current) (on the current grid); `forward` = optical_flow(current,
+    previous) (on the previous grid). Following Ruder et al. 2016, "Artistic style transfer for videos", a
+    pixel is unreliable where
+    - following `backward` and then `forward` does not come back (disocclusion: the pixel was hidden in the
+      previous frame): |ŵ + w̃|² > consistency (|ŵ|² + |w̃|²) + consistency_pixels, w̃ = forward warped
+      along backward;
+    - `backward` changes fast (a motion boundary, where flow is blurred across two objects):
+      |∇ŵx|² + |∇ŵy|² > boundary |ŵ|² + boundary_pixels.
+    The thresholds are the paper's.
+    """
+    if forward.shape != backward.shape or forward.shape[-1] != 2:
+        raise ValueError(f"flows of shapes {forward.shape} and {backward.shape}; expected two [H, W, 2]")
+    round_trip = warp(forward, backward)
+    squared = lambda vector: np.sum(np.square(vector), axis=-1)  # noqa: E731
+    disoccluded = squared(backward + round_trip) > consistency * (squared(backward) + squared(round_trip)) \
+        + consistency_pixels
+    gradient = sum(np.square(np.gradient(backward[..., axis], axis=spatial))
+                   for axis in (0, 1) for spatial in (0, 1))
+    at_boundary = gradient > boundary * squared(backward) + boundary_pixels
+    return (~(disoccluded | at_boundary)).astype(np.float32)[..., None]
+
+
+def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
+    """The temporally smoothed result: `stylised` mixed with the previous result warped onto this frame, by
+    `weight` (0: `stylised` unchanged, 1: the warped previous result) where `mask` says the flow is reliable,
+    and `stylised` alone elsewhere (what appears from behind a moving object is new). Same shape as
+    `stylised`; values in [0, 1]."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    current = np.asarray(stylised, np.float32)
+    carried = warp(previous_output, flow).reshape(current.shape)
+    share = np.float32(weight) * mask.reshape(mask.shape[0], mask.shape[1], 1)
+    return (current + share * (carried - current)).astype(np.float32)
+
+
+def temporal_error(output, previous_output, flow: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |output − warp(previous_output, flow)| over the reliable pixels (and the three channels), in
+    [0, 1] units: how much a result changes where the picture only moved. `flow` and `mask` come from the
+    input frames (optical_flow(previous, current), reliable_mask). NaN when no pixel is reliable."""
+    current = np.asarray(output, np.float32)
+    current = current[0] if current.ndim == 4 else current
+    carried = warp(previous_output, flow)
+    carried = carried[0] if carried.ndim == 4 else carried
+    weights = mask.reshape(mask.shape[0], mask.shape[1], 1)
+    reliable = float(weights.sum())
+    if reliable == 0:
+        return float("nan")
+    return float(np.sum(np.abs(current - carried) * weights) / (reliable * current.shape[-1]))

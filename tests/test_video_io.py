@@ -1,0 +1,119 @@
+"""video/io.py: streaming reading and writing, audio copied unchanged, atomic and never overwriting."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import write_clip
+from style_transfer.core.errors import MissingExtraError, OutputExistsError, VideoError
+from style_transfer.video import io as video_io
+from style_transfer.video import synthetic
+
+av = pytest.importorskip("av")
+
+
+def frames_of(photo, count=12, size=(96, 64)):
+    return [frame.image for frame in synthetic.synthetic_clip(photo, frames=count, size=size)]
+
+
+def audio_packets(path):
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(container.streams.audio[0]) if packet.dts is not None]
+
+
+def test_round_trip_keeps_frames_rate_size_and_the_audio_packets(tmp_path, clip_photo):
+    source = write_clip(tmp_path / "clip.mp4", frames_of(clip_photo), fps=12, audio_seconds=1.0)
+    reader = video_io.open_video(source)
+    assert (reader.fps, reader.size, reader.frame_count, reader.has_audio) == (Fraction(12), (96, 64), 12, True)
+    decoded = list(reader)
+    assert len(decoded) == 12 and decoded[0].shape == (1, 64, 96, 3) and decoded[0].dtype == np.float32
+
+    with video_io.VideoWriter(tmp_path / "out.mp4", reader.fps, reader.size, audio_from=source) as writer:
+        for frame in video_io.open_video(source):
+            writer.write(1.0 - frame)
+    result = video_io.open_video(tmp_path / "out.mp4")
+    assert (result.fps, result.size, result.frame_count, result.has_audio) == (Fraction(12), (96, 64), 12, True)
+    again = list(result)
+    assert max(float(np.abs(got - (1.0 - sent)).mean()) for got, sent in zip(again, decoded)) < 0.03
+    assert audio_packets(tmp_path / "out.mp4") == audio_packets(source) != []
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]  # no temporary left
+
+
+def test_ntsc_rate_stays_exact_and_odd_sizes_become_even(tmp_path, clip_photo):
+    frame = frames_of(clip_photo, 1, (96, 64))[0][:, :63, :95]
+    with video_io.VideoWriter(tmp_path / "ntsc.mp4", Fraction(30000, 1001), (95, 63)) as writer:
+        writer.write(frame)
+        writer.write(frame)
+    reader = video_io.open_video(tmp_path / "ntsc.mp4")
+    assert (reader.fps, reader.size, len(list(reader))) == (Fraction(30000, 1001), (94, 62), 2)
+    assert video_io.open_video(tmp_path / "ntsc.mp4", max_dim=47).size == (46, 30)  # longest side, even
+
+
+def test_never_overwrites_and_discards_an_unfinished_file(tmp_path, clip_photo):
+    existing = tmp_path / "taken.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(OutputExistsError):
+        video_io.VideoWriter(existing, 12, (96, 64))
+    assert existing.read_bytes() == b"keep me"
+    with pytest.raises(RuntimeError), video_io.VideoWriter(tmp_path / "broken.mp4", 12, (96, 64)) as writer:
+        writer.write(frames_of(clip_photo, 1)[0])
+        raise RuntimeError("stop")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["taken.mp4"]
+    with pytest.raises(VideoError, match="MP4"):
+        video_io.VideoWriter(tmp_path / "result.avi", 12, (96, 64))
+
+
+def test_unreadable_files_are_one_clear_error(tmp_path):
+    (tmp_path / "noise.mp4").write_bytes(np.random.default_rng(0).integers(0, 256, 4000, np.uint8).tobytes())
+    with pytest.raises(VideoError, match="noise.mp4: not a video FFmpeg can read"):
+        video_io.open_video(tmp_path / "noise.mp4")
+    with pytest.raises(VideoError, match="no such file"):
+        video_io.open_video(tmp_path / "missing.mp4")
+    with av.open(str(tmp_path / "sound.m4a"), "w") as container:  # audio, no video
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts = 16000, 0
+        container.mux(stream.encode(chunk))
+        container.mux(stream.encode(None))
+    with pytest.raises(VideoError, match="no video stream"):
+        video_io.open_video(tmp_path / "sound.m4a")
+
+
+def damage_frame(path, index):
+    """Zeroes most of packet `index` of `path` in place."""
+    with av.open(str(path)) as container:
+        packets = [(packet.pos, packet.size) for packet in container.demux(container.streams.video[0])
+                   if packet.dts is not None]
+    position, size = packets[index]
+    data = bytearray(path.read_bytes())
+    data[position + size // 4:position + size] = bytes(size - size // 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_frame_comes_as_none_in_its_place(tmp_path, clip_photo):
+    source = write_clip(tmp_path / "clip.avi", frames_of(clip_photo, 8), codec="mjpeg")
+    damage_frame(source, 4)
+    reader = video_io.open_video(source)
+    frames = list(reader)
+    assert [frame is None for frame in frames] == [False] * 4 + [True] + [False] * 3
+    assert reader.damaged == 1
+
+
+def test_join_copies_the_parts_in_order(tmp_path, clip_photo):
+    frames = frames_of(clip_photo, 6)
+    for name, part in (("one.mp4", frames[:4]), ("two.mp4", frames[4:])):
+        with video_io.VideoWriter(tmp_path / name, 12, (96, 64)) as writer:
+            for frame in part:
+                writer.write(frame)
+    joined = video_io.join_videos([tmp_path / "one.mp4", tmp_path / "two.mp4"], tmp_path / "all.mp4")
+    decoded = list(video_io.open_video(joined))
+    assert len(decoded) == 6
+    assert all(float(np.abs(got - sent).mean()) < 0.03 for got, sent in zip(decoded, frames))
+
+
+def test_without_the_extra_one_line_names_the_install_command(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "av", None)
+    with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[video\]"'):
+        video_io.open_video("clip.mp4")

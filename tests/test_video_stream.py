@@ -1,0 +1,105 @@
+"""video/stream.py: the frame loop, its blending, stopping and resuming, damaged frames."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_clip
+from style_transfer.core.errors import ResumeError
+from style_transfer.video import io as video_io
+from style_transfer.video import stream, synthetic
+
+pytest.importorskip("av")
+MOTION = synthetic.Motion(pan=(2.0, 1.0), object_side=20, object_start=(10, 20), object_step=(4.0, 0.0))
+
+
+@pytest.fixture
+def source(tmp_path, clip_photo):
+    frames = [frame.image for frame in synthetic.synthetic_clip(clip_photo, frames=10, size=(96, 64), motion=MOTION)]
+    return write_clip(tmp_path / "clip.mp4", frames, fps=10, audio_seconds=1.0)
+
+
+def flickering(seed=0):
+    """A stand-in for a network whose strokes jump: the frame inverted, plus fresh noise each frame."""
+    rng = np.random.default_rng(seed)
+    return lambda frame, carried: np.clip(1.0 - frame + rng.normal(0, 0.06, frame.shape), 0, 1).astype(np.float32)
+
+
+def test_blending_lowers_the_temporal_error(tmp_path, source):
+    alone = stream.stylise_video(source, tmp_path / "alone.mp4", flickering())
+    blended = stream.stylise_video(source, tmp_path / "blended.mp4", flickering(), temporal_weight=0.8)
+    assert alone.frames == blended.frames == 10 and not alone.stopped
+    assert blended.temporal_error < alone.temporal_error / 3, (blended.temporal_error, alone.temporal_error)
+    assert video_io.open_video(blended.path).has_audio
+    assert not stream.partial_directory(blended.path).exists()
+
+
+def test_the_callable_gets_the_warped_previous_result(tmp_path, source):
+    seen = []
+
+    def record(frame, carried):
+        seen.append(carried)
+        return frame
+
+    stream.stylise_video(source, tmp_path / "out.mp4", record)
+    assert seen[0] is None and all(isinstance(carried, stream.Carried) for carried in seen[1:])
+    assert seen[1].image.shape == (1, 64, 96, 3) and seen[1].mask.shape == (64, 96, 1)
+
+
+def test_stopping_keeps_the_finished_frames_and_resume_continues(tmp_path, source):
+    calls = []
+    identity = lambda frame, carried: (calls.append(1), frame)[1]  # noqa: E731
+    output = tmp_path / "out.mp4"
+    stop_after = iter([False] * 4 + [True])
+    first = stream.stylise_video(source, output, identity, temporal_weight=0.5, should_stop=lambda: next(stop_after))
+    assert first.stopped and first.path is None and first.frames == 4 and not output.exists()
+    state = json.loads((first.partial / stream.STATE_FILE).read_text())
+    assert state["frames_done"] == 4 and len(state["parts"]) == 1
+
+    with pytest.raises(ResumeError, match="--resume"):  # not without asking
+        stream.stylise_video(source, output, identity, temporal_weight=0.5)
+    with pytest.raises(ResumeError, match="temporal_weight"):  # not with other settings
+        stream.stylise_video(source, output, identity, temporal_weight=0.2, resume=True)
+    calls.clear()
+    second = stream.stylise_video(source, output, identity, temporal_weight=0.5, resume=True)
+    assert len(calls) == 6 and second.frames == 10 and second.path == output
+    assert not first.partial.exists()
+    whole = stream.stylise_video(source, tmp_path / "whole.mp4", identity, temporal_weight=0.5)
+    resumed, straight = list(video_io.open_video(output)), list(video_io.open_video(whole.path))
+    assert len(resumed) == len(straight) == 10
+    # the same frames (up to encoding), in the same places: one frame apart they differ several times more
+    assert max(float(np.abs(a - b).mean()) for a, b in zip(resumed, straight)) < 0.02
+    assert float(np.abs(resumed[5] - straight[4]).mean()) > 0.04
+    assert video_io.open_video(output).has_audio
+    with pytest.raises(ResumeError, match="nothing to resume"):
+        stream.stylise_video(source, tmp_path / "other.mp4", identity, resume=True)
+
+
+def test_an_error_midway_keeps_the_finished_frames_for_resume(tmp_path, source):
+    count = []
+
+    def failing(frame, carried):
+        count.append(1)
+        if len(count) == 7:
+            raise RuntimeError("out of memory")
+        return frame
+
+    with pytest.raises(RuntimeError):
+        stream.stylise_video(source, tmp_path / "out.mp4", failing)
+    state = json.loads((stream.partial_directory(tmp_path / "out.mp4") / stream.STATE_FILE).read_text())
+    assert state["frames_done"] == 6
+    assert stream.stylise_video(source, tmp_path / "out.mp4", lambda f, c: f, resume=True).frames == 10
+
+
+def test_a_damaged_frame_repeats_the_previous_result(tmp_path, clip_photo):
+    from test_video_io import damage_frame
+
+    frames = [frame.image for frame in synthetic.synthetic_clip(clip_photo, frames=8, size=(96, 64), motion=MOTION)]
+    source = write_clip(tmp_path / "clip.avi", frames, codec="mjpeg")
+    damage_frame(source, 4)
+    result = stream.stylise_video(source, tmp_path / "out.mp4", lambda frame, carried: frame)
+    assert (result.frames, result.damaged) == (8, 1)
+    written = list(video_io.open_video(result.path))
+    assert len(written) == 8
+    assert float(np.abs(written[4] - written[3]).mean()) < 0.01 < float(np.abs(written[4] - frames[4]).mean())
