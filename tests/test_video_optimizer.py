@@ -161,7 +161,9 @@ def test_the_command_line_writes_a_video_at_the_source_rate_and_size(cli, clip, 
     out = capsys.readouterr().out
     written = tmp_path / f"clip_{style_path.stem}.mp4"
     assert f"Wrote {written.name} (4 frames, 48x48 at 8 fps" in out
-    assert "temporal error" in out
+    assert "frame 1/4: objective " in out and "temporal error -, 2 steps" in out  # the log: a line a frame
+    assert "frame 4/4: objective " in out and ", 1 steps in " in out
+    assert "Per frame: objective " in out and "temporal error 0." in out
     with video_io.open_video(written) as reader, video_io.open_video(clip) as source:
         assert (reader.fps, reader.size, reader.has_audio) == (source.fps, source.size, True)
         assert len(list(reader)) == 4

@@ -89,6 +89,10 @@ def main(config: config_lib.StyleConfig) -> int:
         if bar is not None:
             bar.on_step(record.index + 1, None, {"objective": record.objective,
                                                  "temporal_error": record.temporal_error})
+        else:  # a log, one line a frame (frames take seconds to minutes, so this is not a flood)
+            error = "-" if record.temporal_error is None else f"{record.temporal_error:.4f}"
+            print(f"frame {record.index + 1}{f'/{total}' if total else ''}: objective {record.objective:.5g}, "
+                  f"temporal error {error}, {record.steps} steps in {record.seconds:.1f} s", flush=True)
 
     with StopOnSignal(PROGRAM, "keep the finished frames") as stopper:
         try:

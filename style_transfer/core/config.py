@@ -44,7 +44,7 @@ GRAM_NORM_CHOICES = ("hw", "chw")
 FLOAT32_MAX = 3.4028234663852886e38
 JPEG_DCT_CHOICES = ("accurate", "fast")
 # Video defaults (docs/video.md has the measurements they were chosen by).
-TEMPORAL_WEIGHT = 2e4
+TEMPORAL_WEIGHT = 1e9
 LATER_FRAME_STEPS = 150
 
 
