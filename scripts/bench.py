@@ -370,7 +370,7 @@ def main(argv):
         print(json.dumps(run_worker(json.loads(FLAGS.worker))))
         return
     from conftest import write_official_layout
-    from style_transfer.core import features
+    from style_transfer.core import vgg
     from style_transfer.core.config import NETWORK_CHOICES
 
     networks = FLAGS.network
@@ -382,7 +382,7 @@ def main(argv):
                   "speed": {}}
         for network in networks:
             with tempfile.TemporaryDirectory() as directory:
-                weights = str(write_official_layout(features.build_vgg(FLAGS.weights, network),
+                weights = str(write_official_layout(vgg.build_vgg(FLAGS.weights, network),
                                                     Path(directory) / f"{network}.h5"))
                 print(f"{network}:")
                 report["speed"][network] = run_speed({"content": FLAGS.content, "style": FLAGS.style,
@@ -397,7 +397,7 @@ def main(argv):
         sys.exit("bench.py: --network takes one network except for the speed table")
     network = networks[0]
     with tempfile.TemporaryDirectory() as directory:
-        weights = str(write_official_layout(features.build_vgg(FLAGS.weights, network),
+        weights = str(write_official_layout(vgg.build_vgg(FLAGS.weights, network),
                                             Path(directory) / f"{network}.h5"))
         common = {"content": FLAGS.content, "style": FLAGS.style, "weights": weights, "network": network}
         report = {"machine": machine(), "weights": FLAGS.weights, "network": network, "content": FLAGS.content,

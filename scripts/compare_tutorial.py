@@ -41,13 +41,13 @@ def main(argv):
 
     from conftest import write_official_layout
     from style_transfer.optimize import api
-    from style_transfer.core import features
+    from style_transfer.core import vgg
     from style_transfer.core.config import TUTORIAL
     from tutorial_reference import TutorialRun
 
     with tempfile.TemporaryDirectory() as directory:
         # The tutorial loads its weights through Keras; give both sides the same file.
-        weights_path = write_official_layout(features.build_vgg(FLAGS.weights, FLAGS.network),
+        weights_path = write_official_layout(vgg.build_vgg(FLAGS.weights, FLAGS.network),
                                              Path(directory) / f"{FLAGS.network}.h5")
         runs = {
             "tutorial (tf.function)": TutorialRun(FLAGS.content, FLAGS.style, weights_path, FLAGS.max_dim,

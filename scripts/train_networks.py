@@ -31,7 +31,8 @@ NETWORKS = {
 # Short single-style runs that chose the training defaults (docs: the tuning table); only by --only NAME.
 _SHORT = ["--steps", "150", "--checkpoint_every", "50", "--sample_every", "50"]
 TUNING = {
-    f"tune_starry_lr{rate}": (["starry_night"], [*_SHORT, "--learning_rate", rate]) for rate in ("1e-3", "1e-2")
+    **{f"tune_starry_lr{rate}": (["starry_night"], [*_SHORT, "--learning_rate", rate]) for rate in ("1e-3", "1e-2")},
+    "tune_starry_residual": (["starry_night"], [*_SHORT, "--residual_output"]),
 }
 
 

@@ -158,19 +158,22 @@ def vgg16_weights_path() -> Path:
 @pytest.fixture(scope="session")
 def random_vgg():
     """VGG19(include_top=False) with He-normal weights from seed 0, built once per session."""
-    from style_transfer.core.features import build_vgg
+    from style_transfer.core.vgg import build_vgg
 
-    return build_vgg("random")
+    return build_vgg("random", "vgg19")
 
 
 NETWORKS = ("vgg19", "vgg16")
+# The feature extractor's settings the tests compare others with: VGG's max pools and TensorFlow's own float32
+# convolutions. The extractor has no defaults (StyleConfig holds them, and its 'auto' depends on the machine).
+EXACT = {"pooling": "max", "precision": "float32", "convolution": "direct"}
 
 
 @pytest.fixture(scope="session")
 def random_vgg_of(random_vgg):
     """`random_vgg_of(network)`: VGG19 (`random_vgg`) or VGG16 with He-normal weights from seed 0, each built
     once per session."""
-    from style_transfer.core.features import build_vgg
+    from style_transfer.core.vgg import build_vgg
 
     built = {"vgg19": random_vgg}
 

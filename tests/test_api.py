@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import EXACT
 from style_transfer.optimize import api
 from style_transfer.core import image_io
 from style_transfer.core.config import DEFAULT, TUTORIAL
@@ -75,7 +76,8 @@ def test_an_extractor_must_fit_the_config(content_path, style_path, extractor, w
 def test_an_extractor_built_from_a_model_is_not_checked_for_weights(content_path, style_path, random_vgg):
     layers = [*DEFAULT.style_layers, *DEFAULT.content_layers]
     result = api.stylize(content_path, style_path, weights="random", **TINY,
-                         extractor=FeatureExtractor(layers, vgg=random_vgg, precision=DEFAULT.precision))
+                         extractor=FeatureExtractor(layers, vgg=random_vgg,
+                                                    **{**EXACT, "precision": DEFAULT.precision}))
     assert result.image.shape == (1, 24, 32, 3)
 
 

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from style_transfer.cli import apply
+from style_transfer.fast import apply as pipeline
 from style_transfer.fast import export
 from style_transfer.core import image_io
 
@@ -185,7 +186,7 @@ def test_batches_group_same_size_pictures_with_few_waiting():
             yield index, np.full(shape, index, np.float32)
 
     batches = []
-    for indices, images in apply.group_by_size(pictures(), 2):
+    for indices, images in pipeline.group_by_size(pictures(), 2):
         batches.append((indices, len(consumed)))
         assert [int(image[0, 0, 0]) for image in images] == indices and len({image.shape for image in images}) == 1
     assert sorted(index for indices, _ in batches for index in indices) == list(range(len(shapes)))
@@ -358,9 +359,10 @@ def test_signals_wait_while_a_result_is_being_written():
     import threading
 
     from style_transfer import cli
+    from style_transfer.fast.writer import BackgroundWriter
 
     stopper = cli.StopOnSignal(PROGRAM)
-    writer = apply.BackgroundWriter(stopper)
+    writer = BackgroundWriter(apply.saving_flag(stopper))
     release = threading.Event()
     first = writer.submit(release.wait, 10)
     second = writer.submit(lambda: None)

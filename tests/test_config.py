@@ -43,7 +43,7 @@ def test_defaults_keep_the_tutorials_objective_but_smooth_its_total_variation_an
 ])
 def test_layer_specs_normalise_to_name_weight_dicts(spec, expected):
     assert StyleConfig(style_layers=spec).style_layers == expected
-    assert config_lib.parse_layer_weights(config_lib.format_layer_weights(expected), "x") == expected
+    assert config_lib.parse_layer_weights(config_lib.format_layer_weights(expected), "x", "vgg19") == expected
 
 
 @pytest.mark.parametrize("spec, message", [

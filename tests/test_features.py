@@ -1,30 +1,20 @@
 import os
 import subprocess
 import sys
-import warnings
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NETWORKS, write_official_layout
+from conftest import EXACT, NETWORKS
 from style_transfer.kernels import devices, pooling, winograd
-from style_transfer.core import features, image_io, preprocessing
+from style_transfer.core import image_io, preprocessing
 from style_transfer.core.config import StyleConfig
-from style_transfer.core.errors import ConfigError, WeightsError
+from style_transfer.core.errors import ConfigError
 from style_transfer.core.features import FeatureExtractor
 
 TUTORIAL_LAYERS = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1", "block5_conv2"]
-
-
-def all_weights(model, network="vgg19"):
-    return [np.asarray(w) for name in features.conv_layers(network) for w in model.get_layer(name).get_weights()]
-
-
-def assert_same_weights(model_a, model_b, network="vgg19"):
-    for a, b in zip(all_weights(model_a, network), all_weights(model_b, network), strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
 @pytest.fixture(scope="module")
@@ -32,39 +22,27 @@ def photo(content_path):
     return preprocessing.resize_to_max_dim(image_io.load_image(content_path), 96)
 
 
-def test_random_weights_are_he_normal_with_zero_biases_and_seeded(random_vgg):
-    for name in features.conv_layers("vgg19"):
-        kernel, bias = random_vgg.get_layer(name).get_weights()
-        fan_in = np.prod(kernel.shape[:-1])
-        assert abs(kernel.mean()) < 0.02 * np.sqrt(2 / fan_in)
-        np.testing.assert_allclose(kernel.std(), np.sqrt(2 / fan_in), rtol=0.05)
-        assert not bias.any()
-    assert_same_weights(random_vgg, features.build_vgg("random:0"))
-    other = features.build_vgg("random:1")
-    assert not np.array_equal(all_weights(other)[0], all_weights(random_vgg)[0])
-
-
 def test_he_scaling_keeps_activations_at_trained_scale_where_keras_default_init_fades(random_vgg, photo):
     layers = ["block1_conv1", "block5_conv2"]
-    he = features.FeatureExtractor(layers, vgg=random_vgg)(photo)
-    default = features.FeatureExtractor(layers, vgg=keras.applications.VGG19(include_top=False, weights=None))(photo)
+    he = FeatureExtractor(layers, vgg=random_vgg, **EXACT)(photo)
+    default = FeatureExtractor(layers, vgg=keras.applications.VGG19(include_top=False, weights=None), **EXACT)(photo)
     he_means = {name: float(np.mean(he[name])) for name in layers}
     assert he_means["block5_conv2"] > 10 and 0.2 < he_means["block5_conv2"] / he_means["block1_conv1"] < 5
     assert float(np.mean(default["block5_conv2"])) < 0.05 * he_means["block5_conv2"]
 
 
 def test_only_layers_up_to_the_deepest_requested_are_built(random_vgg):
-    extractor = features.FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg)
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **EXACT)
     built = {layer.name for layer in extractor.model.layers}
     assert {"block5_conv3", "block5_conv4", "block5_pool"}.isdisjoint(built)
     assert set(TUTORIAL_LAYERS) <= built
-    shallow = features.FeatureExtractor(["block2_conv1"], vgg=random_vgg)
+    shallow = FeatureExtractor(["block2_conv1"], vgg=random_vgg, **EXACT)
     assert max(int(layer.name[5]) for layer in shallow.model.layers if layer.name.startswith("block")) == 2
     assert len(shallow.model.weights) == 3 * 2  # block1_conv1, block1_conv2, block2_conv1: kernel + bias
 
 
 def test_outputs_are_named_by_keras_layer_and_shaped_by_depth(random_vgg, photo):
-    outputs = features.FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg)(photo)
+    outputs = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **EXACT)(photo)
     assert list(outputs) == TUTORIAL_LAYERS
     assert outputs["block1_conv1"].shape == (1, 72, 96, 64)
     assert outputs["block3_conv1"].shape == (1, 18, 24, 256)
@@ -74,135 +52,43 @@ def test_outputs_are_named_by_keras_layer_and_shaped_by_depth(random_vgg, photo)
 def test_preprocessing_is_vgg_caffe_style(random_vgg):
     # A pure-red image and a pure-blue one must differ after preprocessing (channel order matters), and
     # the ImageNet mean pixel must map to zero input, i.e. block1_conv1 outputs its biases (all zero here).
-    extractor = features.FeatureExtractor(["block1_conv1"], vgg=random_vgg)
+    extractor = FeatureExtractor(["block1_conv1"], vgg=random_vgg, **EXACT)
     mean_rgb = np.array([123.68, 116.779, 103.939], np.float32) / 255
     at_mean = extractor(np.broadcast_to(mean_rgb, (1, 8, 8, 3)).astype(np.float32))["block1_conv1"]
     assert float(np.abs(at_mean).max()) < 1e-3
 
 
-def test_official_layout_file_loads_by_layer_name(random_vgg, weights_file):
-    assert_same_weights(random_vgg, features.build_vgg(str(weights_file)))
-
-
-def test_official_file_with_the_classifier_also_loads(random_vgg, tmp_path):
-    classifier = {"fc1": [np.zeros((4, 2), np.float32), np.zeros(2, np.float32)]}
-    path = write_official_layout(random_vgg, tmp_path / "with_top.h5", extra_layers=classifier)
-    assert_same_weights(random_vgg, features.build_vgg(str(path)))
-
-
-def test_keras_loads_the_official_layout_we_write(random_vgg, weights_file):
-    # Keras' own reader of the official file accepts ours: the layout written by the tests is the real one.
-    model = keras.applications.VGG19(include_top=False, weights=str(weights_file))
-    assert_same_weights(random_vgg, model)
-
-
-@pytest.mark.parametrize("name", ["vgg19.weights.h5", "vgg19_saved.h5", "weights"])
-def test_keras_weights_h5_files_load_whatever_their_name(random_vgg, tmp_path, name):
-    random_vgg.save_weights(tmp_path / "saved.weights.h5")
-    os.replace(tmp_path / "saved.weights.h5", tmp_path / name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert_same_weights(random_vgg, features.build_vgg(str(tmp_path / name)))
-
-
-def test_wrong_shapes_name_the_layer(random_vgg, tmp_path):
-    path = write_official_layout(random_vgg, tmp_path / "bad.h5")
-    import h5py
-
-    with h5py.File(path, "a") as weights_file:
-        del weights_file["block3_conv2/block3_conv2_W_1:0"]
-        weights_file["block3_conv2"].create_dataset("block3_conv2_W_1:0", data=np.zeros((3, 3, 256, 8), np.float32))
-    with pytest.raises(WeightsError, match=r"layer block3_conv2 has weights of shapes \[\(3, 3, 256, 8\), \(256,\)\]"):
-        features.build_vgg(str(path))
-
-
-def test_a_keras_weights_file_for_another_model_is_refused(tmp_path):
-    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save_weights(tmp_path / "other.weights.h5")
-    with pytest.raises(WeightsError, match="does not fit VGG19"):
-        features.build_vgg(str(tmp_path / "other.weights.h5"))
-
-
-@pytest.mark.parametrize("saved, network", [("vgg16", "vgg19"), ("vgg19", "vgg16")])
-@pytest.mark.parametrize("layout", ["official", "keras"])
-def test_the_other_networks_weights_file_is_one_line_naming_both(tmp_path, saved, network, layout):
-    model = features.build_vgg("random", saved)
-    path = tmp_path / ("saved.weights.h5" if layout == "keras" else "saved.h5")
-    if layout == "keras":
-        model.save_weights(path)
-    else:
-        write_official_layout(model, path)
-    with pytest.raises(WeightsError) as raised:
-        features.build_vgg(str(path), network)
-    message = str(raised.value)
-    assert "\n" not in message
-    assert f"holds {saved.upper()} weights, but the network is {network}" in message
-    assert f"--network {saved}" in message
-
-
-@pytest.mark.parametrize("network, convolutions", [("vgg19", 16), ("vgg16", 13)])
-def test_each_network_builds_from_its_own_files_and_random_weights(tmp_path, network, convolutions):
-    model = features.build_vgg("random:3", network)
-    assert features.network_of(model) == network
-    assert len(features.conv_layers(network)) == convolutions
-    for path, save in [(tmp_path / "official.h5", lambda path: write_official_layout(model, path)),
-                       (tmp_path / "saved.weights.h5", model.save_weights)]:
-        save(path)
-        assert_same_weights(model, features.build_vgg(str(path), network), network)
-    assert_same_weights(model, features.build_vgg("random:3", network), network)
-
 
 def test_layers_are_checked_against_the_network():
     with pytest.raises(ValueError, match="vgg16 has no layers \\['block5_conv4'\\]"):
-        features.FeatureExtractor(["block5_conv4"], weights="random", network="vgg16")
+        FeatureExtractor(["block5_conv4"], weights="random", network="vgg16", **EXACT)
     with pytest.raises(ConfigError, match="vgg16 has no layer 'block5_conv4'; its layers: block1_conv1"):
         StyleConfig(network="vgg16", content_layers="block5_conv4")
     assert StyleConfig(network="vgg16").network == "vgg16"
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "no such file"),
-    ("directory", "not a file"),
-    (b"", "not a readable VGG weights file"),
-    (os.urandom(4096), "not a readable VGG weights file"),
-    ("hdf5-other", "neither the official VGG layout nor a Keras .weights.h5"),
-])
-def test_unusable_weights_files_give_one_clear_error(tmp_path, content, message):
-    path = tmp_path / "vgg.h5"
-    if content == "directory":
-        path.mkdir()
-    elif content == "hdf5-other":
-        import h5py
-
-        with h5py.File(path, "w") as weights_file:
-            weights_file["x"] = np.zeros(3)
-    elif content is not None:
-        path.write_bytes(content)
-    with pytest.raises(WeightsError, match=message) as raised:
-        features.build_vgg(str(path))
-    assert str(path) in str(raised.value) and "\n" not in str(raised.value)
-
-
-def test_random_seed_must_be_a_number():
-    with pytest.raises(WeightsError, match="must be an integer"):
-        features.build_vgg("random:abc")
-
-
-def test_keras_cache_dir_follows_keras_home(monkeypatch, tmp_path):
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    assert features.keras_cache_dir() == tmp_path / "models"
-    monkeypatch.delenv("KERAS_HOME")
-    assert features.keras_cache_dir().name == "models" and features.keras_cache_dir().parent.name == ".keras"
+def test_the_network_comes_from_weights_and_a_name_or_a_built_model_never_a_default(random_vgg):
+    with pytest.raises(ValueError, match="give the weights and network to build, or a built vgg"):
+        FeatureExtractor(["block1_conv1"], **EXACT)
+    with pytest.raises(ValueError, match="give the weights and network to build, or a built vgg"):
+        FeatureExtractor(["block1_conv1"], weights="random", network="vgg19", vgg=random_vgg, **EXACT)
+    with pytest.raises(ValueError, match="weights 'random': give the network to build"):
+        FeatureExtractor(["block1_conv1"], weights="random", **EXACT)
+    with pytest.raises(ValueError, match="the model given is vgg19, not vgg16"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, network="vgg16", **EXACT)
+    with pytest.raises(TypeError, match="precision"):
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="max", convolution="direct")
 
 
 @pytest.mark.parametrize("network", NETWORKS)
 def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
     vgg = random_vgg_of(network)
-    extractor = FeatureExtractor(layers, vgg=vgg, pooling="avg")
+    extractor = FeatureExtractor(layers, vgg=vgg, **{**EXACT, "pooling": "avg"})
     kinds = [type(layer).__name__ for layer in extractor.model.layers if "pool" in layer.name]
     assert kinds == ["AveragePooling2D"] * 4
     assert extractor.model.get_layer("block5_conv1") is vgg.get_layer("block5_conv1")
-    plain = FeatureExtractor(layers, vgg=vgg)
+    plain = FeatureExtractor(layers, vgg=vgg, **EXACT)
     assert {type(layer).__name__ for layer in plain.model.layers if "pool" in layer.name} == {"MaxPooling2D"}
     # Before the first pool nothing differs; after it, averaging changes the activations.
     np.testing.assert_array_equal(extractor(photo)["block1_conv1"], plain(photo)["block1_conv1"])
@@ -212,8 +98,8 @@ def test_average_pooling_replaces_every_pool_and_shares_the_conv_weights(random_
 @pytest.mark.parametrize("network", NETWORKS)
 def test_calibration_gives_average_pooling_the_activation_scale_of_max_pooling(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv1"]
-    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), pooling="avg")
-    plain = FeatureExtractor(layers, vgg=random_vgg_of(network))
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), **{**EXACT, "pooling": "avg"})
+    plain = FeatureExtractor(layers, vgg=random_vgg_of(network), **EXACT)
     uncalibrated = {name: float(np.mean(value)) for name, value in extractor(photo).items()}
     scales = extractor.calibrate(photo)
     assert scales["block1_conv1"] == 1.0
@@ -246,14 +132,14 @@ def test_calibration_is_traced_once_for_every_picture_size(random_vgg, photo):
 
 def test_unknown_pooling_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown pooling 'min'"):
-        FeatureExtractor(["block1_conv1"], vgg=random_vgg, pooling="min")
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, **{**EXACT, "pooling": "min"})
 
 
 @pytest.mark.parametrize("network", NETWORKS)
 def test_bfloat16_features_are_float32_and_close_to_float32s(random_vgg_of, photo, network):
     layers = ["block1_conv1", "block3_conv1", "block5_conv2"]
-    exact = FeatureExtractor(layers, vgg=random_vgg_of(network))(photo)
-    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), precision="bfloat16")
+    exact = FeatureExtractor(layers, vgg=random_vgg_of(network), **EXACT)(photo)
+    extractor = FeatureExtractor(layers, vgg=random_vgg_of(network), **{**EXACT, "precision": "bfloat16"})
     assert extractor.precision == "bfloat16"
     assert {layer.compute_dtype for layer in extractor.model.layers if "conv" in layer.name} == {"bfloat16"}
     rounded = extractor(photo)
@@ -269,23 +155,23 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma", "avx512_bf16"})
     monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
-    assert features.resolve_precision("auto") == "bfloat16"
+    assert devices.resolve_precision("auto") == "bfloat16"
     for variable, cap, expected in [("ONEDNN_MAX_CPU_ISA", "AVX2", "float32"),  # oneDNN kept off the instructions
                                     ("DNNL_MAX_CPU_ISA", "avx512_core", "float32"),
                                     ("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16", "bfloat16"),
                                     ("ONEDNN_MAX_CPU_ISA", "ALL", "bfloat16")]:
         monkeypatch.setenv(variable, cap)
-        assert features.resolve_precision("auto") == expected, (variable, cap)
+        assert devices.resolve_precision("auto") == expected, (variable, cap)
         monkeypatch.delenv(variable)
     monkeypatch.setattr(devices, "onednn_enabled", lambda: False)  # Eigen's kernels emulate it: slower
-    assert features.resolve_precision("auto") == "float32"
+    assert devices.resolve_precision("auto") == "float32"
     monkeypatch.setattr(devices, "onednn_enabled", lambda: True)
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})  # bfloat16 would be emulated: slower
-    assert features.resolve_precision("auto") == "float32"
-    assert features.resolve_precision("bfloat16") == "bfloat16"
+    assert devices.resolve_precision("auto") == "float32"
+    assert devices.resolve_precision("bfloat16") == "bfloat16"
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"amx_bf16"})
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
-    assert features.resolve_precision("auto") == "float32"
+    assert devices.resolve_precision("auto") == "float32"
 
 
 @pytest.mark.parametrize("network", NETWORKS)
@@ -293,7 +179,7 @@ def test_auto_precision_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch):
                                                              (37, 53, (64, 64), "avg")])
 def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg_of, photo, height, width, padded, pooling,
                                                           network):
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), precision="float32", pooling=pooling)
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg_of(network), **{**EXACT, "pooling": pooling})
     image = tf.image.resize(photo, [height, width])
     exact = extractor(image)
     seen = {}
@@ -320,7 +206,7 @@ def test_size_buckets_pad_the_input_and_mask_every_layer(random_vgg_of, photo, h
 
 def test_unknown_precision_is_refused(random_vgg):
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
-        FeatureExtractor(["block1_conv1"], vgg=random_vgg, precision="float16")
+        FeatureExtractor(["block1_conv1"], vgg=random_vgg, **{**EXACT, "precision": "float16"})
 
 
 def test_onednn_switched_off_is_seen():

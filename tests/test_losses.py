@@ -13,7 +13,7 @@ def features(*shape):
 
 def test_gram_matrix_matches_numpy_and_is_symmetric_positive_semidefinite():
     activations = features(1, 5, 7, 4)
-    gram = losses.gram_matrix(activations).numpy()
+    gram = losses.gram_matrix(activations, "hw").numpy()
     flat = activations.numpy().reshape(35, 4).astype(np.float64)
     np.testing.assert_allclose(gram[0], flat.T @ flat / 35, rtol=1e-5)
     np.testing.assert_array_equal(gram[0], gram[0].T)
@@ -23,9 +23,9 @@ def test_gram_matrix_matches_numpy_and_is_symmetric_positive_semidefinite():
 def test_gram_matrix_ignores_where_features_are_and_averages_over_locations():
     activations = features(1, 6, 6, 3)
     shuffled = tf.reshape(tf.random.shuffle(tf.reshape(activations, [36, 3]), seed=1), [1, 6, 6, 3])
-    np.testing.assert_allclose(losses.gram_matrix(shuffled), losses.gram_matrix(activations), rtol=1e-5)
+    np.testing.assert_allclose(losses.gram_matrix(shuffled, "hw"), losses.gram_matrix(activations, "hw"), rtol=1e-5)
     tiled = tf.tile(activations, [1, 2, 3, 1])  # six copies: a sum would grow six-fold, a mean does not
-    np.testing.assert_allclose(losses.gram_matrix(tiled), losses.gram_matrix(activations), rtol=1e-5)
+    np.testing.assert_allclose(losses.gram_matrix(tiled, "hw"), losses.gram_matrix(activations, "hw"), rtol=1e-5)
 
 
 def test_weighted_mse_is_zero_on_identical_inputs_and_matches_a_reference():
@@ -42,15 +42,15 @@ def test_weighted_mse_is_zero_on_identical_inputs_and_matches_a_reference():
 
 
 def test_total_variation_is_zero_on_a_constant_image_and_sums_absolute_neighbour_differences():
-    assert float(losses.total_variation_loss(tf.fill([1, 9, 7, 3], 0.3))) == 0
+    assert float(losses.total_variation_loss(tf.fill([1, 9, 7, 3], 0.3), 0.0)) == 0
     image = RNG.random((1, 9, 7, 3)).astype(np.float32)
     expected = np.abs(np.diff(image, axis=1)).sum() + np.abs(np.diff(image, axis=2)).sum()
-    np.testing.assert_allclose(float(losses.total_variation_loss(tf.constant(image))), expected, rtol=1e-5)
+    np.testing.assert_allclose(float(losses.total_variation_loss(tf.constant(image), 0.0)), expected, rtol=1e-5)
 
 
 def objective(image, features_, content_targets, style_targets, **weights):
     kwargs = dict(content_layers={"c": 1.0}, style_layers={"s1": 1.0, "s2": 1.0},
-                  content_weight=1e4, style_weight=1e-2, tv_weight=30.0)
+                  content_weight=1e4, style_weight=1e-2, tv_weight=30.0, gram_norm="hw", tv_smoothing=0.0)
     kwargs.update(weights)
     return losses.total_loss(features_, image, content_targets=content_targets, style_targets=style_targets,
                              **kwargs)
@@ -61,7 +61,7 @@ def problem():
     image = tf.constant(RNG.random((1, 8, 8, 3)).astype(np.float32))
     feats = {"c": features(1, 2, 2, 4), "s1": features(1, 8, 8, 3), "s2": features(1, 4, 4, 5)}
     content_targets = {"c": features(1, 2, 2, 4)}
-    style_targets = {name: losses.gram_matrix(features(*feats[name].shape)) for name in ("s1", "s2")}
+    style_targets = {name: losses.gram_matrix(features(*feats[name].shape), "hw") for name in ("s1", "s2")}
     return image, feats, content_targets, style_targets
 
 
@@ -89,33 +89,33 @@ def test_content_loss_vanishes_when_features_equal_their_targets(problem):
 
 def test_chw_normalisation_divides_each_layer_by_its_channel_count():
     activations = features(1, 5, 5, 8)
-    np.testing.assert_allclose(losses.gram_matrix(activations, "chw"), losses.gram_matrix(activations) / 8,
+    np.testing.assert_allclose(losses.gram_matrix(activations, "chw"), losses.gram_matrix(activations, "hw") / 8,
                                rtol=1e-6)
 
 
 def test_a_guided_gram_matrix_with_a_mask_of_ones_is_the_plain_one_and_only_sees_its_region():
     activations = features(1, 6, 8, 4)
     ones = tf.ones([1, 6, 8, 1])
-    np.testing.assert_allclose(losses.guided_gram_matrices(activations, ones), losses.gram_matrix(activations),
-                               rtol=1e-5)
+    np.testing.assert_allclose(losses.guided_gram_matrices(activations, ones, "hw"),
+                               losses.gram_matrix(activations, "hw"), rtol=1e-5)
     left = np.zeros([2, 6, 8, 1], np.float32)
     left[0, :, :4] = 1
     left[1, :, 4:] = 1
-    grams = losses.guided_gram_matrices(activations, tf.constant(left)).numpy()
-    np.testing.assert_allclose(grams[0], losses.gram_matrix(activations[:, :, :4])[0], rtol=1e-5)
-    np.testing.assert_allclose(grams[1], losses.gram_matrix(activations[:, :, 4:])[0], rtol=1e-5)
-    empty = losses.guided_gram_matrices(activations, tf.zeros([1, 6, 8, 1]))
+    grams = losses.guided_gram_matrices(activations, tf.constant(left), "hw").numpy()
+    np.testing.assert_allclose(grams[0], losses.gram_matrix(activations[:, :, :4], "hw")[0], rtol=1e-5)
+    np.testing.assert_allclose(grams[1], losses.gram_matrix(activations[:, :, 4:], "hw")[0], rtol=1e-5)
+    empty = losses.guided_gram_matrices(activations, tf.zeros([1, 6, 8, 1]), "hw")
     np.testing.assert_array_equal(empty, 0)
 
 
 def test_the_masked_style_loss_with_one_full_region_equals_the_unmasked_loss():
     layers = {"block1_conv1": 1.0, "block2_conv1": 0.5}
     outputs = {"block1_conv1": features(1, 8, 8, 3), "block2_conv1": features(1, 4, 4, 5)}
-    targets = {name: losses.gram_matrix(features(*value.shape)) for name, value in outputs.items()}
-    grams = {name: losses.gram_matrix(outputs[name]) for name in layers}
+    targets = {name: losses.gram_matrix(features(*value.shape), "hw") for name, value in outputs.items()}
+    grams = {name: losses.gram_matrix(outputs[name], "hw") for name in layers}
     plain, _ = losses.weighted_mse(grams, targets, layers, 2.0)
     masks = {name: tf.ones([1, *value.shape[1:3], 1]) for name, value in outputs.items()}
-    guided_grams = {name: losses.guided_gram_matrices(outputs[name], masks[name]) for name in layers}
+    guided_grams = {name: losses.guided_gram_matrices(outputs[name], masks[name], "hw") for name in layers}
     guided, terms = losses._guided_style_loss(guided_grams, targets, layers, 2.0, tf.constant([1.0]))
     np.testing.assert_allclose(guided, plain, rtol=1e-5)
     np.testing.assert_allclose(sum(terms.values()), guided, rtol=1e-5)
@@ -131,11 +131,11 @@ def test_per_example_terms_are_each_pictures_own_loss():
     features = {"a": tf.constant(rng.random((3, 4, 5, 6), dtype=np.float32)),
                 "b": tf.constant(rng.random((3, 2, 3, 8), dtype=np.float32))}
     content = {"a": tf.constant(rng.random((3, 4, 5, 6), dtype=np.float32))}
-    style = {name: losses.gram_matrix(tf.constant(rng.random((1, 4, 4, value.shape[-1]), dtype=np.float32)))
+    style = {name: losses.gram_matrix(tf.constant(rng.random((1, 4, 4, value.shape[-1]), dtype=np.float32)), "hw")
              for name, value in features.items()}
     images = tf.constant(rng.random((3, 8, 10, 3), dtype=np.float32))
     settings = dict(style_targets=style, content_layers={"a": 1.0}, style_layers={"a": 1.0, "b": 0.5},
-                    content_weight=2.0, style_weight=3.0, tv_weight=0.1)
+                    content_weight=2.0, style_weight=3.0, tv_weight=0.1, gram_norm="hw", tv_smoothing=0.0)
     _, batch = losses.total_loss(features, images, content_targets=content, per_example=True, **settings)
     for index in range(3):
         _, alone = losses.total_loss({name: value[index:index + 1] for name, value in features.items()},

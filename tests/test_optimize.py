@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NETWORKS
+from conftest import EXACT, NETWORKS
 from style_transfer.kernels import devices
 from style_transfer.core import image_io, losses, preprocessing
 from style_transfer.optimize import objective as objective_lib
@@ -19,7 +19,7 @@ CONFIG = TUTORIAL.replace(max_dim=48, steps=12)
 
 @pytest.fixture(scope="module")
 def extractor(random_vgg):
-    return FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg)
+    return FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg, **EXACT)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,8 @@ def test_one_trace_serves_every_step_and_every_image_size(extractor, pair):
 
 
 def test_targets_are_computed_once_not_per_step(random_vgg, pair, monkeypatch):
-    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg)  # nothing traced
+    # Nothing traced yet.
+    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg, **EXACT)
     traced = []
     reduce = extractor.reduce
 
@@ -82,7 +83,7 @@ def test_targets_are_computed_once_not_per_step(random_vgg, pair, monkeypatch):
     assert len(traced) == 2  # plus one trace of the step; the six steps run the traced graph
     style_features = extractor(pair[1])
     for name, target in optimizer.style_targets.items():
-        np.testing.assert_allclose(target, losses.gram_matrix(style_features[name]), rtol=1e-6)
+        np.testing.assert_allclose(target, losses.gram_matrix(style_features[name], CONFIG.gram_norm), rtol=1e-6)
 
 
 def test_callbacks_see_every_step_in_order_with_every_term(extractor, pair):
@@ -264,7 +265,7 @@ def test_recompute_runs_the_first_two_blocks_again_band_by_band_for_the_same_obj
     # rows either side.
     monkeypatch.setattr(objective_lib, "BAND_PIXELS", 4 * 48)
     extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
-                                 precision=precision)
+                                 **{**EXACT, "precision": precision})
     config = CONFIG.replace(precision=precision, network=network)
     plain, banded = make(extractor, pair, config), make(extractor, pair, config.replace(recompute=True))
     assert banded.objective is not plain.objective  # its own graph
@@ -281,7 +282,7 @@ def test_recompute_runs_the_first_two_blocks_again_band_by_band_for_the_same_obj
         np.testing.assert_allclose(banded_gradient, gradient, atol=1e-5 * float(np.max(np.abs(gradient))))
     else:  # the bands' convolutions round otherwise, as this CPU rounds bfloat16
         exact = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
-                                 precision="float32")
+                                 **EXACT)
         reference_terms, reference_gradient = make(exact, pair, config.replace(precision="float32")).loss_and_gradient(
             image)
         for name in ("total", "content", "style", "tv"):
@@ -305,7 +306,7 @@ def test_recompute_holds_less_than_the_whole_picture_pass(random_vgg, monkeypatc
     if _allocator_peak_bytes() is None:
         pytest.skip("TensorFlow's CPU allocator keeps no statistics in this build (oneDNN's does)")
     monkeypatch.setattr(objective_lib, "BAND_PIXELS", 2048)
-    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg)
+    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg, **EXACT)
     content = tf.random.stateless_uniform([1, 150, 203, 3], [4, 5])
     peaks = []
     for config in (CONFIG, CONFIG.replace(recompute=True)):
@@ -329,7 +330,7 @@ NATIVE_BFLOAT16 = devices.resolve_precision("auto") == "bfloat16"
     not NATIVE_BFLOAT16, reason="bfloat16 is emulated on this CPU"))])
 def test_size_buckets_give_the_same_objective_gradient_and_run(random_vgg_of, pair, precision, network):
     extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
-                                 precision=precision)
+                                 **{**EXACT, "precision": precision})
     config = CONFIG.replace(precision=precision, network=network)
     content = tf.image.resize(pair[0], [37, 45])  # odd sizes: every pool floors; padded to 48x48
     pair = [content, pair[1]]
@@ -351,7 +352,7 @@ def test_size_buckets_give_the_same_objective_gradient_and_run(random_vgg_of, pa
 
 
 def test_size_buckets_keep_guided_gram_matrices(random_vgg, pair):
-    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg)
+    extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg, **EXACT)
     content, style = pair
     regions = np.zeros((2, *content.shape[1:3], 1), np.float32)
     regions[0, :, : content.shape[2] // 3] = 1.0
@@ -438,7 +439,8 @@ def test_each_mask_region_follows_its_own_style(extractor, pair, second_style):
 
     def grams(image):
         activations = extractor(image)
-        return {name: losses.gram_matrix(activations[name]).numpy() for name in config.style_layers}
+        return {name: losses.gram_matrix(activations[name], config.gram_norm).numpy()
+                for name in config.style_layers}
 
     def distance(image, target):
         found = grams(image)

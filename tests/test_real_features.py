@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_picture
 from style_transfer.core import artefacts, color
 from style_transfer.core.config import DEFAULT
-from style_transfer.core.features import build_vgg
+from style_transfer.core.vgg import build_vgg
 from style_transfer.optimize import api
 
 SIZE = 96

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from style_transfer.fast import dataset, export, training
-from style_transfer.core import features, image_io, preprocessing
+from style_transfer.core import image_io, preprocessing, vgg
 from style_transfer.cli import train_fast
 from style_transfer.core.errors import ConfigError, ResumeError
 from style_transfer.fast.train_config import TrainConfig
@@ -104,7 +104,7 @@ def test_the_loss_network_follows_the_config(tmp_path, photos, style_image):
     assert trainer.extractor.network == "vgg16"
     # The extractor is cut at block5_conv2: VGG16's twelve convolutions up to it, none of VGG19's fourth ones.
     convolutions = [layer.name for layer in trainer.extractor.model.layers if "_conv" in layer.name]
-    assert convolutions == list(features.conv_layers("vgg16")[:12])
+    assert convolutions == list(vgg.conv_layers("vgg16")[:12])
     assert trainer.run(lambda *_: None) == 1 and np.isfinite(mean_loss(trainer))
     with pytest.raises(ConfigError, match="style_layers: vgg16 has no layer 'block5_conv4'"):
         TrainConfig(**TINY, network="vgg16", style_layers="block5_conv4")
@@ -592,3 +592,25 @@ def test_training_stops_with_a_data_error_when_no_picture_decodes_any_more(tmp_p
         path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(DataError, match=r"none of the 4 training pictures decodes any more .* after step 0"):
         trainer.run(lambda *_: None)
+
+
+def instability(trainer) -> float:
+    """mean |f(T(x)) - T(f(x))| on the fixed samples, for fixed moves T."""
+    import tensorflow as tf
+
+    boxes = training.moved_boxes(len(trainer.samples), tf.constant([7, 7], tf.int64))
+    moved = trainer.stylise(training.move(trainer.samples, boxes))
+    return float(tf.reduce_mean(tf.abs(moved - training.move(trainer.stylise(trainer.samples), boxes))))
+
+
+def test_the_stability_loss_is_absent_when_off_and_steadies_the_network_when_on(tmp_path, photos, style_image):
+    # pixels in [0, 1] against content and style terms of about 1e6: the weight has to be large to matter
+    off = trainer_for(tmp_path / "off", photos, style_image, steps=10)
+    on = trainer_for(tmp_path / "on", photos, style_image, steps=10, temporal_weight=1e7)
+    _, plain = off.loss_terms(off.samples)
+    _, steadied = on.loss_terms(on.samples)  # the same initial network (same seed)
+    assert "temporal" not in plain and float(np.min(steadied["temporal"])) > 0
+    np.testing.assert_allclose(steadied["total"], plain["total"] + steadied["temporal"], rtol=1e-5)
+    for trainer in (off, on):
+        trainer.run(lambda *_: None)
+    assert instability(on) < 0.85 * instability(off), (instability(on), instability(off))

@@ -46,6 +46,23 @@ def test_the_output_depends_on_the_picture_and_the_seed_fixes_the_weights(networ
     assert np.abs(paint(other, a).numpy() - paint(network, a).numpy()).mean() > 1e-3
 
 
+def test_a_residual_output_network_starts_as_the_photograph_and_learns_a_change():
+    keras.utils.set_random_seed(0)
+    network = transformer_network(filters=4, residual_blocks=1, residual_output=True)
+    images = np.random.default_rng(3).random((2, 37, 21, 3), dtype=np.float32)
+    images[0, :3] = 0.0  # black and white come back as near-black and near-white, not as infinities
+    images[1, :3] = 1.0
+    np.testing.assert_allclose(paint(network, images).numpy(), images, atol=1 / 512 + 1e-6)
+    # One Adam step on any loss makes the picture depend on the network's weights, not only on the photograph.
+    adam = keras.optimizers.Adam(1e-2)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(paint(network, images) - 0.5))
+    adam.apply_gradients(zip(tape.gradient(loss, network.trainable_variables), network.trainable_variables))
+    assert np.abs(paint(network, images).numpy() - images).mean() > 1e-3
+    plain = transformer_network(filters=4, residual_blocks=1)
+    assert np.abs(paint(plain, images).numpy() - images).mean() > 0.05  # a plain network starts elsewhere
+
+
 def test_width_and_depth_set_the_size_of_the_network():
     small, wide, deep = (transformer_network(f, r).count_params() for f, r in ((8, 1), (16, 1), (8, 3)))
     assert 3.5 < wide / small < 4.1  # compute and weights grow with the square of the width

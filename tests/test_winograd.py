@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import EXACT
 from style_transfer.optimize import api
 from style_transfer.kernels import devices, winograd
 from style_transfer.core import image_io, preprocessing
@@ -168,8 +169,8 @@ def test_only_3x3_same_convolutions_are_taken():
 def test_the_extractor_uses_winograd_from_128_input_channels_and_gives_the_same_features(random_vgg_of, photo,
                                                                                          network, winograd_layers):
     vgg = random_vgg_of(network)
-    direct = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, precision="float32", convolution="direct")
-    fast = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, precision="float32", convolution="winograd")
+    direct = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, **EXACT)
+    fast = FeatureExtractor(TUTORIAL_LAYERS, vgg=vgg, **{**EXACT, "convolution": "winograd"})
     assert direct.winograd_layers == ()
     assert fast.winograd_layers == winograd_layers  # to the deepest asked for
     kinds = [type(layer).__name__ for layer in fast.model.layers]
@@ -190,7 +191,7 @@ def test_the_extractor_uses_winograd_from_128_input_channels_and_gives_the_same_
 def test_extractors_of_the_same_weights_share_their_transformed_kernels(random_vgg):
     """Each traced custom gradient keeps what it reads for the process's life, so a new extractor of the same
     weights must not make new tiles (they were 490 MB per extractor, and the test suite ran out of memory)."""
-    first, second = (FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", convolution="winograd")
+    first, second = (FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **{**EXACT, "convolution": "winograd"})
                      for _ in range(2))
     for name in ("block2_conv2", "block5_conv1"):
         assert first.model.get_layer(name).forward is second.model.get_layer(name).forward
@@ -199,7 +200,7 @@ def test_extractors_of_the_same_weights_share_their_transformed_kernels(random_v
 
 def test_a_winograd_layer_holds_one_transformed_kernel_four_times_the_kernels_size(random_vgg):
     """The backward pass is the forward's adjoint and reads the same tiles: no second, transposed copy."""
-    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, precision="float32", convolution="winograd")
+    extractor = FeatureExtractor(TUTORIAL_LAYERS, vgg=random_vgg, **{**EXACT, "convolution": "winograd"})
     for name in extractor.winograd_layers:
         layer = extractor.model.get_layer(name)
         kernel = random_vgg.get_layer(name).get_weights()[0]
@@ -265,7 +266,7 @@ def test_the_tutorial_preset_runs_winograd_on_a_cpu_and_an_extractor_of_either_k
     config = TUTORIAL.replace(max_dim=32, weights="random", steps=2)
     assert api.build_extractor(config).convolution == "winograd"
     # The same objective to float rounding, so an extractor of direct convolutions is used as it is.
-    direct = FeatureExtractor(TUTORIAL_LAYERS, weights="random", precision="float32", convolution="direct")
+    direct = FeatureExtractor(TUTORIAL_LAYERS, weights="random", network="vgg19", **EXACT)
     result = api.stylize(content_path, style_path, config, extractor=direct)
     reference = api.stylize(content_path, style_path, config.replace(convolution="direct"))
     np.testing.assert_array_equal(result.image, reference.image)

@@ -63,7 +63,7 @@ COMMAND.groups = (
                                "sample_every", "progress")),
     ("Input pictures", ("max_megapixels",)),
     ("The objective", ("weights", "content_layers", "style_layers", "tv_weight", "tv_smoothing", "gram_norm")),
-    ("The network and its training", ("residual_blocks", "seed", "strategy")),
+    ("The network and its training", ("residual_blocks", "residual_output", "seed", "strategy")),
     ("Speed and memory", ("precision",)),
 )
 

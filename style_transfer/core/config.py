@@ -70,7 +70,7 @@ def network_layers(network: str) -> tuple[str, ...]:
     return NETWORK_LAYERS[network]
 
 
-def parse_layer_weights(spec: Any, field: str, network: str = "vgg19") -> Mapping[str, float]:
+def parse_layer_weights(spec: Any, field: str, network: str) -> Mapping[str, float]:
     """Normalises a layer specification to a read-only `{keras_layer_name: weight}`.
 
     Accepts a dict, a sequence of names, or a string `"block1_conv1:1,block2_conv1:0.5"` where a bare name

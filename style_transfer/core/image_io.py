@@ -21,6 +21,7 @@ from absl import logging
 from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from style_transfer.core.color import RGB_TO_YIQ
+from style_transfer.core.config import DEFAULT
 from style_transfer.core.errors import ImageError, OutputError, OutputExistsError
 from style_transfer.core.files import atomic_write, capture_stderr
 
@@ -50,7 +51,7 @@ REDUCE_MARGIN = 4
 _UNREDUCIBLE_MODES = {"1": "L", "P": None, "PA": "RGBA", "HSV": "RGB", "I;16": "I", "I;16B": "I", "I;16L": "I"}
 
 
-def load_image(source: ImageSource, *, jpeg_dct: str = "accurate", max_pixels: int | None = None,
+def load_image(source: ImageSource, *, jpeg_dct: str = DEFAULT.jpeg_dct, max_pixels: int | None = None,
                max_dim: int | None = None) -> np.ndarray:
     """Loads a picture as float32 RGB in [0, 1], shape [1, H, W, 3].
 

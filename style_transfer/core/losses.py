@@ -10,7 +10,7 @@ from typing import Mapping
 import tensorflow as tf
 
 
-def gram_matrix(features: tf.Tensor, normalization: str = "hw", locations: tf.Tensor | None = None) -> tf.Tensor:
+def gram_matrix(features: tf.Tensor, normalization: str, locations: tf.Tensor | None = None) -> tf.Tensor:
     """[B, h, w, c] -> [B, c, c] float32: channel correlations averaged over the h*w locations (as the tutorial).
 
     Gatys et al. sum over locations instead; averaging makes the style weight independent of image size.
@@ -40,7 +40,7 @@ def gram_matrix(features: tf.Tensor, normalization: str = "hw", locations: tf.Te
     return gram(features)
 
 
-def guided_gram_matrices(features: tf.Tensor, masks: tf.Tensor, normalization: str = "hw") -> tf.Tensor:
+def guided_gram_matrices(features: tf.Tensor, masks: tf.Tensor, normalization: str) -> tf.Tensor:
     """[1, h, w, c] features and [R, h, w, 1] region masks in [0, 1] -> [R, c, c] guided Gram matrices.
 
     Gatys et al. 2017: each region's Gram matrix of the masked features, averaged over the region's
@@ -75,7 +75,7 @@ def weighted_mse(outputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tens
     return loss, per_layer
 
 
-def total_variation_loss(image: tf.Tensor, smoothing: float = 0.0, per_example: bool = False) -> tf.Tensor:
+def total_variation_loss(image: tf.Tensor, smoothing: float, per_example: bool = False) -> tf.Tensor:
     """Total variation of [B, H, W, C] images: a scalar, or [B] with `per_example`.
 
     `smoothing` 0 is tf.image.total_variation's (the tutorial's): the sum of absolute differences between
@@ -99,8 +99,8 @@ def total_variation_loss(image: tf.Tensor, smoothing: float = 0.0, per_example: 
 def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
                content_layers: Mapping[str, float], style_layers: Mapping[str, float],
-               content_weight: float, style_weight: float, tv_weight: float, gram_norm: str = "hw",
-               tv_smoothing: float = 0.0, style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
+               content_weight: float, style_weight: float, tv_weight: float, gram_norm: str, tv_smoothing: float,
+               style_masks: Mapping[str, tf.Tensor] | None = None, region_weights: tf.Tensor | None = None,
                per_example: bool = False) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """The weighted objective of Gatys et al. with the tutorial's normalisations.
 
@@ -130,7 +130,7 @@ def total_loss(features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
 def loss_of_grams(grams: Mapping[str, tf.Tensor], features: Mapping[str, tf.Tensor], image: tf.Tensor, *,
                   content_targets: Mapping[str, tf.Tensor], style_targets: Mapping[str, tf.Tensor],
                   content_layers: Mapping[str, float], style_layers: Mapping[str, float],
-                  content_weight: float, style_weight: float, tv_weight: float, tv_smoothing: float = 0.0,
+                  content_weight: float, style_weight: float, tv_weight: float, tv_smoothing: float,
                   region_weights: tf.Tensor | None = None, per_example: bool = False,
                   ) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
     """`total_loss` from the image's Gram matrices already computed: `grams` {style layer: [B, c, c]}, or

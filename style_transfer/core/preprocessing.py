@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from style_transfer.core.config import DEFAULT
+
 
 def target_size(height: int, width: int, max_dim: int, *, tutorial: bool = False) -> tuple[int, int]:
     """(height, width) with the longest side scaled to `max_dim` and the aspect ratio kept (>= 1 pixel).
@@ -35,7 +37,7 @@ def resize(image, size: tuple[int, int], *, antialias: bool) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 1.0) if antialias else resized
 
 
-def resize_to_max_dim(image, max_dim: int, *, method: str = "antialias") -> tf.Tensor:
+def resize_to_max_dim(image, max_dim: int, *, method: str = DEFAULT.resize) -> tf.Tensor:
     """Resizes a [1, H, W, 3] image so its longest side is `max_dim`, up or down (as the tutorial).
 
     method: "antialias" (antialiased bilinear, exact size) or "tutorial" (plain bilinear, tutorial's size).
@@ -47,7 +49,7 @@ def resize_to_max_dim(image, max_dim: int, *, method: str = "antialias") -> tf.T
 
 
 def initial_image(init: str, content_image: tf.Tensor, style_image: tf.Tensor, *, seed: int,
-                  init_noise: float = 0.0, init_picture=None) -> tf.Tensor:
+                  init_noise: float = DEFAULT.init_noise, init_picture=None) -> tf.Tensor:
     """The image the optimisation starts from, shaped like `content_image`.
 
     `content`: the content image (the tutorial); `noise`: uniform noise in [0, 1) from `seed` (Gatys et al.

@@ -27,12 +27,15 @@ class TrainConfig(ConfigMethods):
                              "targets; larger makes the brush strokes bigger.")
     batch_size: int = config_field(4, "Pictures per step over all replicas and workers (the global batch); it must "
                              "divide evenly among the replicas.")
-    max_megapixels: float = config_field(100.0, "Skip data pictures (and refuse a style picture) whose header claims "
+    max_megapixels: float = config_field(DEFAULT.max_megapixels, "Skip data pictures (and refuse a style picture) whose header claims "
                                    "more megapixels than this.")
     # The network.
     filters: int = config_field(8, "Width of the network's outer blocks (Johnson et al.: 32; the middle runs at 4x). "
                           "Compute grows with its square.")
     residual_blocks: int = config_field(5, "Residual blocks at a quarter of the resolution (Johnson et al.: 5).")
+    residual_output: bool = config_field(False, "The network paints a change to the photograph: its last layer "
+                                   "starts at zero and is added to the photograph (in logits), so training "
+                                   "starts from the photograph, as the optimiser does.")
     # The objective, as in StyleConfig.
     network: str = config_field(DEFAULT.network, _STYLE_HELP["network"], NETWORK_CHOICES)
     content_layers: dict = config_field(dict(DEFAULT.content_layers), _STYLE_HELP["content_layers"])
@@ -43,6 +46,11 @@ class TrainConfig(ConfigMethods):
                               "tv_smoothing).")
     tv_smoothing: float = config_field(DEFAULT.tv_smoothing, _STYLE_HELP["tv_smoothing"])
     gram_norm: str = config_field(DEFAULT.gram_norm, _STYLE_HELP["gram_norm"], GRAM_NORM_CHOICES)
+    temporal_weight: float = config_field(0.0, "Weight of the stability loss for video (0: off): each crop is also "
+                                    "seen slightly shifted and zoomed (T), and the network is taught to move its "
+                                    "output with the picture: temporal_weight * mean |f(T(x)) - T(f(x))| per picture, "
+                                    "pixels in [0, 1] (docs/video.md on its scale). Costs one more pass of the "
+                                    "network per step.")
     weights: str = config_field(DEFAULT.weights, _STYLE_HELP["weights"])
     precision: str = config_field(DEFAULT.precision, "Arithmetic of the loss network's convolutions: 'float32', "
                             "'bfloat16' (faster on CPUs with AVX512_BF16 or AMX and on recent GPUs, slightly less "
@@ -80,7 +88,7 @@ class TrainConfig(ConfigMethods):
         check(self.max_megapixels > 0, "max_megapixels", f"must be > 0, got {self.max_megapixels}")
         check(1 <= self.filters <= 256, "filters", f"must be in [1, 256], got {self.filters}")
         check(0 <= self.residual_blocks <= 32, "residual_blocks", f"must be in [0, 32], got {self.residual_blocks}")
-        for name in ("content_weight", "style_weight", "tv_weight", "tv_smoothing"):
+        for name in ("content_weight", "style_weight", "tv_weight", "tv_smoothing", "temporal_weight"):
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         check(self.weights != "", "weights", "must be 'imagenet', 'random[:SEED]' or a file path")
         check(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
@@ -94,12 +102,14 @@ class TrainConfig(ConfigMethods):
     # What a checkpoint's network and targets depend on: resuming with other values would train another model.
     # batch_size and seed too: a resumed run skips the files the first part used, counted in batches.
     # precision is compared as resolved on this machine, so 'auto' resumes a run trained in what it means.
-    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks", "network",
-                     "content_layers", "style_layers", "content_weight", "style_weight", "tv_weight",
-                     "tv_smoothing", "gram_norm", "weights", "precision")
+    RESUME_FIELDS = ("image_size", "style_size", "batch_size", "seed", "filters", "residual_blocks",
+                     "residual_output", "network", "content_layers", "style_layers", "content_weight",
+                     "style_weight", "tv_weight", "tv_smoothing", "gram_norm", "weights", "precision",
+                     "temporal_weight")
     # Settings added after runs existed, with the value those runs were trained with: before network, VGG19;
-    # before tv_smoothing, the tutorial's L1 total variation.
-    BEFORE_ADDED = {"network": "vgg19", "tv_smoothing": 0.0}
+    # before tv_smoothing, the tutorial's L1 total variation; before residual_output, a plain output; before
+    # temporal_weight, no stability loss.
+    BEFORE_ADDED = {"network": "vgg19", "tv_smoothing": 0.0, "residual_output": False, "temporal_weight": 0.0}
 
 
 TRAIN_DEFAULT = TrainConfig()

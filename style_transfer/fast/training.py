@@ -8,6 +8,11 @@ global batch:
     content targets = VGG(photos);  style targets[s] = Gram(VGG(style picture s))
     loss = compute_average_loss(total_loss(VGG(network(photos, one_hot(s_i))), ..., style targets[s_i]), global batch)
 
+With temporal_weight > 0 a stability term joins it (after Gupta et al. 2017 and Ruder et al. 2018, who
+teach the network what a small motion does instead of showing it video): T is a small random zoom and
+shift of each crop, and the term is temporal_weight * mean |network(T(photo)) - T(network(photo))|, the
+output failing to move with the picture. Only pixels: no VGG pass, one more pass of the network.
+
 Picture i of the run (counted over all steps and replicas) is painted in style s_i = i mod S: every batch
 mixes the styles evenly, and a resumed run goes on with the styles the uninterrupted run would have used.
 
@@ -75,6 +80,29 @@ def worker_count(strategy: tf.distribute.Strategy) -> int:
     return cluster.worker_count(resolver.cluster_spec().as_dict())
 
 
+# The stability loss's motion: zoom in by up to 5% and shift by up to 3% of the side, about what a hand-held
+# camera moves between frames at 256 px.
+MAX_ZOOM = 0.05
+MAX_SHIFT = 0.03
+
+
+def moved_boxes(batch: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """[batch, 4] float32 boxes (y1, x1, y2, x2, in [0, 1] of the picture) for tf.image.crop_and_resize: each
+    a random zoom by 1 to 1 + MAX_ZOOM and shift by up to MAX_SHIFT, inside the picture. `seed` is int64 [2]
+    (stateless: a resumed run draws what the uninterrupted one would have)."""
+    draws = tf.random.stateless_uniform([batch, 3], seed, minval=-1.0, maxval=1.0)
+    half = 0.5 / (1.0 + MAX_ZOOM * (draws[:, 0] + 1.0) / 2)
+    centre = 0.5 + MAX_SHIFT * draws[:, 1:]
+    centre = tf.clip_by_value(centre, half[:, None], 1.0 - half[:, None])
+    return tf.stack([centre[:, 0] - half, centre[:, 1] - half, centre[:, 0] + half, centre[:, 1] + half], axis=1)
+
+
+def move(images: tf.Tensor, boxes: tf.Tensor) -> tf.Tensor:
+    """T: each of `images` [B, h, w, C] cut to its box and resized back to h x w (bilinear)."""
+    size = tf.shape(images)[1:3]
+    return tf.image.crop_and_resize(images, boxes, tf.range(tf.shape(images)[0]), size)
+
+
 class FastTrainer:
     """The network, its optimiser, the losses and the distributed train step, for S styles and a data folder.
 
@@ -107,9 +135,12 @@ class FastTrainer:
         keras.utils.set_random_seed(config.seed)  # the network's initial weights
         with self.strategy.scope():
             layers = (*config.content_layers, *config.style_layers)
-            self.extractor = FeatureExtractor(layers, config.weights, precision=config.precision,
-                                              network=config.network)
-            self.network = transformer_network(config.filters, config.residual_blocks, self.styles)
+            # VGG's max pools as trained, and TensorFlow's own convolutions: the Winograd layers take one picture
+            # at a time, and training feeds batches.
+            self.extractor = FeatureExtractor(layers, weights=config.weights, network=config.network,
+                                              pooling="max", precision=config.precision, convolution="direct")
+            self.network = transformer_network(config.filters, config.residual_blocks, self.styles,
+                                               residual_output=config.residual_output)
             self.optimizer = keras.optimizers.Adam(config.learning_rate)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         grams = [{name: losses.gram_matrix(features[name], config.gram_norm) for name in config.style_layers}
@@ -157,6 +188,12 @@ class FastTrainer:
             content_layers=config.content_layers, style_layers=config.style_layers,
             content_weight=config.content_weight, style_weight=config.style_weight, tv_weight=config.tv_weight,
             tv_smoothing=config.tv_smoothing, gram_norm=config.gram_norm, per_example=True)
+        if config.temporal_weight > 0:
+            boxes = moved_boxes(tf.shape(photos)[0], tf.stack([tf.cast(config.seed, tf.int64), self.step]))
+            moved = self.network([move(photos, boxes), tf.one_hot(styles, self.styles)], training=True)
+            terms["temporal"] = config.temporal_weight * tf.reduce_mean(
+                tf.abs(moved - move(stylised, boxes)), axis=[1, 2, 3])
+            terms["total"] = terms["total"] + terms["temporal"]
         return stylised, terms
 
     def _replica_step(self, photos):
@@ -275,7 +312,8 @@ class FastTrainer:
         variables."""
         if not self.chief:
             return None
-        plain = transformer_network(self.config.filters, self.config.residual_blocks, self.styles)
+        plain = transformer_network(self.config.filters, self.config.residual_blocks, self.styles,
+                                    residual_output=self.config.residual_output)
         plain.set_weights(self.network.get_weights())
         return export.save(plain, directory or self.model_dir / EXPORT, metadata=metadata, overwrite=True,
                            tflite=tflite)

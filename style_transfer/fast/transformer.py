@@ -95,6 +95,23 @@ class CropLike(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="style_transfer")
+class Logit(keras.layers.Layer):
+    """Pixels in [0, 1] -> their logits, the inverse of the sigmoid; pixels are first clipped to
+    [epsilon, 1 - epsilon], so black and white map to finite values (+-6.2 for the default)."""
+
+    def __init__(self, epsilon: float = 1 / 512, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def call(self, inputs):
+        clipped = ops.clip(inputs, self.epsilon, 1 - self.epsilon)
+        return ops.log(clipped) - ops.log1p(-clipped)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="style_transfer")
 class InstanceNormalization(keras.layers.Layer):
     """Conditional instance normalisation: [x, style_weights] -> each picture's channels normalised over its
     height and width, then scaled and offset by its style weights [B, S] times the per-style scales and
@@ -274,10 +291,10 @@ def _depth_to_space(x, channels: int):
 
 
 def _conv(x, style_weights, filters: int, kernel: int, name: str, *, strides: int = 1, norm: bool = True,
-          relu: bool = True):
+          relu: bool = True, kernel_initializer: str = "he_normal"):
     x = ReflectionPadding(kernel // 2, name=f"{name}_pad")(x)
     if strides == 1 and not norm and kernel > 1:  # the output convolution: few filters, so blocked
-        x = BlockedConv2D(filters, kernel, name=f"{name}_conv")(x)
+        x = BlockedConv2D(filters, kernel, kernel_initializer=kernel_initializer, name=f"{name}_conv")(x)
     else:
         # With instance normalisation after it a bias would be subtracted again at once.
         x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="valid", use_bias=not norm,
@@ -301,29 +318,34 @@ def _upsample(x, style_weights, filters: int, name: str):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def transformer_network(filters: int = 32, residual_blocks: int = 5, styles: int = 1,
-                        name: str = "style_network") -> keras.Model:
+def transformer_network(filters: int = 32, residual_blocks: int = 5, styles: int = 1, *,
+                        residual_output: bool = False, name: str = "style_network") -> keras.Model:
     """The transformation network: [images float32 [B, H, W, 3] in [0, 1], style_weights float32 [B, S]]
     -> float32 [B, H, W, 3] in (0, 1).
 
     `filters` is the width of the first and last blocks (Johnson et al.: 32; the middle runs at 4x);
     compute grows with its square. `styles` is S, how many styles the network paints (see the module's
-    docstring). Weights are He-normal from Keras' global seed (keras.utils.set_random_seed).
+    docstring). With `residual_output` the last convolution paints a change to the photograph: its output is
+    added to the photograph's logits before the sigmoid, and its weights start at zero, so the untrained
+    network returns the photograph (as the optimiser starts from it) and training adds the style. Weights are He-normal from Keras' global seed (keras.utils.set_random_seed).
     """
     if filters < 1 or residual_blocks < 0 or styles < 1:
         raise ValueError(f"filters and styles must be >= 1 and residual_blocks >= 0, got {filters}, {styles}, "
                          f"{residual_blocks}")
     images = keras.Input(shape=(None, None, 3), name="images")
     style_weights = keras.Input(shape=(styles,), name="style_weights")
-    x = PadToMultiple(DOWNSAMPLING, name="pad_to_multiple")(images)
-    x = _conv(x, style_weights, filters, 9, "in")
+    padded = PadToMultiple(DOWNSAMPLING, name="pad_to_multiple")(images)
+    x = _conv(padded, style_weights, filters, 9, "in")
     x = _conv(x, style_weights, 2 * filters, 3, "down1", strides=2)
     x = _conv(x, style_weights, 4 * filters, 3, "down2", strides=2)
     for index in range(residual_blocks):
         x = _residual(x, style_weights, 4 * filters, f"res{index + 1}")
     x = _upsample(x, style_weights, 2 * filters, "up1")
     x = _upsample(x, style_weights, filters, "up2")
-    x = _conv(x, style_weights, 3, 9, "out", norm=False, relu=False)
+    x = _conv(x, style_weights, 3, 9, "out", norm=False, relu=False,
+              kernel_initializer="zeros" if residual_output else "he_normal")
+    if residual_output:
+        x = keras.layers.Add(name="add_photograph")([x, Logit(name="photograph_logits")(padded)])
     x = keras.layers.Activation("sigmoid", name="to_unit_range")(x)
     stylised = CropLike(name="crop")([x, images])
     return keras.Model([images, style_weights], stylised, name=name)

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from style_transfer.core import losses
 from style_transfer.core.config import StyleConfig
-from style_transfer.core.features import FeatureExtractor, picture_float32
+from style_transfer.core.features import FeatureExtractor
+from style_transfer.kernels.buckets import picture_float32
 
 # With config.recompute: VGG19 blocks whose activations the backward pass recomputes. Blocks 1 and 2 hold the
 # largest activations (full and half resolution); recomputing more blocks saves no more memory and costs time.
