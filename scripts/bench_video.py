@@ -145,7 +145,9 @@ def judge(args, stylizer, source: Path, work: Path, style: int) -> dict[str, lis
     config = DEFAULT.replace(network="vgg16", weights=args.weights, max_dim=max(source_size), precision="float32",
                              style_scale=trained["style_size"] / trained["image_size"])
     extractor = api.build_extractor(config)
-    picked = {index: frame for index, frame in enumerate(io.open_video(source)) if index % args.judge_every == 0}
+    # Frame 0 is the same in both results (nothing to blend with yet): the judged frames are the n-th, 2n-th, ...
+    picked = {index: frame for index, frame in enumerate(io.open_video(source))
+              if index % args.judge_every == args.judge_every - 1}
     inputs = {}
     for index, frame in picked.items():  # the pixels and style picture the optimiser would see
         path = work / f"frame_{index}.png"
@@ -176,7 +178,8 @@ def write_webp(path: Path, work: Path, records: dict, half_width: int) -> None:
         height = round(left.shape[1] * half_width / left.shape[2])
         halves = [cv2.resize(side[0], (half_width, height), interpolation=cv2.INTER_AREA) for side in (left, right)]
         frames.append(np.concatenate(halves, axis=1)[None])
-    image_io.save_animation(frames, path, frame_ms=1000 // 12, last_frame_ms=1000 // 12, overwrite=True)
+    image_io.save_animation(frames, path, frame_ms=1000 // 12, last_frame_ms=1000 // 12, overwrite=True,
+                             quality=50)
     print(f"Wrote {path}: left, each frame on its own (temporal error {records['independent']['temporal_error']:.4f}); "
           f"right, --temporal_weight {records['blended']['temporal_weight']:g} "
           f"({records['blended']['temporal_error']:.4f}); objective judged with {CAPTION}")

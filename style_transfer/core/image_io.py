@@ -391,8 +391,9 @@ ANIMATION_FORMATS = {".gif": "GIF", ".webp": "WEBP"}
 
 
 def save_animation(frames: Sequence[Any], path: str | os.PathLike, *, frame_ms: int = 100,
-                   last_frame_ms: int = 1500, overwrite: bool = False) -> Path:
-    """Writes [1, H, W, 3] float frames as an animated GIF or WebP, atomically; returns the path.
+                   last_frame_ms: int = 1500, overwrite: bool = False, quality: int | None = None) -> Path:
+    """Writes [1, H, W, 3] float frames as an animated GIF or WebP, atomically; returns the path. `quality`
+    (WebP only, 0-100): lossy at that quality, for a small file; None: Pillow's default.
 
     Frames of other sizes (say the full-size starting picture) are resized to the last frame's size, the
     result's. The last frame is held for `last_frame_ms`, so a looping animation pauses on the result.
@@ -409,9 +410,10 @@ def save_animation(frames: Sequence[Any], path: str | os.PathLike, *, frame_ms: 
     pictures = [picture.resize(size, Image.Resampling.LANCZOS) if picture.size != size else picture
                 for picture in pictures]
     durations = [frame_ms] * (len(pictures) - 1) + [last_frame_ms]
+    options = {"quality": quality, "method": 6} if quality is not None and path.suffix.lower() == ".webp" else {}
     return atomic_write(path, lambda stream: pictures[0].save(
         stream, format=ANIMATION_FORMATS[path.suffix.lower()], save_all=True, append_images=pictures[1:],
-        duration=durations, loop=0), overwrite=overwrite)
+        duration=durations, loop=0, **options), overwrite=overwrite)
 
 
 def save_image(image: Any, path: str | os.PathLike, *, overwrite: bool = False,

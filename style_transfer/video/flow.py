@@ -60,8 +60,9 @@ def optical_flow(previous, current, *, preset: str = "fast") -> np.ndarray:
 
 def warp(image, flow: np.ndarray) -> np.ndarray:
     """`image` (float32 [1, H, W, C] or [H, W, C]) resampled along `flow` ([H, W, 2]): the result at (x, y) is
-    `image` at (x + dx, y + dy), bilinear, edges repeated where the flow points outside. Same shape as
-    `image`."""
+    `image` at (x + dx, y + dy), bicubic, edges repeated where the flow points outside. Same shape as
+    `image`. Bicubic, not bilinear: a result carried from frame to frame is resampled at every frame, and
+    bilinear's blur adds up (docs/video.md has what it cost the objective); bicubic may overshoot a little."""
     cv2 = require_cv2()
     array = np.asarray(image, np.float32)
     batched = array.ndim == 4
@@ -71,7 +72,7 @@ def warp(image, flow: np.ndarray) -> np.ndarray:
         raise ValueError(f"image of {array.shape[1]}x{array.shape[0]} and flow of {width}x{height}")
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     flow = np.asarray(flow, np.float32)
-    warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+    warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
                        borderMode=cv2.BORDER_REPLICATE)
     warped = warped.reshape(array.shape)  # remap drops a channel axis of length 1
     return warped[None] if batched else warped
@@ -114,7 +115,7 @@ def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight:
     current = np.asarray(stylised, np.float32)
     carried = warp(previous_output, flow).reshape(current.shape)
     share = np.float32(weight) * mask.reshape(mask.shape[0], mask.shape[1], 1)
-    return (current + share * (carried - current)).astype(np.float32)
+    return np.clip(current + share * (carried - current), 0.0, 1.0).astype(np.float32)
 
 
 def temporal_error(output, previous_output, flow: np.ndarray, mask: np.ndarray) -> float:
