@@ -13,6 +13,7 @@ still pictures'.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -154,8 +155,6 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
 
 def frames_done(output: str | os.PathLike) -> int:
     """How many frames the stopped run of `output` has finished (0 when there is none)."""
-    import json
-
     state = Path(stream.partial_directory(output)) / stream.STATE_FILE
     try:
         return int(json.loads(state.read_text(encoding="utf8")).get("frames_done", 0))
