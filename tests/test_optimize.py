@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import EXACT, NETWORKS
 from style_transfer.kernels import devices
 from style_transfer.core import image_io, losses, preprocessing
+from style_transfer.optimize import objective as objective_lib
 from style_transfer.optimize import optimization as optimize
 from style_transfer.core.config import TUTORIAL
 from style_transfer.core.errors import NumericalError
@@ -262,7 +263,7 @@ def test_recompute_runs_the_first_two_blocks_again_band_by_band_for_the_same_obj
         random_vgg_of, pair, precision, network, convolutions, monkeypatch):
     # Bands of 4 rows: a 48x36 picture (odd band counts, a short last band) runs in 9 bands, each reading 8 more
     # rows either side.
-    monkeypatch.setattr(optimize, "BAND_PIXELS", 4 * 48)
+    monkeypatch.setattr(objective_lib, "BAND_PIXELS", 4 * 48)
     extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg_of(network),
                                  **{**EXACT, "precision": precision})
     config = CONFIG.replace(precision=precision, network=network)
@@ -304,7 +305,7 @@ def test_recompute_holds_less_than_the_whole_picture_pass(random_vgg, monkeypatc
     full-resolution activations."""
     if _allocator_peak_bytes() is None:
         pytest.skip("TensorFlow's CPU allocator keeps no statistics in this build (oneDNN's does)")
-    monkeypatch.setattr(optimize, "BAND_PIXELS", 2048)
+    monkeypatch.setattr(objective_lib, "BAND_PIXELS", 2048)
     extractor = FeatureExtractor([*CONFIG.style_layers, *CONFIG.content_layers], vgg=random_vgg, **EXACT)
     content = tf.random.stateless_uniform([1, 150, 203, 3], [4, 5])
     peaks = []

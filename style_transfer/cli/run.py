@@ -34,7 +34,9 @@ PROGRAM = "style-transfer"
 FLAGS = flags.FLAGS
 SNAPSHOT = re.compile(r"step_\d{6}\.png")  # the picture an interruption saves (report_interruption)
 
-flags.DEFINE_string("content", None, "The photograph to repaint (JPEG, PNG, GIF, BMP, WebP, TIFF).")
+flags.DEFINE_string("content", None, "The photograph to repaint (JPEG, PNG, GIF, BMP, WebP, TIFF), or a video "
+                    "(MP4, MOV, MKV, WebM, AVI, ...: stylised frame by frame into <content>_<style>.mp4, see "
+                    "--temporal_weight).")
 flags.DEFINE_string("style", None, "The painting whose style to apply; several as A,B (blended, see "
                     "--style_blend_weights, or one per --mask region).")
 flags.DEFINE_string("output", None, "Where to write the result (.png, .jpg, .webp, .bmp, .tif); default "
@@ -44,7 +46,8 @@ flags.DEFINE_string("preset", "default", f"Named settings: {', '.join(config_lib
                     "reproduces the TensorFlow tutorial exactly). Flags given explicitly override the preset.")
 flags.DEFINE_bool("progress", True, "Show a progress bar (only when stdout is a terminal).")
 flags.DEFINE_bool("resume", False, "Continue the interrupted run of --output (its checkpoint is in "
-                  "<output>_run/checkpoint) instead of starting over; the settings must be the same.")
+                  "<output>_run/checkpoint; for a video, the finished frames in <output>.partial/, from the next "
+                  "frame) instead of starting over; the settings must be the same.")
 flags.DEFINE_bool("summary", True, "Also write <output>_summary.png: content | style | result over the loss "
                   "curves.")
 
@@ -198,6 +201,10 @@ def main(argv: list[str]) -> int:
         if not FLAGS[name].value:
             raise UsageError(f"--{name} is required (--content PHOTO --style PAINTING)")
     config = config_from_flags()
+    from style_transfer.cli import run_video
+
+    if run_video.is_video(FLAGS.content):
+        return run_video.main(config)
     check_memory(config)  # no TensorFlow needed: a size that cannot fit is refused at once
 
     # Everything that can be checked is checked before the network is built or a step is run, and what needs
@@ -298,6 +305,7 @@ HELP_GROUPS = (
     ("The optimiser", ("optimizer", "learning_rate", "schedule", "final_learning_rate", "cooldown_fraction",
                        "warmup_steps", "beta_1", "beta_2", "epsilon", "grid_steps", "grid_strength")),
     ("Speed and memory", ("precision", "convolution", "recompute", "size_bucket")),
+    ("Video", ("temporal_weight", "later_frame_steps")),
 )
 
 

@@ -31,6 +31,9 @@ OPTIMIZER_CHOICES = ("adam", "lbfgs")
 SCHEDULE_CHOICES = ("constant", "cosine", "cooldown")
 GRAM_NORM_CHOICES = ("hw", "chw")
 JPEG_DCT_CHOICES = ("accurate", "fast")
+# Video defaults (docs/video.md has the measurements they were chosen by).
+TEMPORAL_WEIGHT = 1e9
+LATER_FRAME_STEPS = 150
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,7 @@ class StyleConfig(ConfigMethods):
                           NETWORK_CHOICES)
     # Image sizes.
     max_dim: int = config_field(512, "Longest side of the output image in pixels; the style image is resized to the "
-                          "same longest side (times style_scale).")
+                          "same longest side (times style_scale). A video keeps its own size unless this is given.")
     resize: str = config_field("antialias", "How inputs are resized to max_dim: 'antialias' (antialiased bilinear, "
                          "longest side exactly max_dim) or 'tutorial' (the tutorial's plain bilinear, which "
                          "aliases large photographs, and its float32-truncated size, which can come out a pixel "
@@ -166,6 +169,14 @@ class StyleConfig(ConfigMethods):
     log_every: int = config_field(1, "Write the loss scalars every this many steps.")
     save_every: int = config_field(0, "Every this many steps save the current image (to TensorBoard and, from the "
                              "CLI, as <output>_run/step_NNNNNN.png); 0 never.")
+    # Video (Ruder, Dosovitskiy and Brox 2016).
+    temporal_weight: float = config_field(TEMPORAL_WEIGHT, "Video: weight of the temporal loss, which holds each frame "
+                                          "after the first to the previous result moved by the optical flow, where "
+                                          "the flow is reliable; each such frame also starts from that moved "
+                                          "result. 0: every frame is stylised on its own, from --init.")
+    later_frame_steps: int = config_field(LATER_FRAME_STEPS, "Video, with temporal_weight above 0: optimiser steps "
+                                          "for each frame after the first, which starts from the previous result "
+                                          "(the first frame takes --steps).")
 
     def __post_init__(self):
         # Frozen: normalised values are written with object.__setattr__.
@@ -224,6 +235,9 @@ class StyleConfig(ConfigMethods):
         check(self.size_bucket >= 0, "size_bucket", f"must be >= 0 (0: exact sizes), got {self.size_bucket}")
         check(self.log_every >= 1, "log_every", f"must be >= 1, got {self.log_every}")
         check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
+        check(self.temporal_weight >= 0, "temporal_weight", f"must be >= 0 (0: frames stylised on their own), "
+               f"got {self.temporal_weight:g}")
+        check(self.later_frame_steps >= 1, "later_frame_steps", f"must be >= 1, got {self.later_frame_steps}")
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:

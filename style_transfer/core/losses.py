@@ -162,3 +162,17 @@ def _guided_style_loss(grams, style_targets, style_layers, style_weight,
         per_region = tf.reduce_mean(tf.square(grams[name] - style_targets[name]), axis=[1, 2])
         per_layer[name] = tf.reduce_sum(per_region * region_weights) * (weight * scale)
     return tf.add_n(list(per_layer.values())), per_layer
+
+
+def temporal_loss(image: tf.Tensor, warped_previous: tf.Tensor, reliable: tf.Tensor, weight: float) -> tf.Tensor:
+    """Ruder, Dosovitskiy and Brox (2016)'s short-term temporal loss: a scalar float32.
+
+    `image` and `warped_previous` (the previous frame's result moved by the optical flow onto this frame) are
+    [1, H, W, 3] in [0, 1]; `reliable` ([1, H, W, 1] in [0, 1]) is 1 where the flow is trusted and 0 at
+    occlusions and motion boundaries. `weight` * the mean of reliable * (image - warped_previous)^2 over the
+    reliable pixels' values: the paper divides by every value of the picture (D), here by the reliable ones,
+    so the pull on a pixel does not weaken when much of the frame is occluded. No reliable pixel: 0.
+    """
+    squared = tf.square(image - warped_previous) * reliable
+    count = tf.reduce_sum(reliable) * tf.cast(tf.shape(image)[-1], tf.float32)
+    return weight * tf.reduce_sum(squared) / tf.maximum(count, 1e-8)

@@ -47,7 +47,7 @@ class Progress:
     core.files.STDERR_LOCK, so a line never lands in a decoder's stderr capture under way in another thread.
     """
 
-    def __init__(self, total: int, unit: str = "step", *, initial: int = 0, stream: TextIO | None = None,
+    def __init__(self, total: int | None, unit: str = "step", *, initial: int = 0, stream: TextIO | None = None,
                  enabled: bool = True, min_interval: float = 0.1):
         self.total = total
         self.unit = unit
@@ -70,7 +70,8 @@ class Progress:
         self.count = count
         self.values.update(values)
         now = time.perf_counter()
-        if self.enabled and (count >= self.total or now - self._drawn_at >= self.min_interval):
+        last = self.total is not None and count >= self.total
+        if self.enabled and (last or now - self._drawn_at >= self.min_interval):
             self._draw(self.text())
             self._drawn_at = now
 
@@ -83,15 +84,15 @@ class Progress:
     @property
     def seconds_left(self) -> float | None:
         rate = self.rate
-        return max(self.total - self.count, 0) / rate if rate else None
+        return max(self.total - self.count, 0) / rate if rate and self.total is not None else None
 
     def text(self) -> str:
         """The line as it is drawn, without the escape codes."""
-        parts = [f"{self.count}/{self.total} {self.unit}s"]
+        parts = [f"{self.count}/{self.total} {self.unit}s" if self.total is not None else f"{self.count} {self.unit}s"]
         rate = self.rate
         if rate is not None:
             parts.append(f"{rate:.2f} {self.unit}s/s" if rate >= 1 else f"{1 / rate:.2f} s per {self.unit}")
-            if self.count < self.total:
+            if self.total is not None and self.count < self.total:
                 parts.append(f"ETA {format_duration(self.seconds_left)}")
         parts += [f"{name} {value:.4g}" for name, value in self.values.items()]
         return ", ".join(parts)

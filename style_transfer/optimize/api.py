@@ -5,11 +5,7 @@ The CLI (run.py) and the notebook are thin shells around it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import json
-import math
-import os
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -17,101 +13,19 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
 
 from style_transfer.core import color, files, image_io, preprocessing
-from style_transfer.core.config import DEFAULT, INIT_CHOICES, StyleConfig
-from style_transfer.core.errors import ConfigError, ImageError, OutputError, ResumeError
+from style_transfer.core.config import DEFAULT, StyleConfig
+from style_transfer.core.errors import ConfigError, OutputError
 from style_transfer.core.features import FeatureExtractor, resolve_precision
-from style_transfer.core.vgg_layers import pools_through
 from style_transfer.optimize import callbacks as callbacks_lib
-from style_transfer.optimize import checkpoints, figures, layout
+from style_transfer.optimize import checkpoints
 from style_transfer.optimize.optimization import Callback, StyleOptimizer
-
-
-@dataclasses.dataclass
-class StylizeResult:
-    """What `stylize` returns.
-
-    image: float32 [1, H, W, 3] in [0, 1]. losses: each loss term's value at every step (the image before
-    that step's update), e.g. `losses["total"][0]` is the starting loss; empty when steps is 0.
-    seconds: wall time of the steps run by this call (steps_run of them; steps_done counts resumed ones too).
-    run_dir: the TensorBoard run directory, if `config.logdir` was set.
-    content_image, style_image: the inputs as the optimisation saw them at the last scale (resized, and
-    with `histogram` colour matching, the colour-matched style), [1, h, w, 3]; style_images: every style.
-    """
-
-    image: np.ndarray
-    losses: dict[str, list[float]]
-    config: StyleConfig
-    seconds: float
-    run_dir: Path | None = None
-    content_image: np.ndarray | None = None
-    style_image: np.ndarray | None = None
-    steps_done: int = 0
-    steps_run: int = 0
-    optimizer: StyleOptimizer | None = dataclasses.field(default=None, repr=False, compare=False)
-    style_images: list[np.ndarray] = dataclasses.field(default_factory=list, repr=False)
-    inputs: str = ""  # fingerprint of the pixels the optimisation was given (checkpoints.fingerprint)
-    # How the features were computed, 'auto' resolved: {"network", "precision", "convolution"}.
-    computed: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def interrupted(self) -> bool:
-        """Whether the run stopped (on request) before `config.total_steps`."""
-        return self.steps_done < self.config.total_steps
-
-    @property
-    def resumable(self) -> bool:
-        """Whether `save_checkpoint` can save this run (single-scale runs only, for now)."""
-        return len(self.config.scale_sizes) == 1
-
-    def save_checkpoint(self, directory, extra=None) -> Path:
-        """Writes a checkpoint to resume from with `stylize(..., resume=directory)`; returns the directory.
-
-        `extra`: a JSON-able dict kept in the checkpoint's state (see checkpoints.read_state). Raises
-        ResumeError for a multi-scale run (see `resumable`)."""
-        if not self.resumable:
-            raise ResumeError("a multi-scale run cannot be checkpointed yet; run it again from the start")
-        return checkpoints.save(self.optimizer, directory, self.losses, inputs=self.inputs, extra=extra)
-
-    def to_pil(self) -> Image.Image:
-        return image_io.to_pil(self.image)
-
-    def save(self, path, *, overwrite: bool = False) -> Path:
-        """Writes the image atomically (PNG text chunks record the config); returns the path."""
-        return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config, self.computed))
-
-    def summary_figure(self, title: str = ""):
-        """A matplotlib Figure: content | style(s) | result over the loss terms per step (log scale)."""
-        styles = self.style_images or [self.style_image]
-        return figures.summary_figure(self.content_image, figures.side_by_side(styles), self.image, self.losses,
-                                      title=title or self.describe())
-
-    def save_summary(self, path, *, overwrite: bool = False, title: str = "") -> Path:
-        """Writes the summary figure as an image, atomically; returns the path."""
-        rendered = figures.figure_to_image(self.summary_figure(title))
-        return image_io.save_image(rendered, path, overwrite=overwrite,
-                                   metadata=png_metadata(self.config, self.computed))
-
-    def describe(self) -> str:
-        """One line on how the result was made: steps, size, time, network, weights, how the convolutions were
-        computed, the loss weights."""
-        height, width = self.image.shape[1:3]
-        resumed = f" ({self.steps_run} after resuming)" if self.steps_run < self.steps_done else ""
-        scales = len(self.config.scale_sizes)
-        per_scale = f" over {scales} scales" if scales > 1 else ""
-        return (f"{self.steps_done} steps{per_scale}{resumed}, {width}x{height}, {self.seconds:.1f} s, "
-                f"{self.config.network} weights {self.config.weights}{computation(self.computed)}, "
-                f"content {self.config.content_weight:g} / style {self.config.style_weight:g} / "
-                f"tv {self.config.tv_weight:g}")
-
-
-def computation(computed: dict) -> str:
-    """", float32 Winograd convolutions" for a result's `computed` record (empty when there is none)."""
-    if not computed:
-        return ""
-    return f", {computed['precision']} {computed['convolution'].capitalize()} convolutions"
+# Re-exported: the inputs and the result lived here before api.stylize was split along its jobs.
+from style_transfer.optimize.inputs import (TUTORIAL_WHOLE_PIXELS, Pictures, Scale, decode_size,  # noqa: F401
+                                            load_inputs, read_pictures, scale_inputs, smallest_side,
+                                            style_sources)
+from style_transfer.optimize.result import StylizeResult, computation, png_metadata  # noqa: F401
 
 
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
@@ -128,157 +42,6 @@ def requested_precision(config: StyleConfig) -> str:
     if config.precision == "auto" and (config.optimizer == "lbfgs" or config.convolution == "winograd"):
         return "float32"
     return config.precision
-
-
-@dataclasses.dataclass
-class Pictures:
-    """The input pictures as loaded, at their own sizes: float32 [1, H, W, 3] in [0, 1] (mask [1, H, W, 2])."""
-
-    content: np.ndarray
-    styles: list[np.ndarray]
-    mask: np.ndarray | None = None
-    init: np.ndarray | None = None
-    names: dict = dataclasses.field(default_factory=dict)  # role -> how to name it in an error
-
-
-@dataclasses.dataclass
-class Scale:
-    """What the optimisation sees at one scale: content and styles resized (and colour-transformed), the
-    mask's regions ([N, h, w, 1]) and kept pixels ([1, h, w, 1]) at the content's size."""
-
-    content: tf.Tensor
-    styles: list[tf.Tensor]
-    regions: tf.Tensor | None = None
-    keep: tf.Tensor | None = None
-
-
-def style_sources(style) -> list:
-    """`style` as a list of sources: a list or tuple holds several; a str naming no file may be "a.jpg,b.jpg"."""
-    if isinstance(style, (list, tuple)):
-        return list(style)
-    return layout.split_styles(style) if isinstance(style, str) else [style]
-
-
-def read_pictures(content, style, config: StyleConfig) -> Pictures:
-    """Loads the content, the style(s), the mask and an init picture; ImageError or ConfigError if unusable."""
-    max_pixels = int(config.max_megapixels * 1e6)
-    styles = style_sources(style)
-    if not styles or any(isinstance(source, str) and not source for source in styles):
-        raise ConfigError("style", f"expected one picture or several as A,B; got {style!r}")
-    if config.style_blend_weights and len(config.style_blend_weights) != len(styles):
-        raise ConfigError("style_blend_weights", f"{len(config.style_blend_weights)} weights for {len(styles)} "
-                          f"style{'s' if len(styles) > 1 else ''}; give one weight per style")
-    if config.mask and config.style_blend_weights:
-        raise ConfigError("style_blend_weights", "does not apply with a mask, where each region takes one style")
-
-    def load(source, size: int, any_aspect: bool = False):
-        return image_io.load_image(source, jpeg_dct=config.jpeg_dct, max_pixels=max_pixels,
-                                   max_dim=decode_size(source, size, config, any_aspect))
-
-    # Pictures are decoded for the largest scale: the content at max_dim, a style at its own size (and,
-    # as the start of --init style, at the content's shape), an init picture at the content's shape.
-    style_size = round(config.max_dim * config.style_scale)
-    if config.style_max_dim:
-        style_size = min(style_size, config.style_max_dim)
-    names = {"content": _name(content, "the content image")}
-    starts = [config.init == "style"] + [False] * (len(styles) - 1)
-    pictures = Pictures(content=load(content, config.max_dim),
-                        styles=[load(source, max(style_size, config.max_dim), any_aspect=True) if start
-                                else load(source, style_size) for source, start in zip(styles, starts)],
-                        names=names)
-    names.update({f"style{index}": _name(source, f"style image {index + 1}") for index, source in enumerate(styles)})
-    if config.mask:
-        mask_max_dim = decode_size(config.mask, config.max_dim, config)
-        pictures.mask = image_io.load_mask(config.mask, max_pixels=max_pixels, max_dim=mask_max_dim)
-        # Compared at the files' own sizes: either may have been reduced while decoding.
-        (content_width, content_height), (mask_width, mask_height) = (
-            image_io.picture_size(content), image_io.picture_size(config.mask))
-        # The mask's height at the content's width; a pixel of rounding is allowed, however elongated.
-        scaled_height = mask_height * content_width / mask_width
-        if abs(scaled_height - content_height) > max(1.0, 0.02 * content_height):
-            raise ImageError(f"{config.mask}: the mask is {mask_width}x{mask_height}, the content "
-                             f"{content_width}x{content_height}: a mask must have the content picture's aspect ratio")
-    if config.init not in INIT_CHOICES:
-        if not Path(config.init).exists():
-            raise ConfigError("init", f"must be {', '.join(INIT_CHOICES)} or the path of a picture; there is no "
-                              f"file {config.init!r}")
-        pictures.init = load(config.init, config.max_dim, any_aspect=True)
-    return pictures
-
-
-# The tutorial's plain bilinear resize samples the full-size pixels, so with resize 'tutorial' pictures up to
-# this size are decoded whole, as the tutorial decodes them; larger ones are reduced like any other.
-TUTORIAL_WHOLE_PIXELS = 16_000_000
-
-
-def decode_size(source, size: int, config: StyleConfig, any_aspect: bool = False) -> int | None:
-    """The longest side to decode a picture file at (image_io.load_image's max_dim) for a resize to longest
-    side `size`; with `any_aspect`, for a resize to any shape within size x size (the content's). None: whole."""
-    if not isinstance(source, (str, os.PathLike)):
-        return None  # already decoded
-    width, height = image_io.picture_size(source, max_pixels=int(config.max_megapixels * 1e6))
-    if config.resize == "tutorial" and width * height <= TUTORIAL_WHOLE_PIXELS:
-        return None
-    # Squeezed into the content's shape, the picture's short side may shrink least.
-    return math.ceil(size * max(width, height) / min(width, height)) if any_aspect else size
-
-
-def _name(source, fallback: str) -> str:
-    return str(source) if isinstance(source, (str, Path)) else fallback
-
-
-def scale_inputs(pictures: Pictures, config: StyleConfig, size: int) -> Scale:
-    """The inputs at one scale (longest side `size`); ImageError if a picture is too small there."""
-    minimum = smallest_side(config)
-    style_size = round(size * config.style_scale)
-    if config.style_max_dim:
-        style_size = min(style_size, config.style_max_dim)
-    content = _resized(pictures.content, size, minimum, config, pictures.names["content"], "max_dim")
-    styles = [_resized(style, style_size, minimum, config, pictures.names[f"style{index}"], "style size")
-              for index, style in enumerate(pictures.styles)]
-    if config.preserve_colors == "histogram":
-        styles = [tf.constant(color.match_color_statistics(style, content)) for style in styles]
-    elif config.preserve_colors == "luminance":
-        styles = [tf.constant(color.luminance_image(style, like=content)) for style in styles]
-        content = tf.constant(color.luminance_image(content))
-    scale = Scale(content=content, styles=styles)
-    if pictures.mask is not None:
-        scale.regions, scale.keep = preprocessing.mask_regions(pictures.mask, len(styles), tuple(content.shape[1:3]))
-    return scale
-
-
-def _resized(image, size: int, minimum: int, config: StyleConfig, name: str, what: str) -> tf.Tensor:
-    resized = preprocessing.resize_to_max_dim(image, size, method=config.resize)
-    height, width = resized.shape[1:3]
-    if min(height, width) < minimum:
-        aspect = max(image.shape[1:3]) / min(image.shape[1:3])
-        needed = math.ceil(minimum * aspect)
-        if len(config.scale_sizes) > 1:
-            hint = f"use fewer scales or a larger max_dim (this picture needs at least {needed} px at every scale)"
-        elif what == "max_dim":
-            hint = f"use a max_dim of at least {needed} for this picture"
-        else:
-            hint = f"raise style_scale or style_max_dim so its longest side is at least {needed} px"
-        raise ImageError(f"{name}: {width}x{height} at {what} {size} is too small for the layers used, which "
-                         f"need at least {minimum} px on the short side; {hint}")
-    return resized
-
-
-def load_inputs(content, style, config: StyleConfig) -> tuple[tf.Tensor, tf.Tensor]:
-    """Content and (first) style as float32 [1, H, W, 3] in [0, 1], as the last scale's optimisation sees them.
-
-    `content` and `style` may be paths, PIL images or arrays (see image_io.load_image). Raises ImageError
-    if a picture is unreadable, or so small or so elongated after resizing that the deepest VGG19 layer
-    used would have no pixels left.
-    """
-    scale = scale_inputs(read_pictures(content, style, config), config, config.max_dim)
-    return scale.content, scale.styles[0]
-
-
-def smallest_side(config: StyleConfig) -> int:
-    """Fewest pixels on an image's short side for the deepest layer in `config` to keep at least one."""
-    # Every 2x2 max-pool up to and including the deepest layer halves the side.
-    return 2 ** max(pools_through(name) for name in {*config.content_layers, *config.style_layers})
 
 
 def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
@@ -306,6 +69,8 @@ def check_extractor(extractor: FeatureExtractor, config: StyleConfig) -> None:
 def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Sequence[Callback] = (),
             extractor: FeatureExtractor | None = None, run_name: str | None = None,
             stop: threading.Event | None = None, resume: str | Path | None = None,
+            init_image: np.ndarray | tf.Tensor | None = None,
+            temporal: tuple[np.ndarray | tf.Tensor, np.ndarray | tf.Tensor] | None = None,
             **overrides) -> StylizeResult:
     """Paints `content` in the manner of `style` (Gatys et al. 2015) and returns a StylizeResult.
 
@@ -322,6 +87,13 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
         save a checkpoint with `result.save_checkpoint(directory)`.
     resume: a checkpoint directory to continue from; the config must match the checkpoint's except for
         steps and monitoring settings (ResumeError otherwise).
+    init_image: the image to start from instead of `config.init`'s, float32 [1, h, w, 3] in [0, 1], resized
+        to the (first scale's) content size if it differs; for a video frame, the previous result warped
+        onto it (video.stylize_video).
+    temporal: for a video frame after the first, (warped_previous [1, H, W, 3] in [0, 1], reliable
+        [1, H, W, 1] in [0, 1]) at the content's size: a temporal term weighted `config.temporal_weight`
+        holds the image to the previous result where the flow is reliable (Ruder et al. 2016). Single-scale
+        runs only (ConfigError).
     Raises ConfigError, ImageError, WeightsError, OutputError or ResumeError (all ValueErrors) for bad
     inputs, and NumericalError if the optimisation diverges (its `image` is the last finite one).
     """
@@ -329,6 +101,11 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     sizes = config.scale_sizes
     if resume is not None and len(sizes) > 1:
         raise ConfigError("scales", "a multi-scale run cannot be resumed yet; run it again from the start")
+    if temporal is not None and len(sizes) > 1:
+        raise ConfigError("scales", "video frames are stylised at one scale; use --scales 1")
+    if temporal is not None and config.preserve_colors == "luminance":
+        raise ConfigError("preserve_colors", "'luminance' does not apply to video frames with a temporal loss; "
+                          "use 'histogram' or 'none'")
     pictures = read_pictures(content, style, config)
     scales = [scale_inputs(pictures, config, size) for size in sizes]  # every size checked before any work
     if extractor is None:
@@ -347,21 +124,20 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
     final = scales[-1]
     inputs = image_io.fingerprint(final.content, *final.styles,
                                      *([final.regions, final.keep] if final.regions is not None else []),
-                                     *([pictures.init] if pictures.init is not None else []))
+                                     *([pictures.init] if pictures.init is not None else []),
+                                     *([init_image] if init_image is not None else []),
+                                     *(temporal if temporal is not None else []))
     image, steps_before, resumed_at = None, 0, 0
     for index, scale in enumerate(scales):
         if index == 0:
-            init = pictures.init
-            if init is not None and config.preserve_colors == "luminance":
-                init = color.luminance_image(init)
-            init_image = preprocessing.initial_image(config.init, scale.content, scale.styles[0], seed=config.seed,
-                                                     init_noise=config.init_noise, init_picture=init)
+            start = starting_image(config, pictures, scale, init_image)
         else:  # coarse to fine: the previous scale's result, upsampled, is the start
-            init_image = preprocessing.resize(image, tuple(scale.content.shape[1:3]), antialias=True)
+            start = preprocessing.resize(image, tuple(scale.content.shape[1:3]), antialias=True)
         # Only the last scale's image is saved as it is (a luminance is recoloured first).
         saved = index == len(scales) - 1 and config.preserve_colors != "luminance"
-        optimizer = StyleOptimizer(extractor, scale.content, scale.styles, init_image, config,
-                                   regions=scale.regions, keep=scale.keep, saved=saved)
+        optimizer = StyleOptimizer(extractor, scale.content, scale.styles, start, config,
+                                   regions=scale.regions, keep=scale.keep, saved=saved,
+                                   temporal=temporal if index == len(scales) - 1 else None)
         if index == 0:
             if resume is not None:
                 history.losses = checkpoints.restore(optimizer, resume, inputs=inputs)
@@ -397,6 +173,25 @@ def stylize(content, style, config: StyleConfig | None = None, *, callbacks: Seq
                          computed=computed)
 
 
+def starting_image(config: StyleConfig, pictures, scale, init_image=None) -> tf.Tensor:
+    """The first scale's starting image: `init_image` resized to the scale's content if given, else
+    `config.init`'s (the content, noise, the style or a picture)."""
+    if init_image is not None:
+        init_image = tf.convert_to_tensor(init_image, tf.float32)
+        if init_image.shape.rank != 4 or init_image.shape[0] != 1 or init_image.shape[3] != 3:
+            raise ValueError(f"init_image must be [1, H, W, 3], got {tuple(init_image.shape)}")
+        if config.preserve_colors == "luminance":
+            init_image = tf.constant(color.luminance_image(init_image.numpy()))
+        if init_image.shape[1:3] == scale.content.shape[1:3]:
+            return init_image
+        return preprocessing.resize(init_image, tuple(scale.content.shape[1:3]), antialias=True)
+    init = pictures.init
+    if init is not None and config.preserve_colors == "luminance":
+        init = color.luminance_image(init)
+    return preprocessing.initial_image(config.init, scale.content, scale.styles[0], seed=config.seed,
+                                       init_noise=config.init_noise, init_picture=init)
+
+
 def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
     """A directory under `logdir` that no earlier run used: `name` (default: a time stamp), then _2, _3...,
     numbered as taken output files are."""
@@ -410,15 +205,3 @@ def new_run_dir(logdir: str | Path, name: str | None = None) -> Path:
             continue
         except OSError as error:
             raise OutputError(f"log directory {logdir}: cannot create {candidate} ({error.strerror or error})") from None
-
-
-def png_metadata(config: StyleConfig, computed: dict | None = None) -> dict[str, str]:
-    """Text chunks for a saved PNG: the software, the full config and (`computed`) how the features were
-    computed with 'auto' resolved, so a result records how it was made."""
-    from style_transfer import __version__
-
-    metadata = {"Software": f"style_transfer {__version__}",
-                "style_transfer:config": json.dumps(config.to_flat_dict())}
-    if computed:
-        metadata["style_transfer:computed"] = json.dumps(computed)
-    return metadata

@@ -13,11 +13,13 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from style_transfer.core import losses, preprocessing
+from style_transfer.core import preprocessing
 from style_transfer.core.config import StyleConfig
 from style_transfer.core.errors import NumericalError
 from style_transfer.core.features import FeatureExtractor
-from style_transfer.kernels.buckets import picture_float32
+# Re-exported: the objective lived here before it had its own module.
+from style_transfer.optimize.objective import (BAND_PIXELS, GRID_FREQUENCY, RECOMPUTED_BLOCKS,  # noqa: F401
+                                               Objective, layer_statistics)
 
 
 class Callback:
@@ -34,16 +36,6 @@ class Callback:
         """After the last step, with the final image."""
 
 
-# With config.recompute: VGG19 blocks whose activations the backward pass recomputes. Blocks 1 and 2 hold the
-# largest activations (full and half resolution); recomputing more blocks saves no more memory and costs time.
-RECOMPUTED_BLOCKS = 2
-# Where those blocks' layers give Gram matrices only (no content layer, no style masks, exact sizes), they run
-# in horizontal bands of at most about this many pixels (FeatureExtractor.reduce), forward and backward, so
-# at most one band's activations is held: a lower peak than recomputing the blocks whole. The size was chosen
-# by measured peaks.
-BAND_PIXELS = 2 ** 19
-
-
 class StyleOptimizer:
     """One content picture and its style(s): the fixed targets, the image variable, Adam and the compiled step.
 
@@ -54,13 +46,16 @@ class StyleOptimizer:
     own style through guided Gram matrices (Gatys et al. 2017); `keep` ([1, H, W, 1]) marks pixels that stay
     the content's: after every step they are put back. `saved`: whether this image, as it is, becomes the
     saved picture (not an earlier scale, nor a luminance to be recoloured); only then do the last
-    `config.grid_steps` steps pull it towards 8-bit levels (`grid_pull`). The objective is compiled once per
-    extractor and loss settings (`Objective`), for every image size.
+    `config.grid_steps` steps pull it towards 8-bit levels (`grid_pull`). `temporal`, for a video frame after
+    the first: (the previous frame's result warped onto this one [1, H, W, 3], where that warp is reliable
+    [1, H, W, 1] in [0, 1]); a temporal term (`config.temporal_weight`, losses.temporal_loss) then holds the
+    image to it. The objective is compiled once per extractor and loss settings (`Objective`), for every
+    image size.
     """
 
     def __init__(self, extractor: FeatureExtractor, content_image: tf.Tensor, style_images, init_image: tf.Tensor,
                  config: StyleConfig, *, regions: tf.Tensor | None = None, keep: tf.Tensor | None = None,
-                 saved: bool = True):
+                 saved: bool = True, temporal: tuple[tf.Tensor, tf.Tensor] | None = None):
         if tuple(init_image.shape) != tuple(content_image.shape):
             raise ValueError(f"init image shape {tuple(init_image.shape)} differs from the content image's "
                              f"{tuple(content_image.shape)}")
@@ -69,7 +64,16 @@ class StyleOptimizer:
         self.config = config
         self.saved = saved
         self.extractor = extractor
-        self.objective = Objective.for_extractor(extractor, config, masked=regions is not None)
+        self.objective = Objective.for_extractor(extractor, config, masked=regions is not None,
+                                                 temporal=temporal is not None)
+        self.temporal = ()
+        if temporal is not None:
+            warped_previous, reliable = (tf.convert_to_tensor(value, tf.float32) for value in temporal)
+            shape = tuple(content_image.shape)
+            if tuple(warped_previous.shape) != shape or tuple(reliable.shape) != (*shape[:3], 1):
+                raise ValueError(f"temporal target {tuple(warped_previous.shape)} and mask {tuple(reliable.shape)} "
+                                 f"do not fit the content image {tuple(content_image.shape)}")
+            self.temporal = (warped_previous, reliable)
         # The targets never change, so they are computed once here, not in every step.
         self.content_targets, _ = self.objective.targets(tf.convert_to_tensor(content_image, tf.float32))
         per_style = [self.objective.targets(tf.convert_to_tensor(style_image, tf.float32))[1]
@@ -118,9 +122,12 @@ class StyleOptimizer:
 
     def loss_and_gradient(self, image: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """The objective's terms at `image` ([1, H, W, 3]) and the gradient of the total with respect to it."""
-        return self.objective.loss_and_gradient(image, self.content_targets, self.style_targets,
-                                                *(() if self.style_masks is None else
-                                                  (self.style_masks, self.region_weights)))
+        return self.objective.loss_and_gradient(image, self.content_targets, self.style_targets, *self._extra())
+
+    def _extra(self) -> tuple:
+        """The objective's optional inputs after the targets: style masks and region weights, temporal target."""
+        masks = () if self.style_masks is None else (self.style_masks, self.region_weights)
+        return (*masks, *self.temporal)
 
     def step(self) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         """One Adam step on the image; returns the terms before it and whether everything stayed finite.
@@ -137,7 +144,7 @@ class StyleOptimizer:
                              1.0 - config.beta_2, config.epsilon, self.steps_done + 1, pull], tf.float32)
         terms, image, momentum, velocity, finite = self.objective.adam_step(
             self.image, adam.momentum, adam.velocity, hyper, self.free, self.kept, self.content_targets,
-            self.style_targets, *(() if self.style_masks is None else (self.style_masks, self.region_weights)))
+            self.style_targets, *self._extra())
         adam.momentum.assign(momentum)
         adam.velocity.assign(velocity)
         adam.iterations.assign_add(1)
@@ -233,98 +240,6 @@ class StyleOptimizer:
                               step=step, image=self.image.numpy())
 
 
-class Objective:
-    """The compiled objective of one feature extractor and one set of loss settings: terms and gradient.
-
-    The function is traced once for every image size: its signature leaves height and width open, so
-    pictures of any size (and every scale of a multi-scale run) reuse one graph instead of tracing a new one
-    each, which would cost seconds and memory per picture. `for_extractor` keeps one per extractor and
-    settings, so successive runs share it too.
-    """
-
-    def __init__(self, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False):
-        """`masked`: with style masks and region weights. With `config.recompute` the backward pass recomputes
-        the first RECOMPUTED_BLOCKS VGG19 blocks instead of keeping their activations (FeatureExtractor.reduce)."""
-        self.extractor, self.config, self.masked = extractor, config, masked
-        self.recompute_blocks = RECOMPUTED_BLOCKS if config.recompute else 0
-        channels = extractor.channels
-        image = tf.TensorSpec([1, None, None, 3], tf.float32, name="image")
-        signature = [
-            image,
-            {name: tf.TensorSpec([1, None, None, channels[name]], tf.float32) for name in config.content_layers},
-            {name: tf.TensorSpec([None, channels[name], channels[name]], tf.float32)
-             for name in config.style_layers},
-        ]
-        if masked:
-            signature += [{name: tf.TensorSpec([None, None, None, 1], tf.float32) for name in config.style_layers},
-                          tf.TensorSpec([None], tf.float32)]
-        self.loss_and_gradient = tf.function(self._loss_and_gradient, input_signature=signature)
-        # The whole Adam step: image, momentum, velocity, hyperparameters, keep mask (1 where free) and kept
-        # pixels, then the objective's targets. One trace serves every StyleOptimizer of this objective.
-        self.adam_step = tf.function(self._adam_step, input_signature=[
-            image, image, image, tf.TensorSpec([8], tf.float32), tf.TensorSpec([1, None, None, 1], tf.float32),
-            tf.TensorSpec([1, None, None, 3], tf.float32), *signature[1:]])
-        # Compiled, so no layer's activation outlives its Gram matrix: eagerly every activation of a large
-        # picture would be held at once.
-        self.targets = tf.function(self._targets, input_signature=[image])
-
-    def tracing_count(self) -> int:
-        """How many times this objective's functions (targets, loss and gradient, Adam step) were traced."""
-        return sum(function.experimental_get_tracing_count()
-                   for function in (self.targets, self.loss_and_gradient, self.adam_step))
-
-    @classmethod
-    def for_extractor(cls, extractor: FeatureExtractor, config: StyleConfig, masked: bool = False) -> "Objective":
-        """The extractor's Objective for `config`'s loss settings (and recomputation and size bucket), built on
-        first use."""
-        key = (tuple(config.content_layers.items()), tuple(config.style_layers.items()), config.content_weight,
-               config.style_weight, config.tv_weight, config.tv_smoothing, config.gram_norm, masked, config.recompute,
-               config.size_bucket)
-        cache = extractor.__dict__.setdefault("compiled_objectives", {})
-        if key not in cache:
-            cache[key] = cls(extractor, config, masked)
-        return cache[key]
-
-    def _targets(self, image):
-        """The image's content activations and (unguided) Gram matrices: ({layer: [1, h, w, c]}, {layer: [1, c, c]})."""
-        grams, content = layer_statistics(self.extractor, image, self.config,
-                                          recompute_blocks=self.recompute_blocks)
-        return content, grams
-
-    def _loss_and_gradient(self, image, content_targets, style_targets, style_masks=None, region_weights=None):
-        config = self.config
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            grams, content = layer_statistics(self.extractor, image, config, style_masks=style_masks,
-                                              recompute_blocks=self.recompute_blocks)
-            loss, terms = losses.loss_of_grams(
-                grams, content, image, content_targets=content_targets, style_targets=style_targets,
-                content_layers=config.content_layers, style_layers=config.style_layers,
-                content_weight=config.content_weight, style_weight=config.style_weight,
-                tv_weight=config.tv_weight, tv_smoothing=config.tv_smoothing, region_weights=region_weights)
-        return terms, tape.gradient(loss, image)
-
-    def _adam_step(self, image, momentum, velocity, hyper, free, kept, *targets):
-        """Keras' Adam update (its formula and order of operations), then the projection onto [0, 1] and
-        onto the kept pixels; returns the terms before the step, the new image and moments, and whether the
-        loss and the new image are finite. `hyper` holds the learning rate, beta_1, 1 - beta_1, beta_2,
-        1 - beta_2, epsilon, the step number (from 1) and the stiffness of the pull towards 8-bit levels."""
-        terms, gradient = self._loss_and_gradient(image, *targets)
-        rate, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon, local_step, pull = tf.unstack(hyper)
-        # The gradient of pull * (1 - cos(2 pi 255 x)) / (2 pi 255)^2 per pixel: near a level k/255 a spring
-        # pull * (x - k/255). Where pull is 0 this adds zeros: the objective's gradient, bit for bit.
-        gradient = gradient + pull * tf.sin(GRID_FREQUENCY * image) / GRID_FREQUENCY
-        alpha = rate * tf.sqrt(1.0 - tf.pow(beta_2, local_step)) / (1.0 - tf.pow(beta_1, local_step))
-        momentum = momentum + (gradient - momentum) * one_minus_beta_1
-        velocity = velocity + (tf.square(gradient) - velocity) * one_minus_beta_2
-        updated = image - (momentum * alpha) / (tf.sqrt(velocity) + epsilon)
-        # Projected gradient descent: pixels stay valid after every step, as in the tutorial; kept pixels
-        # are the content's.
-        updated = kept + free * tf.clip_by_value(updated, 0.0, 1.0)
-        finite = tf.math.is_finite(terms["total"]) & tf.reduce_all(tf.math.is_finite(updated))
-        return terms, updated, momentum, velocity, finite
-
-
 class AdamState:
     """Adam's variables for one image: `iterations`, `learning_rate`, `momentum` and `velocity`.
 
@@ -339,9 +254,6 @@ class AdamState:
         self.momentum = tf.Variable(tf.zeros_like(image), name="momentum", trainable=False)
         self.velocity = tf.Variable(tf.zeros_like(image), name="velocity", trainable=False)
         self.variables = [self.iterations, self.learning_rate, self.momentum, self.velocity]
-
-
-GRID_FREQUENCY = 2.0 * math.pi * 255.0  # 8-bit levels are 1/255 apart
 
 
 def grid_pull(config: StyleConfig, steps_done: int) -> float:
@@ -380,48 +292,6 @@ def learning_rate(config: StyleConfig, steps_done: int) -> float:
     if steps_done < warmup:
         rate *= (steps_done + 1) / warmup
     return rate
-
-
-def layer_statistics(extractor: FeatureExtractor, image: tf.Tensor, config: StyleConfig, *,
-                     style_masks: Mapping[str, tf.Tensor] | None = None, recompute_blocks: int = 0,
-                     ) -> tuple[dict[str, tf.Tensor], dict[str, tf.Tensor]]:
-    """What the objective needs of `image` ([1, H, W, 3] in [0, 1]), float32: ({style layer: [1, c, c] Gram
-    matrix, or [R, c, c] guided ones with `style_masks`}, {content layer: [1, h, w, c] activation}).
-
-    Each style layer's activation is reduced to its Gram matrix as soon as it is computed, so it is held only
-    as long as the backward pass needs it (or, in a recomputed block, not at all).
-    """
-
-    def reducer(name):
-        def reduce(activation, size):
-            # With config.size_bucket, `activation` is padded with zeros around the picture's [h, w] = `size`.
-            # Gram matrices keep the padded (bucketed) shape, as zeros add nothing to them (region masks are
-            # padded with zeros to match); the content activation is cropped.
-            reduced = {}
-            if name in config.style_layers and style_masks is None:
-                reduced["gram"] = losses.gram_matrix(activation, config.gram_norm,
-                                                     locations=None if size is None else size[0] * size[1])
-            elif name in config.style_layers:
-                masks = style_masks[name]
-                if size is not None:
-                    extra = tf.shape(activation)[1:3] - tf.shape(masks)[1:3]
-                    masks = tf.pad(masks, [[0, 0], [0, extra[0]], [0, extra[1]], [0, 0]])
-                reduced["gram"] = losses.guided_gram_matrices(tf.cast(activation, tf.float32), masks,
-                                                              config.gram_norm)
-            if name in config.content_layers:
-                reduced["content"] = picture_float32(activation, size)
-            return reduced
-
-        return reduce
-
-    layers = dict.fromkeys([*config.style_layers, *config.content_layers])
-    recomputed = [name for name in layers if int(name[5]) <= recompute_blocks]  # "blockN_..."
-    banded = (recompute_blocks and style_masks is None and not config.size_bucket
-              and not any(name in config.content_layers for name in recomputed))
-    reduced = extractor.reduce(image, {name: reducer(name) for name in layers}, recompute_blocks=recompute_blocks,
-                               size_bucket=config.size_bucket, band_pixels=BAND_PIXELS if banded else 0)
-    return ({name: reduced[name]["gram"] for name in config.style_layers},
-            {name: reduced[name]["content"] for name in config.content_layers})
 
 
 def blend_weights(config: StyleConfig, styles: int) -> tuple[float, ...]:
