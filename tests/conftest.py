@@ -243,3 +243,21 @@ def pytest_configure(config):
     # Not ours to fix, and it drowns real warnings.
     config.addinivalue_line("filterwarnings",
                             "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+@pytest.fixture
+def apply_cli(monkeypatch, tmp_path):
+    """Runs style-transfer-apply in-process in a fresh working directory; returns the exit status."""
+    from style_transfer.cli import apply
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str) -> int:
+        try:
+            return apply.COMMAND.run(apply.main, [apply.PROGRAM, *args])
+        except SystemExit as exit_:
+            return exit_.code
+        finally:
+            apply.FLAGS.unparse_flags()
+
+    return invoke

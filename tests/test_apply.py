@@ -37,22 +37,6 @@ def tiny_export(tiny_model) -> Path:
 
 
 @pytest.fixture
-def apply_cli(monkeypatch, tmp_path):
-    """Runs style-transfer-apply in-process in a fresh working directory; returns the exit status."""
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str) -> int:
-        try:
-            return apply.COMMAND.run(apply.main, [PROGRAM, *args])
-        except SystemExit as exit_:
-            return exit_.code
-        finally:
-            apply.FLAGS.unparse_flags()
-
-    return invoke
-
-
-@pytest.fixture
 def forward_passes(monkeypatch):
     """The shapes of the batches the loaded network is called with, in order."""
     shapes = []

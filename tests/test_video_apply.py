@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from conftest import write_clip
-from style_transfer.cli import apply
 from style_transfer.fast import export
 from style_transfer.video import io as video_io
 from style_transfer.video import synthetic
@@ -25,21 +24,6 @@ def tiny_export(tmp_path_factory):
     keras.utils.set_random_seed(0)
     return export.save(transformer_network(filters=4, residual_blocks=1),
                        tmp_path_factory.mktemp("models") / "tiny_model", metadata={"style": "x"})
-
-
-@pytest.fixture
-def apply_cli(monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str) -> int:
-        try:
-            return apply.COMMAND.run(apply.main, [PROGRAM, *args])
-        except SystemExit as exit_:
-            return exit_.code
-        finally:
-            apply.FLAGS.unparse_flags()
-
-    return invoke
 
 
 @pytest.fixture
