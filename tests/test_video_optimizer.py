@@ -175,6 +175,20 @@ def test_the_command_line_writes_a_video_at_the_source_rate_and_size(cli, clip, 
     assert "name it .mp4" in capsys.readouterr().err
 
 
+def test_a_folder_of_frames_becomes_a_video_at_the_frame_rate_asked(cli, clip_photo, style_path, weights_file,
+                                                                    capsys, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for number, frame in enumerate(synthetic.synthetic_clip(clip_photo, frames=3, size=(SIZE, SIZE), motion=MOTION),
+                                   start=9):  # frame_9, frame_10, frame_11: in that order
+        image_io.save_image(frame.image, frames / f"frame_{number}.png")
+    assert cli(*cli_args(frames, style_path, weights_file, "--frame_rate", "6")) == 0
+    written = tmp_path / f"frames_{style_path.stem}.mp4"
+    assert f"Wrote {written.name} (3 frames, 48x48 at 6 fps" in capsys.readouterr().out
+    with video_io.open_video(written) as reader:
+        assert (reader.fps, reader.has_audio, len(list(reader))) == (6, False, 3)
+
+
 def test_ctrl_c_keeps_the_finished_frames_and_resume_continues(cli, clip, style_path, weights_file, capsys, tmp_path,
                                                               monkeypatch):
     from style_transfer.cli import run_video

@@ -35,8 +35,8 @@ FLAGS = flags.FLAGS
 SNAPSHOT = re.compile(r"step_\d{6}\.png")  # the picture an interruption saves (report_interruption)
 
 flags.DEFINE_string("content", None, "The photograph to repaint (JPEG, PNG, GIF, BMP, WebP, TIFF), or a video "
-                    "(MP4, MOV, MKV, WebM, AVI, ...: stylised frame by frame into <content>_<style>.mp4, see "
-                    "--temporal_weight).")
+                    "(MP4, MOV, MKV, WebM, AVI, ...) or a folder of its frames: stylised frame by frame into "
+                    "<content>_<style>.mp4, see --temporal_weight and --frame_rate.")
 flags.DEFINE_string("style", None, "The painting whose style to apply; several as A,B (blended, see "
                     "--style_blend_weights, or one per --mask region).")
 flags.DEFINE_string("output", None, "Where to write the result (.png, .jpg, .webp, .bmp, .tif); default "
@@ -305,7 +305,7 @@ HELP_GROUPS = (
     ("The optimiser", ("optimizer", "learning_rate", "schedule", "final_learning_rate", "cooldown_fraction",
                        "warmup_steps", "beta_1", "beta_2", "epsilon", "grid_steps", "grid_strength")),
     ("Speed and memory", ("precision", "convolution", "recompute", "size_bucket")),
-    ("Video", ("temporal_weight", "later_frame_steps")),
+    ("Video", ("temporal_weight", "later_frame_steps", "frame_rate")),
 )
 
 

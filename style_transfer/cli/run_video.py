@@ -28,10 +28,10 @@ PROGRAM = "style-transfer"
 
 
 def is_video(path: str) -> bool:
-    """Whether --content names a video (by its suffix), so the video route applies."""
+    """Whether --content names a video (by its suffix) or a folder of frames, so the video route applies."""
     from style_transfer.video import io as video_io
 
-    return video_io.is_video(path)
+    return video_io.is_video(path) or Path(path).is_dir()
 
 
 def default_output(content: str, style: str, *, resume: bool) -> Path:
@@ -75,7 +75,8 @@ def main(config: config_lib.StyleConfig) -> int:
         raise UsageError(f"--output {output}: a video is written as MP4; name it .mp4")
     # --max_dim resizes the frames only when given: a video otherwise keeps its own size.
     max_dim = config.max_dim if FLAGS["max_dim"].present else 0
-    with video_io.open_video(FLAGS.content, max_dim=max_dim) as reader:  # an unreadable video: one line, now
+    # An unreadable video or a folder without frames: one line, now.
+    with video_io.open_video(FLAGS.content, max_dim=max_dim, frame_rate=config.frame_rate) as reader:
         total, (width, height), fps = reader.frame_count, reader.size, reader.fps
     cli.import_tensorflow_quietly()
     from style_transfer.video import optimizer as video_optimizer

@@ -177,6 +177,8 @@ class StyleConfig(ConfigMethods):
     later_frame_steps: int = config_field(LATER_FRAME_STEPS, "Video, with temporal_weight above 0: optimiser steps "
                                           "for each frame after the first, which starts from the previous result "
                                           "(the first frame takes --steps).")
+    frame_rate: float = config_field(25.0, "Video from a folder of frames (--content FOLDER, its pictures in natural "
+                                     "order): frames per second of the video made from them.")
 
     def __post_init__(self):
         # Frozen: normalised values are written with object.__setattr__.
@@ -237,6 +239,7 @@ class StyleConfig(ConfigMethods):
         check(self.save_every >= 0, "save_every", f"must be >= 0, got {self.save_every}")
         check(self.temporal_weight >= 0, "temporal_weight", f"must be >= 0 (0: frames stylised on their own), "
                f"got {self.temporal_weight:g}")
+        check(self.frame_rate > 0, "frame_rate", f"must be > 0, got {self.frame_rate:g}")
         check(self.later_frame_steps >= 1, "later_frame_steps", f"must be >= 1, got {self.later_frame_steps}")
 
     @property

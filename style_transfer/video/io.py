@@ -128,10 +128,15 @@ class VideoReader:
         self.close()
 
 
-def open_video(path: str | os.PathLike, *, max_dim: int = 0) -> VideoReader:
+def open_video(path: str | os.PathLike, *, max_dim: int = 0, frame_rate: float = 25.0) -> VideoReader:
     """A VideoReader of `path`, with frames scaled so their longest side is `max_dim` (0: the source's size,
-    rounded down to even). VideoError for a missing, unreadable or unsupported file, or one without video;
-    MissingExtraError without the video extra."""
+    rounded down to even); for a folder, its pictures as frames at `frame_rate` (video.frames). VideoError
+    for a missing, unreadable or unsupported file, or one without video; MissingExtraError without the video
+    extra."""
+    if Path(path).is_dir():
+        from style_transfer.video.frames import FrameFolderReader  # it builds on this module
+
+        return FrameFolderReader(path, max_dim=max_dim, fps=frame_rate)
     return VideoReader(path, max_dim=max_dim)
 
 

@@ -130,8 +130,8 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
                   callbacks: Sequence[Callback] = (), stop: threading.Event | None = None,
                   on_record: Callable[[FrameRecord], None] | None = None,
                   ) -> tuple[stream.VideoResult, list[FrameRecord]]:
-    """Stylises the video `source` in the manner of `style` into the MP4 `output`, at the source's frame
-    rate and size (`max_dim` 0) or with its longest side `max_dim`, its audio copied; frames are streamed,
+    """Stylises the video `source` (or a folder of frames, at config.frame_rate) in the manner of `style`
+    into the MP4 `output`, at the source's frame rate and size (`max_dim` 0) or with its longest side `max_dim`, its audio copied; frames are streamed,
     one held at a time. Returns the frame loop's VideoResult (`path` None when stopped) and a FrameRecord
     per frame stylised by this call.
 
@@ -147,7 +147,8 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
     try:
         result = stream.stylise_video(source, output, styliser, max_dim=max_dim, temporal_weight=0.0,
                                       resume=resume, overwrite=overwrite, settings=run_settings(config),
-                                      should_stop=lambda: stop is not None and stop.is_set())
+                                      should_stop=lambda: stop is not None and stop.is_set(),
+                                      frame_rate=config.frame_rate)
     except FrameStopped:
         raise FrameStopped(frames_done(output)) from None
     return result, styliser.records

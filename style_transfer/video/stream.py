@@ -85,13 +85,14 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
                   temporal_weight: float = 0.0, resume: bool = False, overwrite: bool = False,
                   settings: Mapping[str, Any] | None = None, should_stop: Callable[[], bool] = lambda: False,
                   on_frame: Callable[[int, int | None], None] | None = None,
-                  flow_preset: str = "fast") -> VideoResult:
+                  flow_preset: str = "fast", frame_rate: float = 25.0) -> VideoResult:
     """Stylises the video `source` frame by frame into the MP4 `output` (see the module's docstring).
 
     `temporal_weight` in [0, 1] blends each result with the previous one warped by the flow, where reliable
     (flow.blend); 0 keeps each frame's result as it is. `settings` (JSON-able) are recorded with the parts
     and must match on `resume` (ResumeError otherwise, and for a changed source or no parts to resume).
     `on_frame(done, total)` is called after each frame (`total` None when the container does not say).
+    `source` may be a folder of frames (video.frames), played at `frame_rate`.
     VideoError for an unreadable source; OutputExistsError for an existing `output` without `overwrite`.
     """
     if not 0.0 <= temporal_weight <= 1.0:
@@ -100,7 +101,7 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
     settings = dict(settings or {}, max_dim=max_dim, temporal_weight=temporal_weight)
     video_io.check_output_path(output, overwrite=overwrite)
     partial = partial_directory(output)
-    reader = video_io.open_video(source, max_dim=max_dim)
+    reader = video_io.open_video(source, max_dim=max_dim, frame_rate=frame_rate)
     with reader:
         state = _start(partial, source, settings, resume)
         started = time.perf_counter()
