@@ -91,8 +91,8 @@ def test_a_checkpoint_of_another_network_is_refused_not_half_restored(tmp_path, 
     trainer_for(tmp_path, photos, style_image, steps=1).run(lambda *_: None)
     from style_transfer.fast import transformer
 
-    def earlier_version(filters, residual_blocks, styles):  # another layer in the middle: the later ones do not match
-        network = transformer.transformer_network(filters, residual_blocks + 1, styles)
+    def earlier_version(filters, residual_blocks, styles, **options):  # another layer in the middle: the later
+        network = transformer.transformer_network(filters, residual_blocks + 1, styles, **options)  # do not match
         return network
 
     monkeypatch.setattr(training, "transformer_network", earlier_version)
