@@ -91,9 +91,9 @@ def test_a_checkpoint_of_another_network_is_refused_not_half_restored(tmp_path, 
     trainer_for(tmp_path, photos, style_image, steps=1).run(lambda *_: None)
     from style_transfer.fast import transformer
 
-    def earlier_version(filters, residual_blocks, styles, **options):  # another layer in the middle: the later
-        network = transformer.transformer_network(filters, residual_blocks + 1, styles, **options)  # do not match
-        return network
+    def earlier_version(filters, residual_blocks, styles, **options):
+        # Another layer in the middle: the later ones do not match.
+        return transformer.transformer_network(filters, residual_blocks + 1, styles, **options)
 
     monkeypatch.setattr(training, "transformer_network", earlier_version)
     with pytest.raises(ResumeError, match="ckpt-1: this checkpoint does not fit the network of this version"):
