@@ -1,4 +1,5 @@
 import io
+import types
 
 import pytest
 
@@ -72,7 +73,8 @@ def test_a_resumed_count_excludes_earlier_units_from_the_rate(clock):
 def test_a_notebook_output_gets_spaces_instead_of_escape_codes(clock, monkeypatch):
     output = io.StringIO()
     monkeypatch.setattr(progress_lib.sys, "stdout", output)
-    monkeypatch.setitem(progress_lib.sys.modules, "ipykernel", object())
+    shell = types.SimpleNamespace(kernel=object())  # what IPython's get_ipython() is in a running kernel
+    monkeypatch.setitem(progress_lib.sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: shell))
     progress = Progress(20, "step", stream=output)
     clock[0] += 1
     progress.update(12)
@@ -81,6 +83,18 @@ def test_a_notebook_output_gets_spaces_instead_of_escape_codes(clock, monkeypatc
     assert "\033" not in output.getvalue()
     assert output.getvalue().split("\r")[1:] == ["12/20 steps, 12.00 steps/s, ETA 0:01",
                                                  "20/20 steps, 20.00 steps/s" + " " * 10, " " * 26, ""]
+
+
+def test_a_process_that_only_imported_ipykernel_is_not_a_notebook(monkeypatch):
+    # A test run that executed a notebook has ipykernel and IPython imported, but no kernel of its own.
+    output = io.StringIO()
+    monkeypatch.setattr(progress_lib.sys, "stdout", output)
+    monkeypatch.setitem(progress_lib.sys.modules, "ipykernel", object())
+    monkeypatch.setitem(progress_lib.sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))
+    progress = Progress(20, "step", stream=output)
+    progress.update(12)
+    progress.close()
+    assert not progress_lib.interactive(output) and output.getvalue() == ""
 
 
 def test_durations_read_as_a_clock():

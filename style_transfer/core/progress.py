@@ -28,7 +28,18 @@ def interactive(stream: TextIO) -> bool:
             return True
     except (AttributeError, ValueError):  # no isatty, or closed
         return False
-    return "ipykernel" in sys.modules and stream in (sys.stdout, sys.stderr)
+    return stream in (sys.stdout, sys.stderr) and in_notebook()
+
+
+def in_notebook() -> bool:
+    """Whether this process is a running Jupyter kernel (not merely one that imported ipykernel, as a test
+    process that executed a notebook has)."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None
+    except Exception:  # an IPython half torn down: no notebook to draw in
+        return False
+    return getattr(shell, "kernel", None) is not None
 
 
 def format_duration(seconds: float) -> str:
