@@ -28,8 +28,9 @@ setup(
         "scipy>=1.11",  # L-BFGS-B with bounds (--optimizer lbfgs); 1.11 lets a callback stop it cleanly
     ],
     extras_require={
-        # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook.
-        "test": ["pytest>=7", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
+        # hypothesis: property tests of image loading; nbclient, nbformat, ipykernel: run the notebook;
+        # pytest-xdist: the suite on two processes (-n 2), since most of its time is single-threaded.
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6", "nbclient>=0.7", "nbformat>=5.7", "ipykernel>=6",
                  "playwright>=1.40"],  # drives Debian's Chromium in the web app's browser test (no download)
         "gpu": ["tensorflow[and-cuda]>=2.16"],
         # videos (docs/video.md): PyAV's wheels carry FFmpeg with x264; OpenCV's DIS optical flow

@@ -42,6 +42,18 @@ def test_the_readme_links_lead_to_files():
     assert not missing
 
 
+def test_ci_runs_the_readme_quick_start_install_and_test_commands():
+    readme = (REPO / "README.md").read_text(encoding="utf8")
+    quick_start = readme.split("\n## Quick start\n")[1].split("\n## ")[0]
+    install_and_paint, test = re.findall(r"```bash\n(.+)\n```", quick_start)
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf8").splitlines()
+    assert install_and_paint.split(" && style-transfer ")[0] in ci
+    assert test.removeprefix(". .venv/bin/activate && ") in ci
+    # The Tests section and the Reliability page show the same command.
+    assert readme.count(f"```bash\n{test}\n```") == 2
+    assert f"```bash\n{test}\n```" in (REPO / "docs" / "reliability.md").read_text(encoding="utf8")
+
+
 def test_the_readme_is_short():
     assert len((REPO / "README.md").read_text(encoding="utf8").splitlines()) <= 300
 
