@@ -218,24 +218,25 @@ def weights_file(random_vgg, tmp_path_factory) -> Path:
     return write_official_layout(random_vgg, tmp_path_factory.mktemp("weights") / "vgg19_notop.h5")
 
 
+def run_command(*args: str) -> int:
+    """Runs style-transfer in-process with `args` in the current directory; returns the exit status."""
+    from style_transfer.cli import run
+
+    run.FLAGS.unparse_flags()
+    try:
+        remaining = run._parse_flags(["style-transfer", *args])
+        return run._main_with_errors(remaining)
+    except SystemExit as exit_:
+        return exit_.code
+    finally:
+        run.FLAGS.unparse_flags()
+
+
 @pytest.fixture
 def cli(monkeypatch, tmp_path):
     """Runs the CLI in-process in a fresh working directory; returns the exit status."""
-    from style_transfer.cli import run
-
     monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str) -> int:
-        run.FLAGS.unparse_flags()
-        try:
-            remaining = run._parse_flags(["style-transfer", *args])
-            return run._main_with_errors(remaining)
-        except SystemExit as exit_:
-            return exit_.code
-        finally:
-            run.FLAGS.unparse_flags()
-
-    return invoke
+    return run_command
 
 
 def pytest_configure(config):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_command
 from style_transfer.core import config as config_lib, fields
 from style_transfer.kernels import devices
 from style_transfer.core import image_io
@@ -389,12 +390,18 @@ def test_console_script_runs_the_same_main(tmp_path, content_path, style_path, w
 # Interrupts, resume and numerical faults, in real processes where signals are involved.
 
 
+def signal_run_args(content_path, style_path, weights_file, steps=40):
+    """The flags of the runs the signal tests interrupt, and of the in-process runs they are compared with."""
+    return ["--content", str(content_path), "--style", str(style_path), "--weights", str(weights_file),
+            "--max_dim", "40", "--steps", str(steps), "--init", "noise", "--seed", "3", "--save_every", "1",
+            "--nosummary"]
+
+
 def start_run(tmp_path, content_path, style_path, weights_file, output, steps=40):
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     return subprocess.Popen(
-        [sys.executable, "-m", "style_transfer.run", "--content", str(content_path), "--style", str(style_path),
-         "--weights", str(weights_file), "--max_dim", "40", "--steps", str(steps), "--init", "noise", "--seed", "3",
-         "--save_every", "1", "--output", output, "--nosummary"],
+        [sys.executable, "-m", "style_transfer.run", *signal_run_args(content_path, style_path, weights_file, steps),
+         "--output", output],
         cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -409,9 +416,19 @@ def interrupt_after(process, picture: Path, signal_number):
     return process.communicate(timeout=120)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted_picture(tmp_path_factory, content_path, style_path, weights_file):
+    """The pixels of start_run's run made in-process without interruption, once for both signals."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        assert run_command(*signal_run_args(content_path, style_path, weights_file), "--output", "straight.png") == 0
+    return np.asarray(Image.open(folder / "straight.png"))
+
+
 @pytest.mark.parametrize("signal_name, status", [("SIGINT", 130), ("SIGTERM", 143)])
 def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterrupted_run_does(
-        tmp_path, content_path, style_path, weights_file, cli, signal_name, status):
+        tmp_path, content_path, style_path, weights_file, cli, uninterrupted_picture, signal_name, status):
     import signal
 
     process = start_run(tmp_path, content_path, style_path, weights_file, "out.png")
@@ -427,15 +444,11 @@ def test_a_signal_saves_image_and_checkpoint_and_resuming_ends_where_an_uninterr
     assert (tmp_path / "out.png_run" / "checkpoint" / "state.json").exists()
 
     # Without --resume the interrupted run is protected; with it, the run finishes.
-    resume_args = ["--content", str(content_path), "--style", str(style_path), "--weights", str(weights_file),
-                   "--max_dim", "40", "--steps", "40", "--init", "noise", "--seed", "3", "--save_every", "1",
-                   "--nosummary", "--output", "out.png"]
+    resume_args = [*signal_run_args(content_path, style_path, weights_file), "--output", "out.png"]
     assert cli(*resume_args) == 2
     assert cli(*resume_args, "--resume") == 0
     assert not (tmp_path / "out.png_run" / "checkpoint").exists()  # finished: nothing left to resume
-    assert cli(*resume_args[:-1], "straight.png") == 0
-    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")),
-                                  np.asarray(Image.open(tmp_path / "straight.png")))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out.png")), uninterrupted_picture)
 
 
 def test_resume_needs_a_checkpoint_and_the_same_settings(cli, base_args, capsys, tmp_path):
