@@ -52,7 +52,7 @@ def test_a_video_gives_a_video_with_its_rate_size_and_sound(apply_cli, tiny_expo
     video = list(video_io.open_video(tmp_path / "clip_tiny_model.mp4"))
     # The same pictures in the same order, up to the video's encoding (its colour is at half resolution).
     distances = [float(np.abs(image_io.load_image(str(pngs[3])) - frame).mean()) for frame in video]
-    assert int(np.argmin(distances)) == 3 and distances[3] < 0.06, distances
+    assert distances[3] < 0.6 * min(distances[:3] + distances[4:]), distances
     assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--output", "frames") == 2
     assert "frames: already holds 8 frames; not overwriting them" in capsys.readouterr().err
 
