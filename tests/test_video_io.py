@@ -40,6 +40,37 @@ def test_round_trip_keeps_frames_rate_size_and_the_audio_packets(tmp_path, clip_
     assert sorted(path.name for path in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]  # no temporary left
 
 
+def audio_lead(path):
+    """How many seconds the first audio packet of `path` starts before its first video packet."""
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        starts = {"video": [], "audio": []}
+        for packet in container.demux(video, audio):
+            if packet.size and packet.pts is not None:  # not the empty packets that end each stream
+                starts[packet.stream.type].append(packet.pts * packet.time_base)
+    return float(min(starts["video"]) - min(starts["audio"]))
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".mp4"])
+def test_the_audio_keeps_its_place_when_the_source_starts_late(tmp_path, clip_photo, suffix):
+    # A broadcast recording's streams start far from 0; the result's video starts at 0, and so must its sound.
+    frames = frames_of(clip_photo, 6)
+    source = write_clip(tmp_path / f"late{suffix}", frames, fps=12, audio_seconds=1.0, start_seconds=2.0)
+    lead = audio_lead(source)
+    assert abs(lead) < 0.1  # what the tone's first packet does: starts with the encoder's priming
+    with video_io.VideoWriter(tmp_path / "out.mp4", 12, (96, 64), audio_from=source) as writer:
+        for frame in frames:
+            writer.write(frame)
+    assert audio_lead(tmp_path / "out.mp4") == pytest.approx(lead, abs=0.002)
+    for name, part in (("one.mp4", frames[:4]), ("two.mp4", frames[4:])):
+        with video_io.VideoWriter(tmp_path / name, 12, (96, 64)) as writer:
+            for frame in part:
+                writer.write(frame)
+    joined = video_io.join_videos([tmp_path / "one.mp4", tmp_path / "two.mp4"], tmp_path / "all.mp4",
+                                  audio_from=source)
+    assert audio_lead(joined) == pytest.approx(lead, abs=0.002)
+
+
 def test_ntsc_rate_stays_exact_and_odd_sizes_become_even(tmp_path, clip_photo):
     frame = frames_of(clip_photo, 1, (96, 64))[0][:, :63, :95]
     with video_io.VideoWriter(tmp_path / "ntsc.mp4", Fraction(30000, 1001), (95, 63)) as writer:

@@ -233,7 +233,10 @@ class VideoWriter:
 
 
 class _AudioCopy:
-    """The first audio stream of `source` muxed into `container` packet by packet, up to a time on request."""
+    """The first audio stream of `source` muxed into `container` packet by packet, up to a time on request.
+
+    Its timestamps move with the video: the result's first frame is at 0, the source's first frame is where
+    its video stream starts (far from 0 in a broadcast recording), and the sound keeps its place against it."""
 
     def __init__(self, container, source: str | os.PathLike):
         av = require_av()
@@ -249,18 +252,25 @@ class _AudioCopy:
             logging.warning("%s: its audio (%s) cannot go into an MP4 and is left out (%s)", source,
                             audio.codec_context.name, error)
             return
+        video = self._source.streams.video
+        start = video[0].start_time * video[0].time_base if video and video[0].start_time else Fraction(0)
+        self._shift = round(start / audio.time_base)  # in the audio's time base
+        self._start = start
         self._packets = (packet for packet in self._source.demux(audio) if packet.dts is not None)
         self._container = container
 
     def copy_until(self, seconds: Fraction | None) -> None:
-        """Muxes the packets that start before `seconds` (None: all that are left)."""
+        """Muxes the packets that start before `seconds` of the result (None: all that are left)."""
         while True:
             if self._next is None:
                 self._next = next(self._packets, None)
                 if self._next is None:
                     return
-            if seconds is not None and _seconds(self._next) >= seconds:
+            if seconds is not None and _seconds(self._next) - self._start >= seconds:
                 return
+            if self._next.pts is not None:
+                self._next.pts -= self._shift
+            self._next.dts -= self._shift
             self._next.stream = self._stream
             self._container.mux(self._next)
             self._next = None
