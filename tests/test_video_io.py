@@ -81,6 +81,23 @@ def test_ntsc_rate_stays_exact_and_odd_sizes_become_even(tmp_path, clip_photo):
     assert video_io.open_video(tmp_path / "ntsc.mp4", max_dim=47).size == (46, 30)  # longest side, even
 
 
+def test_results_are_tagged_bt709_and_converted_by_it(tmp_path):
+    # An untagged file leaves players to guess the matrix (BT.709 for HD, BT.601 below): colours shift where
+    # the guess is not the matrix the encoder used.
+    green = np.zeros((1, 64, 96, 3), np.float32)
+    green[..., 1] = 1.0
+    with video_io.VideoWriter(tmp_path / "green.mp4", 12, (96, 64)) as writer:
+        writer.write(green)
+    with av.open(str(tmp_path / "green.mp4")) as container:
+        context = container.streams.video[0].codec_context
+        bt709, limited = 1, 1
+        assert (context.colorspace, context.color_primaries, context.color_trc) == (bt709, bt709, bt709)
+        assert context.color_range == limited
+        luma = next(container.decode(video=0)).to_ndarray(format="yuv420p")[:64]
+    assert abs(float(luma.mean()) - 173.0) < 1.5  # 16 + 219 * 0.7152, BT.709's luma of pure green
+    np.testing.assert_allclose(next(iter(video_io.open_video(tmp_path / "green.mp4"))), green, atol=3 / 255)
+
+
 def test_never_overwrites_and_discards_an_unfinished_file(tmp_path, clip_photo):
     existing = tmp_path / "taken.mp4"
     existing.write_bytes(b"keep me")

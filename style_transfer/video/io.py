@@ -1,7 +1,7 @@
 """Reading and writing videos one frame at a time with PyAV (FFmpeg), so a clip is never all in memory.
 
 Frames follow the package's pixel contract: float32 RGB in [0, 1], shape [1, H, W, 3]. Results are H.264 in
-yuv420p (what every player accepts) in an MP4, written to a temporary file beside the result and renamed
+yuv420p (what every player accepts), tagged BT.709, in an MP4, written to a temporary file beside the result and renamed
 when finished, never over an existing file unless asked. The source's audio is copied packet by packet,
 not re-encoded.
 """
@@ -27,6 +27,9 @@ OUTPUT_SUFFIXES = frozenset({".mp4", ".m4v", ".mov"})
 INSTALL_HINT = 'pip install -e ".[video]"'
 # x264's constant-quality setting: 18 is visually close to lossless for stylised frames and ~3x smaller than 0.
 DEFAULT_CRF = 18
+# FFmpeg's codes (AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic agree on 1; AVColorRange).
+_BT709 = 1
+_LIMITED_RANGE = 1
 
 
 def require_av():
@@ -173,6 +176,11 @@ class VideoWriter:
             # No B-frames: decoding order then equals display order, so parts written by separate runs
             # (--resume) join by shifting timestamps alone (join_videos).
             self._stream.codec_context.max_b_frames = 0
+            # Tagged BT.709, limited range, and converted by it (write): untagged, players guess the matrix
+            # (BT.709 for HD, BT.601 below) and colours shift where the guess is not what the encoder used.
+            context = self._stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = _BT709
+            context.color_range = _LIMITED_RANGE
             self._stream.options = {"crf": str(crf), "preset": "medium"}
             self._audio = _AudioCopy(self._container, audio_from) if audio_from else None
         except BaseException:
@@ -188,6 +196,7 @@ class VideoWriter:
         if pixels.shape[0] - height not in (0, 1) or pixels.shape[1] - width not in (0, 1):
             raise ValueError(f"frame of {pixels.shape[1]}x{pixels.shape[0]} for a video of {width}x{height}")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:height, :width]), format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace=_BT709, dst_color_range=_LIMITED_RANGE)
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
         for packet in self._stream.encode(frame):
