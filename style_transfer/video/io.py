@@ -1,9 +1,9 @@
 """Reading and writing videos one frame at a time with PyAV (FFmpeg), so a clip is never all in memory.
 
 Frames follow the package's pixel contract: float32 RGB in [0, 1], shape [1, H, W, 3]. Results are H.264 in
-yuv420p (what every player accepts), tagged BT.709, in an MP4, written to a temporary file beside the result and renamed
-when finished, never over an existing file unless asked. The source's audio is copied packet by packet,
-not re-encoded.
+yuv420p (what every player accepts), tagged BT.709, in an MP4, written to a temporary file beside the result
+and renamed when finished, never over an existing file unless asked. The source's audio is copied packet by
+packet, not re-encoded, and keeps its place against the video.
 """
 
 from __future__ import annotations
