@@ -47,6 +47,18 @@ def test_the_callable_gets_the_warped_previous_result(tmp_path, source):
     assert seen[1].image.shape == (1, 64, 96, 3) and seen[1].mask.shape == (64, 96, 1)
 
 
+def test_each_frame_warps_the_previous_result_once(tmp_path, source, monkeypatch):
+    # The reliability mask warps the forward flow, and the previous result is moved onto the frame once: the
+    # temporal error measures that same picture rather than warping it again.
+    from style_transfer.video import flow
+
+    warped, original = [], flow.warp
+    monkeypatch.setattr(flow, "warp", lambda image, motion: (warped.append(1), original(image, motion))[1])
+    result = stream.stylise_video(source, tmp_path / "out.mp4", lambda frame, carried: frame)
+    assert result.frames == 10 and result.temporal_error < 0.05
+    assert len(warped) == 2 * 9
+
+
 def test_stopping_keeps_the_finished_frames_and_resume_continues(tmp_path, source):
     calls = []
     identity = lambda frame, carried: (calls.append(1), frame)[1]  # noqa: E731

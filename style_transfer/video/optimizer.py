@@ -96,9 +96,7 @@ class FrameStyliser:
         terms = final_terms(result)
         error = None
         if carried is not None:
-            # carried.image is already the previous result moved onto this frame: a zero flow measures it.
-            still = np.zeros([height, width, 2], np.float32)
-            error = flow_lib.temporal_error(result.image, carried.image, still, carried.mask)
+            error = flow_lib.carried_error(result.image, carried.image, carried.mask)
         record = FrameRecord(index=self.index, objective=terms["total"] - terms.get("temporal", 0.0), terms=terms,
                              temporal_error=error, steps=result.steps_done, seconds=time.perf_counter() - started)
         self.records.append(record)

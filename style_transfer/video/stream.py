@@ -224,7 +224,7 @@ class _Run:
         result = np.asarray(self.stylise_frame(frame, carried), np.float32)
         if self.temporal_weight:
             result = video_flow.blend(result, self.previous_output, backward, mask, self.temporal_weight)
-        self.errors.append(video_flow.temporal_error(result, self.previous_output, backward, mask))
+        self.errors.append(video_flow.carried_error(result, carried.image, mask))
         return result
 
     def write(self, result: np.ndarray) -> None:
