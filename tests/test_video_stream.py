@@ -115,3 +115,44 @@ def test_a_damaged_frame_repeats_the_previous_result(tmp_path, clip_photo):
     written = list(video_io.open_video(result.path))
     assert len(written) == 8
     assert float(np.abs(written[4] - written[3]).mean()) < 0.01 < float(np.abs(written[4] - frames[4]).mean())
+
+
+def test_a_run_killed_while_saving_resumes_from_the_frames_its_state_names(tmp_path, source, monkeypatch):
+    # Killed (a second Ctrl-C quits at once) after the last result was saved but before the state: the next run
+    # must continue from the state's frames with the result of the state's last frame, not a later one.
+    output = tmp_path / "out.mp4"
+    stops = iter([False] * 4 + [True])
+    stream.stylise_video(source, output, lambda frame, carried: frame, should_stop=lambda: next(stops))
+
+    def killed(partial, state):
+        raise KeyboardInterrupt
+
+    stops = iter([False] * 3 + [True])
+    with monkeypatch.context() as patched:
+        patched.setattr(stream, "_save_state", killed)
+        with pytest.raises(KeyboardInterrupt):
+            stream.stylise_video(source, output, lambda frame, carried: frame, resume=True,
+                                 should_stop=lambda: next(stops))
+    seen = []
+    resumed = stream.stylise_video(source, output, lambda frame, carried: (seen.append(carried), frame)[1],
+                                   resume=True)
+    assert resumed.frames == 10 and len(seen) == 6
+    straight = []
+    stream.stylise_video(source, tmp_path / "straight.mp4", lambda frame, carried: (straight.append(carried), frame)[1])
+    np.testing.assert_allclose(seen[0].image, straight[4].image, atol=1e-6)
+
+
+def test_damaged_frames_before_the_first_readable_one_are_counted_once_across_a_resume(tmp_path, clip_photo):
+    from style_transfer.core import image_io
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number, frame in enumerate(synthetic.synthetic_clip(clip_photo, frames=6, size=(96, 64), motion=MOTION)):
+        image_io.save_image(frame.image, folder / f"frame_{number}.png")
+    (folder / "frame_0.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    output = tmp_path / "out.mp4"
+    stops = iter([False, True])  # frame 1 is damaged and waits for frame 2's result; the run stops before it
+    first = stream.stylise_video(folder, output, lambda frame, carried: frame, should_stop=lambda: next(stops))
+    assert first.stopped and first.frames == 0
+    result = stream.stylise_video(folder, output, lambda frame, carried: frame, resume=True)
+    assert (result.frames, result.damaged) == (6, 1)

@@ -7,11 +7,11 @@ warped onto this frame with the mask of pixels where that warp is reliable (the 
 a fast network may ignore it).
 
 Stopping and resuming. Frames are encoded into parts inside `<output>.partial/` beside the result, with a
-`state.json` naming the source (path, size, modification time), the settings, the parts and the frames
-done, and the last result as `last_output.npy` (exact, for blending the next frame). When `should_stop()`
-turns true, the frame under way is finished, the part closed and the state written; the result appears only
-when every frame is done: the parts are joined by copying their packets (no re-encoding), the audio added,
-and the folder removed. `resume=True` continues such a folder from its next frame; without it, an existing
+`state.json` naming the source (path, size, modification time), the settings, the parts, the frames done
+and the last result, `last_output_<frames done>.npy` (exact, for blending the next frame). When
+`should_stop()` turns true, the frame under way is finished, the part closed and the state written; the
+result appears only when every frame is done: the parts are joined by copying their packets (no
+re-encoding), the audio added, and the folder removed. `resume=True` continues such a folder from its next frame; without it, an existing
 folder is an error rather than something to overwrite.
 
 A damaged frame (one the decoder rejects) is replaced by the previous result, repeated so the timing stays
@@ -38,7 +38,7 @@ from style_transfer.video import flow as video_flow
 from style_transfer.video import io as video_io
 
 STATE_FILE = "state.json"
-LAST_OUTPUT = "last_output.npy"
+LAST_OUTPUT = "last_output_{frames_done}.npy"  # the result of the last frame done, by frames done
 STATE_VERSION = 1
 
 
@@ -112,8 +112,9 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
         finally:
             run.close_part()
             if stopped and run.previous_output is not None:
-                np.save(partial / LAST_OUTPUT, run.previous_output)
+                state["last_output"] = _save_last_output(partial, run.previous_output, state["frames_done"])
             _save_state(partial, state)
+            _remove_stale_last_outputs(partial, state.get("last_output"))
         seconds = time.perf_counter() - started
         errors = run.errors
         result = VideoResult(None, partial, state["frames_done"], reader.frame_count, state["damaged"],
@@ -122,7 +123,7 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
             return result
         if not state["parts"]:
             shutil.rmtree(partial, ignore_errors=True)
-            raise VideoError(f"{source}: no frame could be decoded ({state['damaged']} damaged)")
+            raise VideoError(f"{source}: no frame could be decoded ({reader.damaged} damaged)")
     result.path = video_io.join_videos([partial / part for part in state["parts"]], output,
                                        audio_from=source if reader.has_audio else None, overwrite=overwrite)
     shutil.rmtree(partial, ignore_errors=True)
@@ -165,6 +166,29 @@ def _start(partial: Path, source: Path, settings: dict, resume: bool) -> dict:
     return state
 
 
+def _save_last_output(partial: Path, image: np.ndarray, frames_done: int) -> str:
+    """Saves the result of the last frame done, whole or not at all, under a name of its own: a run killed
+    between this and saving the state leaves the state naming the previous one, which is still there."""
+    name = LAST_OUTPUT.format(frames_done=frames_done)
+    files.atomic_write(partial / name, lambda stream: np.save(stream, image), overwrite=True)
+    return name
+
+
+def _remove_stale_last_outputs(partial: Path, kept: str | None) -> None:
+    for path in partial.glob(LAST_OUTPUT.format(frames_done="*")):
+        if path.name != kept:
+            path.unlink(missing_ok=True)
+
+
+def _load_last_output(path: Path) -> np.ndarray | None:
+    """The saved last result; None (the next frame starts afresh, with a warning) when it cannot be read."""
+    try:
+        return np.load(path)
+    except (OSError, ValueError, EOFError) as error:
+        logging.warning("%s: cannot be read (%s); the next frame is not blended with the previous one", path, error)
+        return None
+
+
 def _save_state(partial: Path, state: dict) -> None:
     files.atomic_write(partial / STATE_FILE, lambda stream: stream.write(json.dumps(state, indent=1).encode()),
                        overwrite=True)
@@ -181,8 +205,8 @@ class _Run:
         self.flow_preset = flow_preset
         self.previous_input: np.ndarray | None = None
         self.previous_output: np.ndarray | None = None
-        if state["frames_done"] and (partial / LAST_OUTPUT).is_file():
-            self.previous_output = np.load(partial / LAST_OUTPUT)
+        if state["frames_done"] and state.get("last_output"):
+            self.previous_output = _load_last_output(partial / state["last_output"])
         self.errors: list[float] = []
         self.writer: video_io.VideoWriter | None = None
         self.part_frames = 0
@@ -198,16 +222,19 @@ class _Run:
                 continue
             if should_stop():
                 return True
+            # A damaged frame is counted when it is written: one waiting for the first readable frame's result
+            # is redone by a resumed run if this one stops first.
             if frame is None:
-                self.state["damaged"] += 1
                 if self.previous_output is None:
                     self.waiting_damaged += 1
                 else:
                     self.write(self.previous_output)
+                    self.state["damaged"] += 1
             else:
                 result = self.stylise(frame)
                 for _ in range(self.waiting_damaged + 1):
                     self.write(result)
+                self.state["damaged"] += self.waiting_damaged
                 self.waiting_damaged = 0
                 self.previous_input, self.previous_output = frame, result
             if on_frame:
