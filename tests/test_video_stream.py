@@ -1,6 +1,8 @@
 """video/stream.py: the frame loop, its blending, stopping and resuming, damaged frames."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -102,6 +104,29 @@ def test_an_error_midway_keeps_the_finished_frames_for_resume(tmp_path, source):
     state = json.loads((stream.partial_directory(tmp_path / "out.mp4") / stream.STATE_FILE).read_text())
     assert state["frames_done"] == 6
     assert stream.stylise_video(source, tmp_path / "out.mp4", lambda f, c: f, resume=True).frames == 10
+
+
+def test_a_killed_run_keeps_the_frames_saved_before_it(tmp_path, source):
+    # Killed outright (out of memory, a second Ctrl-C, the machine going down): no `finally` runs. The frames
+    # saved every save_every_seconds (here after each frame) are kept for --resume.
+    output = tmp_path / "out.mp4"
+    script = f"""if True:
+        import os
+        from style_transfer.video import stream
+        calls = []
+        def stylise(frame, carried):
+            calls.append(1)
+            if len(calls) == 7:
+                os._exit(9)
+            return frame
+        stream.stylise_video({str(source)!r}, {str(output)!r}, stylise, save_every_seconds=0)
+    """
+    assert subprocess.run([sys.executable, "-c", script], capture_output=True).returncode == 9
+    state = json.loads((stream.partial_directory(output) / stream.STATE_FILE).read_text())
+    assert state["frames_done"] == 6
+    calls = []
+    result = stream.stylise_video(source, output, lambda frame, carried: (calls.append(1), frame)[1], resume=True)
+    assert result.frames == 10 and len(calls) == 4 and len(list(video_io.open_video(output))) == 10
 
 
 def test_a_damaged_frame_repeats_the_previous_result(tmp_path, clip_photo):

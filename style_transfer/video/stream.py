@@ -40,6 +40,9 @@ from style_transfer.video import io as video_io
 STATE_FILE = "state.json"
 LAST_OUTPUT = "last_output_{frames_done}.npy"  # the result of the last frame done, by frames done
 STATE_VERSION = 1
+# How often a run closes its part and saves its state while it goes on (seconds): what a run killed outright
+# loses at most. Each part starts with a key frame, a few kilobytes a minute.
+SAVE_EVERY_SECONDS = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,14 +88,17 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
                   temporal_weight: float = 0.0, resume: bool = False, overwrite: bool = False,
                   settings: Mapping[str, Any] | None = None, should_stop: Callable[[], bool] = lambda: False,
                   on_frame: Callable[[int, int | None], None] | None = None,
-                  flow_preset: str = "fast", frame_rate: float = 25.0) -> VideoResult:
+                  flow_preset: str = "fast", frame_rate: float = 25.0,
+                  save_every_seconds: float = SAVE_EVERY_SECONDS) -> VideoResult:
     """Stylises the video `source` frame by frame into the MP4 `output` (see the module's docstring).
 
     `temporal_weight` in [0, 1] blends each result with the previous one warped by the flow, where reliable
     (flow.blend); 0 keeps each frame's result as it is. `settings` (JSON-able) are recorded with the parts
     and must match on `resume` (ResumeError otherwise, and for a changed source or no parts to resume).
     `on_frame(done, total)` is called after each frame (`total` None when the container does not say).
-    `source` may be a folder of frames (video.frames), played at `frame_rate`.
+    `source` may be a folder of frames (video.frames), played at `frame_rate`. The part under way is also
+    closed and the state saved once `save_every_seconds` have passed since the last save, so a run killed
+    outright (no Python code runs) keeps what was saved before.
     VideoError for an unreadable source; OutputExistsError for an existing `output` without `overwrite`.
     """
     if not 0.0 <= temporal_weight <= 1.0:
@@ -105,16 +111,12 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
     with reader:
         state = _start(partial, source, settings, resume)
         started = time.perf_counter()
-        run = _Run(reader, partial, state, stylise_frame, temporal_weight, flow_preset)
+        run = _Run(reader, partial, state, stylise_frame, temporal_weight, flow_preset, save_every_seconds)
         stopped = True  # until the last frame is done: an error on the way keeps the frames finished
         try:
             stopped = run.frames(should_stop, on_frame)
         finally:
-            run.close_part()
-            if stopped and run.previous_output is not None:
-                state["last_output"] = _save_last_output(partial, run.previous_output, state["frames_done"])
-            _save_state(partial, state)
-            _remove_stale_last_outputs(partial, state.get("last_output"))
+            run.save()
         seconds = time.perf_counter() - started
         errors = run.errors
         result = VideoResult(None, partial, state["frames_done"], reader.frame_count, state["damaged"],
@@ -198,7 +200,7 @@ class _Run:
     """One run over the frames: the current part's writer, the previous input frame and result."""
 
     def __init__(self, reader: video_io.VideoReader, partial: Path, state: dict, stylise_frame,
-                 temporal_weight: float, flow_preset: str):
+                 temporal_weight: float, flow_preset: str, save_every_seconds: float):
         self.reader, self.partial, self.state = reader, partial, state
         self.stylise_frame = stylise_frame
         self.temporal_weight = temporal_weight
@@ -211,6 +213,8 @@ class _Run:
         self.writer: video_io.VideoWriter | None = None
         self.part_frames = 0
         self.waiting_damaged = 0  # damaged frames before the first readable one, written with its result
+        self.save_every_seconds = save_every_seconds
+        self.saved_at = time.monotonic()
 
     def frames(self, should_stop, on_frame) -> bool:
         """Works through the frames; True if it stopped on request before the end."""
@@ -239,6 +243,8 @@ class _Run:
                 self.previous_input, self.previous_output = frame, result
             if on_frame:
                 on_frame(self.state["frames_done"], self.reader.frame_count)
+            if time.monotonic() - self.saved_at >= self.save_every_seconds:
+                self.save()
         return False
 
     def stylise(self, frame: np.ndarray) -> np.ndarray:
@@ -263,6 +269,17 @@ class _Run:
         self.writer.write(result)
         self.part_frames += 1
         self.state["frames_done"] += 1
+
+    def save(self) -> None:
+        """Closes the part under way and saves what a resumed run continues from: the last result, then the
+        state naming it (the previous last result goes only once the state no longer names it)."""
+        self.close_part()
+        if self.previous_output is not None:
+            self.state["last_output"] = _save_last_output(self.partial, self.previous_output,
+                                                          self.state["frames_done"])
+        _save_state(self.partial, self.state)
+        _remove_stale_last_outputs(self.partial, self.state.get("last_output"))
+        self.saved_at = time.monotonic()
 
     def close_part(self) -> None:
         """Finishes the part under way and records it (a part is listed only once it is whole)."""
