@@ -161,6 +161,15 @@ def test_join_copies_the_parts_in_order(tmp_path, clip_photo):
     assert all(float(np.abs(got - sent).mean()) < 0.03 for got, sent in zip(decoded, frames))
 
 
+def test_joining_a_damaged_part_is_one_clear_error(tmp_path, clip_photo):
+    with video_io.VideoWriter(tmp_path / "one.mp4", 12, (96, 64)) as writer:
+        writer.write(frames_of(clip_photo, 1)[0])
+    (tmp_path / "two.mp4").write_bytes(b"not a video")
+    with pytest.raises(VideoError, match="two.mp4: not a video FFmpeg can read"):
+        video_io.join_videos([tmp_path / "one.mp4", tmp_path / "two.mp4"], tmp_path / "all.mp4")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["one.mp4", "two.mp4"]
+
+
 def test_without_the_extra_one_line_names_the_install_command(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "av", None)
     with pytest.raises(MissingExtraError, match=r'pip install -e "\.\[video\]"'):

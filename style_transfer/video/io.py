@@ -295,11 +295,18 @@ def join_videos(parts: Sequence[str | os.PathLike], path: str | os.PathLike, *,
     Written atomically like VideoWriter; VideoError when the parts do not match."""
     av = require_av()
     path = check_output_path(path, overwrite=overwrite)
-    inputs = [av.open(os.fspath(part), mode="r") for part in parts]
+    if not parts:
+        raise ValueError("no parts to join")
+    inputs = []
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     audio = None
     try:
+        for part in parts:
+            try:
+                inputs.append(av.open(os.fspath(part), mode="r"))
+            except av.error.FFmpegError as error:
+                raise VideoError(f"{part}: not a video FFmpeg can read ({_reason(error)})") from None
         first = inputs[0].streams.video[0]
         for part, opened in zip(parts, inputs):
             stream = opened.streams.video[0]
