@@ -134,6 +134,19 @@ def test_first_frame_in_full_later_frames_from_the_warped_previous_result(tmp_pa
     assert all("temporal" not in record.terms for record in alone)
 
 
+def test_records_are_numbered_by_their_place_in_the_video_past_a_damaged_frame(tmp_path, extractor, config, photo,
+                                                                               clip_photo):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number, frame in enumerate(synthetic.synthetic_clip(clip_photo, frames=3, size=(SIZE, SIZE), motion=MOTION)):
+        image_io.save_image(frame.image, folder / f"frame_{number}.png")
+    (folder / "frame_1.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    result, records = video_optimizer.stylize_video(folder, photo, tmp_path / "out.mp4",
+                                                    config.replace(steps=2, later_frame_steps=1), extractor=extractor)
+    assert (result.frames, result.damaged) == (3, 1)
+    assert [record.index for record in records] == [0, 2]
+
+
 def test_the_temporal_loss_lowers_the_temporal_error(tmp_path, extractor, config, photo, clip):
     # From noise, with a light content term, frames stylised on their own differ wherever the noise led them;
     # with random weights and few steps the temporal weight must be larger than on real features.

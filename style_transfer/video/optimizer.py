@@ -46,11 +46,11 @@ class FrameStopped(Exception):
 
 @dataclasses.dataclass
 class FrameRecord:
-    """How one frame went. objective: the style-transfer objective (content + style + tv, without the
-    temporal term) of the frame's result; terms: every term of it, with "temporal" for a frame that had one.
-    temporal_error: the mean |result - previous result warped onto this frame| over the reliable pixels,
-    in [0, 1] (flow.temporal_error; flow of the input frames), None for the first frame. steps: the
-    optimiser's steps; seconds: the frame's wall time."""
+    """How one frame went. index: its place in the video, from 0 (damaged frames count). objective: the
+    style-transfer objective (content + style + tv, without the temporal term) of the frame's result; terms:
+    every term of it, with "temporal" for a frame that had one. temporal_error: the mean |result - previous
+    result warped onto this frame| over the reliable pixels, in [0, 1] (flow.temporal_error; flow of the
+    input frames), None for the first frame. steps: the optimiser's steps; seconds: the frame's wall time."""
 
     index: int
     objective: float
@@ -100,7 +100,6 @@ class FrameStyliser:
         record = FrameRecord(index=self.index, objective=terms["total"] - terms.get("temporal", 0.0), terms=terms,
                              temporal_error=error, steps=result.steps_done, seconds=time.perf_counter() - started)
         self.records.append(record)
-        self.index += 1
         logging.info("frame %d: objective %.5g (content %.4g, style %.4g, tv %.4g), temporal term %.4g, "
                      "temporal error %s, %d steps in %.1f s", record.index + 1, record.objective,
                      terms["content"], terms["style"], terms["tv"], terms.get("temporal", 0.0),
@@ -108,6 +107,12 @@ class FrameStyliser:
         if self.on_record:
             self.on_record(record)
         return result.image
+
+
+    def on_frame(self, done: int, total: int | None) -> None:
+        """The frame loop's count after each frame written: the next frame is number `done` (from 0), damaged
+        frames, which repeat a result without being stylised, counted too."""
+        self.index = done
 
 
 def final_terms(result) -> dict[str, float]:
@@ -146,7 +151,7 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
         result = stream.stylise_video(source, output, styliser, max_dim=max_dim, temporal_weight=0.0,
                                       resume=resume, overwrite=overwrite, settings=run_settings(config),
                                       should_stop=lambda: stop is not None and stop.is_set(),
-                                      frame_rate=config.frame_rate)
+                                      on_frame=styliser.on_frame, frame_rate=config.frame_rate)
     except FrameStopped:
         raise FrameStopped(frames_done(output)) from None
     return result, styliser.records
