@@ -12,21 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from style_transfer.core.errors import MissingExtraError
+from style_transfer.video import require_extra
 
-INSTALL_HINT = 'pip install -e ".[video]"'
 # DIS presets by name, fastest first; "fast" is the default (docs/video.md compares their error and time).
 PRESETS = ("ultrafast", "fast", "medium")
 
 
 def require_cv2():
     """The `cv2` module; MissingExtraError naming the install command when the video extra is not installed."""
-    try:
-        import cv2
-    except ImportError:
-        raise MissingExtraError(f"videos need PyAV and OpenCV, which the core install leaves out: "
-                                f"{INSTALL_HINT}") from None
-    return cv2
+    return require_extra("cv2")
 
 
 def _grey(image) -> np.ndarray:

@@ -18,13 +18,13 @@ import numpy as np
 from absl import logging
 
 from style_transfer.core import files, image_io
-from style_transfer.core.errors import MissingExtraError, OutputError, OutputExistsError, VideoError
+from style_transfer.core.errors import OutputError, OutputExistsError, VideoError
+from style_transfer.video import require_extra
 
 # What --content treats as a video rather than a picture. GIF stays a picture (image_io reads its first frame).
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv",
                             ".flv", ".3gp", ".ogv"})
 OUTPUT_SUFFIXES = frozenset({".mp4", ".m4v", ".mov"})
-INSTALL_HINT = 'pip install -e ".[video]"'
 # x264's constant-quality setting: 18 is visually close to lossless for stylised frames and ~3x smaller than 0.
 DEFAULT_CRF = 18
 # FFmpeg's codes (AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic agree on 1; AVColorRange).
@@ -34,12 +34,7 @@ _LIMITED_RANGE = 1
 
 def require_av():
     """The `av` module; MissingExtraError naming the install command when the video extra is not installed."""
-    try:
-        import av
-    except ImportError:
-        raise MissingExtraError(f"videos need PyAV and OpenCV, which the core install leaves out: "
-                                f"{INSTALL_HINT}") from None
-    return av
+    return require_extra("av")
 
 
 def is_video(path: str | os.PathLike) -> bool:
