@@ -1,6 +1,7 @@
 """Video through the optimiser: the temporal loss, its place in the compiled step, frame-by-frame stylisation."""
 
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -233,8 +234,19 @@ def test_ctrl_c_keeps_the_finished_frames_and_resume_continues(cli, clip, style_
     monkeypatch.setattr(run_video, "StopOnSignal", StopDuringSecondFrame.__mro__[1])
     assert cli(*args) == 1  # without --resume the finished frames are not overwritten
     assert "--resume" in capsys.readouterr().err
+    bars = []
+
+    class Bar(run_video.Progress):  # the progress line of a terminal, remembered
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(run_video, "Progress", Bar)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert cli(*args, "--resume") == 0
     assert not (tmp_path / "o.mp4.partial").exists()
+    # The rate and ETA count this run's frames only: the bar starts at the frame done before.
+    assert [(bar.total, bar.initial) for bar in bars] == [(4, 1)]
     assert cli(*cli_args(clip, style_path, weights_file, "--output", "straight.mp4")) == 0
     resumed, straight = decoded(tmp_path / "o.mp4"), decoded(tmp_path / "straight.mp4")
     assert len(resumed) == len(straight) == 4

@@ -9,7 +9,6 @@ command that continues from the next frame (--resume).
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -52,14 +51,6 @@ def default_output(content: str, style: str, *, resume: bool) -> Path:
                      "--output of the run to resume")
 
 
-def resume_command(output: Path) -> str:
-    """The command line that continues this run."""
-    arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume")]
-    if not FLAGS.output:
-        arguments += ["--output", str(output)]
-    return shlex.join([PROGRAM, *arguments, "--resume"])
-
-
 def main(config: config_lib.StyleConfig) -> int:
     """Stylises the video --content; the exit status (errors are raised for run.py to report)."""
     from style_transfer.core import image_io
@@ -82,8 +73,9 @@ def main(config: config_lib.StyleConfig) -> int:
     from style_transfer.video import optimizer as video_optimizer
 
     bar = None
-    if FLAGS.progress and sys.stdout.isatty():
-        bar = Progress(total, unit="frame", stream=sys.stdout)
+    if FLAGS.progress and sys.stdout.isatty():  # a resumed run's rate and ETA count its own frames only
+        bar = Progress(total, unit="frame", stream=sys.stdout,
+                       initial=video_optimizer.frames_done(output) if FLAGS.resume else 0)
 
     def show(record):
         if bar is not None:
@@ -133,6 +125,7 @@ def main(config: config_lib.StyleConfig) -> int:
 
 def report_stop(output: Path, frames_done: int, total: int | None, signal_number: int | None) -> int:
     """Says where the finished frames are and how to resume; the exit status."""
+    from style_transfer.cli.run import resume_command  # run.py's: this module is reached from its main
     from style_transfer.video import stream
 
     name = signal.Signals(signal_number).name if signal_number else "stop"
