@@ -98,6 +98,22 @@ def test_results_are_tagged_bt709_and_converted_by_it(tmp_path):
     np.testing.assert_allclose(next(iter(video_io.open_video(tmp_path / "green.mp4"))), green, atol=3 / 255)
 
 
+@pytest.mark.parametrize("rotation, red", [(90, "bottom"), (-90, "top")])
+def test_a_rotated_video_comes_upright(tmp_path, rotation, red):
+    # A phone stores a portrait clip landscape with a display rotation; players turn it, and so must the reader.
+    stored = np.zeros((1, 32, 64, 3), np.float32)
+    stored[:, :, :32, 0] = 1.0  # the stored frame's left half is red
+    source = write_clip(tmp_path / "phone.mp4", [stored] * 2, rotation=rotation)
+    reader = video_io.open_video(source)
+    assert reader.size == (32, 64)
+    frame = next(iter(reader))
+    assert frame.shape == (1, 64, 32, 3)
+    # a quarter turn counter-clockwise (90) brings the left half to the bottom; clockwise (-90), to the top
+    bottom, top = frame[0, 40:, :, 0].mean(), frame[0, :24, :, 0].mean()
+    assert (bottom, top) == ((pytest.approx(1, abs=0.05), pytest.approx(0, abs=0.05)) if red == "bottom" else
+                             (pytest.approx(0, abs=0.05), pytest.approx(1, abs=0.05)))
+
+
 def test_never_overwrites_and_discards_an_unfinished_file(tmp_path, clip_photo):
     existing = tmp_path / "taken.mp4"
     existing.write_bytes(b"keep me")

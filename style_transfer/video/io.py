@@ -55,8 +55,9 @@ class VideoReader:
     """The frames of a video's first video stream, decoded one at a time (see `open_video`).
 
     Attributes: `path`; `fps`, the average frame rate as a Fraction (30000/1001 for NTSC); `source_size`,
-    the stream's (width, height); `size`, the (width, height) of the frames yielded (even numbers, scaled to
-    `max_dim`); `frame_count`, the number of frames the container declares, or None when it does not;
+    the (width, height) players show (a phone's portrait clip is stored landscape with a display rotation,
+    and its frames are turned upright); `size`, the (width, height) of the frames yielded (even numbers,
+    scaled to `max_dim`); `frame_count`, the number of frames the container declares, or None when it does not;
     `has_audio`; `damaged`, how many frames the decoder rejected so far.
 
     Iterating yields each frame as float32 [1, H, W, 3] in [0, 1], or None in place of a frame whose data
@@ -83,7 +84,9 @@ class VideoReader:
         self._stream.thread_type = "AUTO"  # frame-parallel decoding: the decoder keeps pace with the network
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         self.fps = Fraction(rate) if rate else Fraction(25)
-        self.source_size = (self._stream.codec_context.width, self._stream.codec_context.height)
+        self._quarter_turns = self._display_rotation(av)
+        width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        self.source_size = (height, width) if self._quarter_turns % 2 else (width, height)
         self.size = even_size(*self.source_size, max_dim)
         self.frame_count = self._stream.frames or None
         self.has_audio = bool(self._container.streams.audio)
@@ -101,8 +104,21 @@ class VideoReader:
             raise VideoError(f"{self.path}: its video stream declares no frame size")
         return stream
 
+    def _display_rotation(self, av) -> int:
+        """Quarter turns counter-clockwise that players give the frames (0 to 3), from the first frame's display
+        matrix (a second look at the file, so the frames to yield are not consumed)."""
+        try:
+            with av.open(str(self.path), mode="r") as probe:
+                for frame in probe.decode(probe.streams.video[0]):
+                    return round(getattr(frame, "rotation", 0) / 90) % 4
+        except av.error.FFmpegError:  # a damaged start: the frames come as stored
+            pass
+        return 0
+
     def __iter__(self) -> Iterator[np.ndarray | None]:
         width, height = self.size
+        if self._quarter_turns % 2:  # decoded as stored, then turned
+            width, height = height, width
         # demux ends with an empty packet whose decoding flushes the frames the decoder still holds.
         for packet in self._container.demux(self._stream):
             try:
@@ -113,8 +129,10 @@ class VideoReader:
                 yield None
                 continue
             for frame in frames:
-                rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-                yield (rgb.to_ndarray().astype(np.float32) / np.float32(255.0))[None]
+                rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+                if self._quarter_turns:
+                    rgb = np.rot90(rgb, self._quarter_turns)
+                yield (rgb.astype(np.float32) / np.float32(255.0))[None]
 
     def close(self) -> None:
         self._container.close()
