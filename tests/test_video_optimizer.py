@@ -186,7 +186,11 @@ def test_the_command_line_writes_a_video_at_the_source_rate_and_size(cli, clip, 
     with video_io.open_video(tmp_path / f"clip_{style_path.stem}_2.mp4") as reader:
         assert reader.size == (32, 32)
     assert cli(*cli_args(clip, style_path, weights_file, "--output", "x.png")) == 2
-    assert "name it .mp4" in capsys.readouterr().err
+    assert "x.png: videos are written as MP4; name the result .mp4 (or .m4v, .mov)" in capsys.readouterr().err
+    # What style-transfer-apply writes, this writes too (one check for both).
+    assert cli(*cli_args(clip, style_path, weights_file, "--output", "x.mov", "--max_dim", "16")) == 0
+    with video_io.open_video(tmp_path / "x.mov") as reader:
+        assert len(list(reader)) == 4
 
 
 def test_a_folder_of_frames_becomes_a_video_at_the_frame_rate_asked(cli, clip_photo, style_path, weights_file,

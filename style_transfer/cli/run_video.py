@@ -62,8 +62,8 @@ def main(config: config_lib.StyleConfig) -> int:
         raise UsageError("--scales: video frames are stylised at one scale; use --scales 1")
     output = Path(FLAGS.output) if FLAGS.output else default_output(FLAGS.content, FLAGS.style,
                                                                      resume=FLAGS.resume)
-    if output.suffix.lower() != ".mp4":
-        raise UsageError(f"--output {output}: a video is written as MP4; name it .mp4")
+    with cli.outputs_as_usage_errors():  # style-transfer-apply's check: the same names, the same words
+        video_io.check_output_path(output, overwrite=FLAGS.overwrite)
     # --max_dim resizes the frames only when given: a video otherwise keeps its own size.
     max_dim = config.max_dim if FLAGS["max_dim"].present else 0
     # An unreadable video or a folder without frames: one line, now.
