@@ -43,6 +43,24 @@ def test_a_video_gives_a_video_with_its_rate_size_and_sound(apply_cli, tiny_expo
     assert video_io.open_video(tmp_path / "clip_tiny_model_2.mp4").size == (32, 24)  # never over the first
 
 
+def test_a_video_that_does_not_say_its_length_counts_frames_without_a_total(apply_cli, tiny_export, tmp_path,
+                                                                            clip_photo, monkeypatch):
+    from style_transfer.cli import apply_video
+
+    frames = [frame.image for frame in synthetic.synthetic_clip(clip_photo, frames=3, size=(64, 48))]
+    write_clip(tmp_path / "clip.mkv", frames)  # Matroska declares no frame count
+    bars = []
+
+    class Bar(apply_video.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(apply_video, "Progress", Bar)
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mkv") == 0
+    assert [bar.total for bar in bars] == [None] and bars[0].text().startswith("3 frames")
+
+
 def test_ctrl_c_keeps_the_frames_and_resume_finishes_the_same_video(apply_cli, tiny_export, clip, tmp_path, capsys,
                                                                      monkeypatch):
     assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--output", "whole.mp4") == 0

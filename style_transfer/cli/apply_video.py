@@ -73,7 +73,7 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
     def on_frame(done: int, total: int | None) -> None:
         this_run.append(done)
         if not shown:  # made at the first frame of this run, so a resumed run's rate counts its own frames
-            shown.append(Progress(total or 0, "frame", initial=done - 1, stream=sys.stderr, enabled=progress))
+            shown.append(Progress(total, "frame", initial=done - 1, stream=sys.stderr, enabled=progress))
         shown[0].update_to(done)
 
     started = time.perf_counter()
