@@ -7,6 +7,7 @@ resume.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import time
@@ -96,6 +97,8 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
                "continue from the next frame")
         return 128 + stopper.received
     rate = f"{len(this_run) / seconds:.2f} frames/s" if seconds > 0 else ""
+    # NaN: no pair of frames to compare (one frame, or no reliable pixel)
+    error = "-" if math.isnan(result.temporal_error) else f"{result.temporal_error:.4f}"
     print(f"Wrote {result.path} ({result.frames} frames from {source}; {rate} in {stylizer.precision}, "
-          f"excluding model loading; temporal error {result.temporal_error:.4f})", flush=True)
+          f"excluding model loading; temporal error {error})", flush=True)
     return 0
