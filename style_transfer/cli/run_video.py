@@ -3,7 +3,7 @@ temporal consistency (video.optimizer.stylize_video). Reached from run.py's main
 the flags are run.py's.
 
 Writes clip_painting.mp4 (numbered if taken) at the source's frame rate and size (or --max_dim), its audio
-copied. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
+copied; an --output without a suffix is a folder of PNG frames instead. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
 command that continues from the next frame (--resume).
 """
 
@@ -55,6 +55,7 @@ def main(config: config_lib.StyleConfig) -> int:
     """Stylises the video --content; the exit status (errors are raised for run.py to report)."""
     from style_transfer.core import image_io
     from style_transfer.video import io as video_io
+    from style_transfer.video import stream as video_stream
 
     for path in layout.split_styles(FLAGS.style):
         image_io.read_header(path, max_pixels=int(config.max_megapixels * 1e6))
@@ -62,8 +63,9 @@ def main(config: config_lib.StyleConfig) -> int:
         raise UsageError("--scales: video frames are stylised at one scale; use --scales 1")
     output = Path(FLAGS.output) if FLAGS.output else default_output(FLAGS.content, FLAGS.style,
                                                                      resume=FLAGS.resume)
-    with cli.outputs_as_usage_errors():  # style-transfer-apply's check: the same names, the same words
-        video_io.check_output_path(output, overwrite=FLAGS.overwrite)
+    if not FLAGS.resume:  # an existing result: one line now, not after the first frame's minutes
+        with cli.outputs_as_usage_errors():  # style-transfer-apply's check: the same names, the same words
+            video_stream.check_output(output, overwrite=FLAGS.overwrite)
     # --max_dim resizes the frames only when given: a video otherwise keeps its own size.
     max_dim = config.max_dim if FLAGS["max_dim"].present else 0
     # An unreadable video or a folder without frames: one line, now.

@@ -364,7 +364,8 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     without `overwrite`. Creates the folder it goes in."""
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise VideoError(f"{path}: videos are written as MP4; name the result .mp4 (or .m4v, .mov)")
+        raise VideoError(f"{path}: a video is written as MP4 (name it .mp4, .m4v or .mov) or as a folder of "
+                         "frames (a name without a suffix)")
     if path.is_dir():
         raise VideoError(f"{path}: is a directory")
     if (path.exists() or path.is_symlink()) and not overwrite:
