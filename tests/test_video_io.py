@@ -17,6 +17,14 @@ def frames_of(photo, count=12, size=(96, 64)):
     return [frame.image for frame in synthetic.synthetic_clip(photo, frames=count, size=size)]
 
 
+def write_parts(folder, frames):
+    """The first four frames as one.mp4, the rest as two.mp4 (as a stopped and a resumed run write them)."""
+    for name, part in (("one.mp4", frames[:4]), ("two.mp4", frames[4:])):
+        with video_io.VideoWriter(folder / name, 12, (96, 64)) as writer:
+            for frame in part:
+                writer.write(frame)
+
+
 def audio_packets(path):
     with av.open(str(path)) as container:
         return [bytes(packet) for packet in container.demux(container.streams.audio[0]) if packet.dts is not None]
@@ -62,10 +70,7 @@ def test_the_audio_keeps_its_place_when_the_source_starts_late(tmp_path, clip_ph
         for frame in frames:
             writer.write(frame)
     assert audio_lead(tmp_path / "out.mp4") == pytest.approx(lead, abs=0.002)
-    for name, part in (("one.mp4", frames[:4]), ("two.mp4", frames[4:])):
-        with video_io.VideoWriter(tmp_path / name, 12, (96, 64)) as writer:
-            for frame in part:
-                writer.write(frame)
+    write_parts(tmp_path, frames)
     joined = video_io.join_videos([tmp_path / "one.mp4", tmp_path / "two.mp4"], tmp_path / "all.mp4",
                                   audio_from=source)
     assert audio_lead(joined) == pytest.approx(lead, abs=0.002)
@@ -167,10 +172,7 @@ def test_a_damaged_frame_comes_as_none_in_its_place(tmp_path, clip_photo):
 
 def test_join_copies_the_parts_in_order(tmp_path, clip_photo):
     frames = frames_of(clip_photo, 6)
-    for name, part in (("one.mp4", frames[:4]), ("two.mp4", frames[4:])):
-        with video_io.VideoWriter(tmp_path / name, 12, (96, 64)) as writer:
-            for frame in part:
-                writer.write(frame)
+    write_parts(tmp_path, frames)
     joined = video_io.join_videos([tmp_path / "one.mp4", tmp_path / "two.mp4"], tmp_path / "all.mp4")
     decoded = list(video_io.open_video(joined))
     assert len(decoded) == 6
