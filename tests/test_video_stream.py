@@ -156,6 +156,21 @@ def test_a_killed_run_keeps_the_frames_saved_before_it(tmp_path, source):
     assert result.frames == 10 and len(calls) == 4 and len(list(video_io.open_video(output))) == 10
 
 
+def test_saving_and_joining_are_announced_so_a_second_ctrl_c_waits_for_them(tmp_path, source, monkeypatch):
+    # The command lines make signals wait while on_saving says True (a second Ctrl-C otherwise quits at once,
+    # leaving a half-joined temporary file beside the result).
+    saving, seen = [False], []
+    original_join, original_save = video_io.join_videos, stream._save_state
+    monkeypatch.setattr(video_io, "join_videos", lambda *a, **k: (seen.append(("join", saving[0])),
+                                                                  original_join(*a, **k))[1])
+    monkeypatch.setattr(stream, "_save_state", lambda *a: (seen.append(("state", saving[0])), original_save(*a))[1])
+    stream.stylise_video(source, tmp_path / "out.mp4", lambda frame, carried: frame, save_every_seconds=0,
+                         on_saving=lambda busy: saving.__setitem__(0, busy))
+    assert seen[0] == ("state", False)  # the new run's first state, before any frame
+    assert ("join", True) in seen and len(seen) > 10 and all(busy for _, busy in seen[1:])
+    assert saving == [False]
+
+
 def test_a_damaged_frame_repeats_the_previous_result(tmp_path, clip_photo):
     from test_video_io import damage_frame
 

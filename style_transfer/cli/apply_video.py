@@ -80,11 +80,16 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
 
     started = time.perf_counter()
     with cli.StopOnSignal(PROGRAM, "finish this frame and keep the frames done") as stopper:
+
+        def on_saving(busy: bool) -> None:  # signals wait while frames are saved (should_stop sees them after)
+            stopper.saving = busy
+
         try:
             result = stream.stylise_video(source, path, stylise_frame, max_dim=config.max_dim,
                                           temporal_weight=config.temporal_weight, resume=config.resume,
                                           overwrite=overwrite, settings=settings,
-                                          should_stop=lambda: bool(stopper.received), on_frame=on_frame)
+                                          should_stop=lambda: bool(stopper.received), on_frame=on_frame,
+                                          on_saving=on_saving)
         finally:
             if shown:
                 shown[0].close()

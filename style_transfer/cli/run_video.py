@@ -91,10 +91,17 @@ def main(config: config_lib.StyleConfig) -> int:
                   f"temporal error {error}, {record.steps} steps in {record.seconds:.1f} s", flush=True)
 
     with StopOnSignal(PROGRAM, "keep the finished frames") as stopper:
+
+        def on_saving(busy: bool) -> None:
+            """Signals wait while frames are saved; one that came meanwhile stops the run once they are."""
+            stopper.saving = busy
+            if not busy and stopper.received:
+                stopper.stop.set()
+
         try:
             result, records = video_optimizer.stylize_video(
                 FLAGS.content, FLAGS.style, output, config, max_dim=max_dim, resume=FLAGS.resume,
-                overwrite=FLAGS.overwrite, stop=stopper.stop, on_record=show)
+                overwrite=FLAGS.overwrite, stop=stopper.stop, on_record=show, on_saving=on_saving)
         except video_optimizer.FrameStopped as stopped:
             if bar is not None:
                 bar.close()  # idempotent, as in the finally below: the line goes before the message

@@ -132,6 +132,7 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
                   max_dim: int = 0, resume: bool = False, overwrite: bool = False, extractor=None,
                   callbacks: Sequence[Callback] = (), stop: threading.Event | None = None,
                   on_record: Callable[[FrameRecord], None] | None = None,
+                  on_saving: Callable[[bool], None] | None = None,
                   ) -> tuple[stream.VideoResult, list[FrameRecord]]:
     """Stylises the video `source` (or a folder of frames, at config.frame_rate) in the manner of `style`
     into the MP4 `output`, at the source's frame rate and size (`max_dim` 0) or with its longest side `max_dim`, its audio copied; frames are streamed,
@@ -142,8 +143,9 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
     the stopped run of `output` from its next frame (ResumeError if there is none, or its settings or
     source differ). stop: once set, the frame under way is dropped and the run stops; the finished frames
     are kept in stream.partial_directory(output) for `resume`, and FrameStopped is raised. on_record: called
-    with each frame's FrameRecord (the command line's progress bar). Raises VideoError, OutputExistsError,
-    ResumeError, ConfigError, ImageError (all ValueErrors) for bad inputs.
+    with each frame's FrameRecord (the command line's progress bar). on_saving: stream.stylise_video's.
+    Raises VideoError, OutputExistsError, ResumeError, ConfigError, ImageError (all ValueErrors) for bad
+    inputs.
     """
     styliser = FrameStyliser(style, config, extractor=extractor, callbacks=callbacks, stop=stop,
                              on_record=on_record, first_index=frames_done(output) if resume else 0)
@@ -151,7 +153,8 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
         result = stream.stylise_video(source, output, styliser, max_dim=max_dim, temporal_weight=0.0,
                                       resume=resume, overwrite=overwrite, settings=run_settings(config),
                                       should_stop=lambda: stop is not None and stop.is_set(),
-                                      on_frame=styliser.on_frame, frame_rate=config.frame_rate)
+                                      on_frame=styliser.on_frame, frame_rate=config.frame_rate,
+                                      on_saving=on_saving)
     except FrameStopped:
         raise FrameStopped(frames_done(output)) from None
     return result, styliser.records

@@ -23,6 +23,7 @@ the source's, and counted; damaged frames before the first readable one take tha
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -94,7 +95,8 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
                   settings: Mapping[str, Any] | None = None, should_stop: Callable[[], bool] = lambda: False,
                   on_frame: Callable[[int, int | None], None] | None = None,
                   flow_preset: str = "fast", frame_rate: float = 25.0,
-                  save_every_seconds: float = SAVE_EVERY_SECONDS) -> VideoResult:
+                  save_every_seconds: float = SAVE_EVERY_SECONDS,
+                  on_saving: Callable[[bool], None] | None = None) -> VideoResult:
     """Stylises the video `source` frame by frame into the MP4 `output`, or the folder of frames `output` when
     it has no suffix (see the module's docstring).
 
@@ -104,7 +106,8 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
     `on_frame(done, total)` is called after each frame (`total` None when the container does not say).
     `source` may be a folder of frames (video.frames), played at `frame_rate`. The part under way is also
     closed and the state saved once `save_every_seconds` have passed since the last save, so a run killed
-    outright (no Python code runs) keeps what was saved before.
+    outright (no Python code runs) keeps what was saved before. `on_saving(True)` is called before each save
+    and before the result is put together, `on_saving(False)` after (the command lines make signals wait).
     VideoError for an unreadable source; OutputExistsError for an existing `output` without `overwrite`.
     """
     if not 0.0 <= temporal_weight <= 1.0:
@@ -118,7 +121,7 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
         state = _start(partial, source, settings, resume)
         started = time.perf_counter()
         run = _Run(reader, partial, state, stylise_frame, temporal_weight, flow_preset, save_every_seconds,
-                   as_frames)
+                   as_frames, on_saving)
         stopped = True  # until the last frame is done: an error on the way keeps the frames finished
         try:
             stopped = run.frames(should_stop, on_frame)
@@ -133,18 +136,32 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
         if not state["parts"]:
             shutil.rmtree(partial, ignore_errors=True)
             raise VideoError(f"{source}: no frame could be decoded ({reader.damaged} damaged)")
-    if as_frames:
-        video_frames.check_frame_folder(output, overwrite=overwrite)  # again: it may have appeared meanwhile
-        result.path = video_frames.move_frames_into_place(partial / FRAMES, output)
-        if reader.has_audio:
-            logging.info("%s: a folder of frames has no sound; the source's audio is not kept", output)
-    else:
-        result.path = video_io.join_videos([partial / part for part in state["parts"]], output,
-                                           audio_from=source if reader.has_audio else None, overwrite=overwrite)
-    shutil.rmtree(partial, ignore_errors=True)
+    with _saving(on_saving):
+        if as_frames:
+            video_frames.check_frame_folder(output, overwrite=overwrite)  # again: it may have appeared meanwhile
+            result.path = video_frames.move_frames_into_place(partial / FRAMES, output)
+            if reader.has_audio:
+                logging.info("%s: a folder of frames has no sound; the source's audio is not kept", output)
+        else:
+            result.path = video_io.join_videos([partial / part for part in state["parts"]], output,
+                                               audio_from=source if reader.has_audio else None,
+                                               overwrite=overwrite)
+        shutil.rmtree(partial, ignore_errors=True)
     logging.info("%s: %d frames (%d damaged, each replaced by the previous result), temporal error %.4f",
                  output, result.frames, result.damaged, result.temporal_error)
     return result
+
+
+@contextlib.contextmanager
+def _saving(on_saving: Callable[[bool], None] | None):
+    """Within it, `on_saving` has been told that files are being written which must not be cut short."""
+    if on_saving:
+        on_saving(True)
+    try:
+        yield
+    finally:
+        if on_saving:
+            on_saving(False)
 
 
 def check_output(output: str | os.PathLike, *, overwrite: bool = False) -> bool:
@@ -223,7 +240,8 @@ class _Run:
     """One run over the frames: the current part's writer, the previous input frame and result."""
 
     def __init__(self, reader: video_io.VideoReader, partial: Path, state: dict, stylise_frame,
-                 temporal_weight: float, flow_preset: str, save_every_seconds: float, as_frames: bool = False):
+                 temporal_weight: float, flow_preset: str, save_every_seconds: float, as_frames: bool = False,
+                 on_saving: Callable[[bool], None] | None = None):
         self.reader, self.partial, self.state = reader, partial, state
         self.as_frames = as_frames
         self.stylise_frame = stylise_frame
@@ -238,6 +256,7 @@ class _Run:
         self.part_frames = 0
         self.waiting_damaged = 0  # damaged frames before the first readable one, written with its result
         self.save_every_seconds = save_every_seconds
+        self.on_saving = on_saving
         self.saved_at = time.monotonic()
 
     def frames(self, should_stop, on_frame) -> bool:
@@ -301,12 +320,13 @@ class _Run:
     def save(self) -> None:
         """Closes the part under way and saves what a resumed run continues from: the last result, then the
         state naming it (the previous last result goes only once the state no longer names it)."""
-        self.close_part()
-        if self.previous_output is not None:
-            self.state["last_output"] = _save_last_output(self.partial, self.previous_output,
-                                                          self.state["frames_done"])
-        _save_state(self.partial, self.state)
-        _remove_stale_last_outputs(self.partial, self.state.get("last_output"))
+        with _saving(self.on_saving):
+            self.close_part()
+            if self.previous_output is not None:
+                self.state["last_output"] = _save_last_output(self.partial, self.previous_output,
+                                                              self.state["frames_done"])
+            _save_state(self.partial, self.state)
+            _remove_stale_last_outputs(self.partial, self.state.get("last_output"))
         self.saved_at = time.monotonic()
 
     def close_part(self) -> None:
