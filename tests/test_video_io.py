@@ -106,7 +106,7 @@ def test_results_are_tagged_bt709_and_converted_by_it(tmp_path):
 @pytest.mark.parametrize("rotation, red", [(90, "bottom"), (-90, "top")])
 def test_a_rotated_video_comes_upright(tmp_path, rotation, red):
     if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
-        pytest.skip("writing a display rotation needs PyAV 16 or later")
+        pytest.skip("this PyAV cannot write a display rotation")
     # A phone stores a portrait clip landscape with a display rotation; players turn it, and so must the reader.
     stored = np.zeros((1, 32, 64, 3), np.float32)
     stored[:, :, :32, 0] = 1.0  # the stored frame's left half is red
