@@ -116,9 +116,9 @@ def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: flo
     return (~(disoccluded | at_boundary | outside)).astype(np.float32)[..., None]
 
 
-def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
-    """The temporally smoothed result: `stylised` mixed with the previous result warped onto this frame, by
-    `weight` (0: `stylised` unchanged, 1: the warped previous result) where `mask` says the flow is reliable,
+def blend(stylised, carried, mask: np.ndarray, weight: float) -> np.ndarray:
+    """The temporally smoothed result: `stylised` mixed with `carried`, the previous result warped onto this
+    frame (warp), by `weight` (0: `stylised` unchanged, 1: `carried`) where `mask` says the flow is reliable,
     and `stylised` alone elsewhere (what appears from behind a moving object is new), its detail then given
     the contrast of `stylised`'s at two scales, strokes and their texture (matched_detail with sigma 4, then
     1.5 pixels). Same shape as `stylised`; values in [0, 1]."""
@@ -127,7 +127,7 @@ def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight:
     current = np.asarray(stylised, np.float32)
     if weight == 0:
         return current
-    carried = warp(previous_output, flow).reshape(current.shape)
+    carried = np.asarray(carried, np.float32).reshape(current.shape)
     share = np.float32(weight) * mask.reshape(mask.shape[0], mask.shape[1], 1)
     mixed = current + share * (carried - current)
     for sigma in DETAIL_SCALES:

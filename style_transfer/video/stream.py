@@ -299,7 +299,7 @@ class _Run:
         carried = Carried(video_flow.warp(self.previous_output, backward), mask)
         result = np.asarray(self.stylise_frame(frame, carried), np.float32)
         if self.temporal_weight:
-            result = video_flow.blend(result, self.previous_output, backward, mask, self.temporal_weight)
+            result = video_flow.blend(result, carried.image, mask, self.temporal_weight)
         self.errors.append(video_flow.carried_error(result, carried.image, mask))
         return result
 
