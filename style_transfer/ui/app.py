@@ -306,7 +306,7 @@ class StyleTransferApp:
                                               label="Size (longest side, pixels)")
                         fast_strength = gr.Slider(0, 1, value=APPLY_DEFAULT.strength, step=0.05, label="Strength")
                         fast_colors = gr.Radio(["none", "luminance"], value=APPLY_DEFAULT.preserve_colors,
-                                               label="Keep the picture's colours")
+                                               label="Keep the colours")
                 with gr.Tab("Picture"):
                     with gr.Row():
                         with gr.Column(scale=1):
