@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_clip
+from style_transfer.core import image_io
 from style_transfer.fast import export
 from style_transfer.video import io as video_io
 from style_transfer.video import synthetic
@@ -41,6 +42,19 @@ def test_a_video_gives_a_video_with_its_rate_size_and_sound(apply_cli, tiny_expo
     assert out.startswith("Wrote clip_tiny_model.mp4 (8 frames from clip.mp4;") and "temporal error" in out
     assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--max_dim", "32") == 0
     assert video_io.open_video(tmp_path / "clip_tiny_model_2.mp4").size == (32, 24)  # never over the first
+    # An --output without a suffix is a folder of frames: the video's frames as PNGs, the same pictures.
+    capsys.readouterr()
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--temporal_weight", "0.5",
+                     "--output", "frames") == 0
+    assert capsys.readouterr().out.startswith("Wrote frames (8 frames from clip.mp4;")
+    pngs = sorted((tmp_path / "frames").iterdir())
+    assert [path.name for path in pngs] == [f"frame_{number:06d}.png" for number in range(1, 9)]
+    video = list(video_io.open_video(tmp_path / "clip_tiny_model.mp4"))
+    # The same pictures in the same order, up to the video's encoding (its colour is at half resolution).
+    distances = [float(np.abs(image_io.load_image(str(pngs[3])) - frame).mean()) for frame in video]
+    assert int(np.argmin(distances)) == 3 and distances[3] < 0.06, distances
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--output", "frames") == 2
+    assert "frames: already holds 8 frames; not overwriting them" in capsys.readouterr().err
 
 
 def test_ctrl_c_keeps_the_frames_and_resume_finishes_the_same_video(apply_cli, tiny_export, clip, tmp_path, capsys,

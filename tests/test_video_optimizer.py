@@ -187,6 +187,17 @@ def test_a_folder_of_frames_becomes_a_video_at_the_frame_rate_asked(cli, clip_ph
     assert f"Wrote {written.name} (3 frames, 48x48 at 6 fps" in capsys.readouterr().out
     with video_io.open_video(written) as reader:
         assert (reader.fps, reader.has_audio, len(list(reader))) == (6, False, 3)
+    # ... or a folder of frames again: an --output without a suffix, never mixed with what is there.
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "styled")) == 0
+    assert "Wrote styled (3 frames, 48x48" in capsys.readouterr().out
+    written = sorted(path.name for path in (tmp_path / "styled").iterdir())
+    assert written == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    assert image_io.load_image(str(tmp_path / "styled" / written[0])).shape == (1, SIZE, SIZE, 3)
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "styled")) == 2
+    assert "styled: already holds 3 frames; not overwriting them (pass --overwrite" in capsys.readouterr().err
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "frames", "--overwrite")) == 2
+    assert "frames: holds other files; frames go into a new or empty folder" in capsys.readouterr().err
+    assert len(list(frames.iterdir())) == 3 and not (tmp_path / "frames.partial").exists()
 
 
 def test_ctrl_c_keeps_the_finished_frames_and_resume_continues(cli, clip, style_path, weights_file, capsys, tmp_path,

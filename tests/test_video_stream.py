@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import write_clip
-from style_transfer.core.errors import ResumeError
+from style_transfer.core import image_io
+from style_transfer.core.errors import OutputExistsError, ResumeError, VideoError
 from style_transfer.video import io as video_io
 from style_transfer.video import stream, synthetic
 
@@ -74,6 +75,32 @@ def test_stopping_keeps_the_finished_frames_and_resume_continues(tmp_path, sourc
     assert video_io.open_video(output).has_audio
     with pytest.raises(ResumeError, match="nothing to resume"):
         stream.stylise_video(source, tmp_path / "other.mp4", identity, resume=True)
+
+
+def test_a_folder_of_frames_out_stops_and_resumes_like_a_video(tmp_path, source):
+    identity = lambda frame, carried: frame  # noqa: E731
+    output = tmp_path / "frames"
+    stop_after = iter([False] * 4 + [True])
+    first = stream.stylise_video(source, output, identity, should_stop=lambda: next(stop_after))
+    assert first.stopped and first.frames == 4 and not output.exists()
+    second = stream.stylise_video(source, output, identity, resume=True)
+    assert second.path == output and second.frames == 10 and not first.partial.exists()
+    names = sorted(path.name for path in output.iterdir())
+    assert names == [f"frame_{number:06d}.png" for number in range(1, 11)]
+    # The PNGs are the frames themselves (no second encoding): as close to the decoded source as 8 bits allow.
+    decoded = list(video_io.open_video(source))
+    for number in (1, 5, 10):
+        written = image_io.load_image(str(output / f"frame_{number:06d}.png"))
+        assert np.abs(written - decoded[number - 1]).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(OutputExistsError, match="already holds 10 frames"):
+        stream.stylise_video(source, output, identity)
+    replaced = stream.stylise_video(source, output, lambda frame, carried: 1 - frame, overwrite=True)
+    assert sorted(path.name for path in replaced.path.iterdir()) == names
+    assert image_io.load_image(str(output / "frame_000001.png")).mean() == pytest.approx(1 - decoded[0].mean(), abs=0.01)
+    (output / "notes.txt").write_text("mine")
+    with pytest.raises(VideoError, match="holds other files"):
+        stream.stylise_video(source, output, identity, overwrite=True)
+    assert (output / "notes.txt").read_text() == "mine" and len(list(output.iterdir())) == 11
 
 
 def test_an_error_midway_keeps_the_finished_frames_for_resume(tmp_path, source):

@@ -1,4 +1,5 @@
-"""style-transfer-apply on a video: `--content clip.mp4` writes clip_<model>.mp4 (video.stream does the work).
+"""style-transfer-apply on a video: `--content clip.mp4` writes clip_<model>.mp4, or with an --output without a
+suffix a folder of PNG frames (video.stream does the work).
 
 What the terminal shows: a progress line counting frames with an ETA, the path written, the frames, damaged
 frames and the temporal error; on Ctrl-C, the frame under way is finished and kept, and the line says how to
@@ -18,6 +19,7 @@ from style_transfer.core import files
 from style_transfer.core.progress import Progress
 from style_transfer.fast import apply as pipeline, fast_layout
 from style_transfer.fast.apply_config import ApplyConfig
+from style_transfer.video import frames as video_frames
 from style_transfer.video import io as video_io
 
 PROGRAM = "style-transfer-apply"
@@ -60,7 +62,10 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
     path = output_path(source, pipeline.model_name(model) + suffix, output=output, output_dir=output_dir,
                        overwrite=overwrite)
     with cli.outputs_as_usage_errors():
-        video_io.check_output_path(path, overwrite=overwrite)
+        if video_frames.is_frame_folder(path):
+            video_frames.check_frame_folder(path, overwrite=overwrite)
+        else:
+            video_io.check_output_path(path, overwrite=overwrite)
     settings = {"model": str(stylizer.directory.resolve()), "style": repr(style), "strength": config.strength,
                 "preserve_colors": config.preserve_colors, "precision": stylizer.precision}
 

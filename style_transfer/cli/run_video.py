@@ -3,7 +3,7 @@ temporal consistency (video.optimizer.stylize_video). Reached from run.py's main
 the flags are run.py's.
 
 Writes clip_painting.mp4 (numbered if taken) at the source's frame rate and size (or --max_dim), its audio
-copied. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
+copied; an --output without a suffix is a folder of PNG frames instead. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
 command that continues from the next frame (--resume).
 """
 
@@ -63,6 +63,7 @@ def resume_command(output: Path) -> str:
 def main(config: config_lib.StyleConfig) -> int:
     """Stylises the video --content; the exit status (errors are raised for run.py to report)."""
     from style_transfer.core import image_io
+    from style_transfer.video import frames as video_frames
     from style_transfer.video import io as video_io
 
     for path in layout.split_styles(FLAGS.style):
@@ -71,8 +72,15 @@ def main(config: config_lib.StyleConfig) -> int:
         raise UsageError("--scales: video frames are stylised at one scale; use --scales 1")
     output = Path(FLAGS.output) if FLAGS.output else default_output(FLAGS.content, FLAGS.style,
                                                                      resume=FLAGS.resume)
-    if output.suffix.lower() != ".mp4":
-        raise UsageError(f"--output {output}: a video is written as MP4; name it .mp4")
+    if output.suffix and output.suffix.lower() != ".mp4":
+        raise UsageError(f"--output {output}: a video is written as MP4 (name it .mp4) or as a folder of frames "
+                         "(a name without a suffix)")
+    if not FLAGS.resume:  # an existing result: one line now, not after the first frame's minutes
+        with cli.outputs_as_usage_errors():
+            if video_frames.is_frame_folder(output):
+                video_frames.check_frame_folder(output, overwrite=FLAGS.overwrite)
+            else:
+                video_io.check_output_path(output, overwrite=FLAGS.overwrite)
     # --max_dim resizes the frames only when given: a video otherwise keeps its own size.
     max_dim = config.max_dim if FLAGS["max_dim"].present else 0
     # An unreadable video or a folder without frames: one line, now.

@@ -1,5 +1,5 @@
-"""The frame loop: a video in, a stylised video out, one frame at a time, with temporal blending, the flicker
-measure, and stopping and resuming.
+"""The frame loop: a video in, a stylised video (or folder of frames) out, one frame at a time, with temporal
+blending, the flicker measure, and stopping and resuming.
 
 Any stylisation fits: the loop takes a callable `stylise_frame(frame, carried) -> result` (float32
 [1, H, W, 3] in [0, 1] both), where `carried` is None for the first frame and otherwise the previous result
@@ -13,6 +13,9 @@ turns true, the frame under way is finished, the part closed and the state writt
 when every frame is done: the parts are joined by copying their packets (no re-encoding), the audio added,
 and the folder removed. `resume=True` continues such a folder from its next frame; without it, an existing
 folder is an error rather than something to overwrite.
+
+An `output` without a suffix is a folder of frames (video.frames): they are written as PNGs into
+`<output>.partial/frames/` and the folder takes its name when every frame is done; it has no sound.
 
 A damaged frame (one the decoder rejects) is replaced by the previous result, repeated so the timing stays
 the source's, and counted; damaged frames before the first readable one take that frame's result.
@@ -35,11 +38,13 @@ from absl import logging
 from style_transfer.core import files
 from style_transfer.core.errors import ResumeError, VideoError
 from style_transfer.video import flow as video_flow
+from style_transfer.video import frames as video_frames
 from style_transfer.video import io as video_io
 
 STATE_FILE = "state.json"
 LAST_OUTPUT = "last_output.npy"
 STATE_VERSION = 1
+FRAMES = "frames"  # the part of a folder-of-frames result: one folder of PNGs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +91,8 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
                   settings: Mapping[str, Any] | None = None, should_stop: Callable[[], bool] = lambda: False,
                   on_frame: Callable[[int, int | None], None] | None = None,
                   flow_preset: str = "fast", frame_rate: float = 25.0) -> VideoResult:
-    """Stylises the video `source` frame by frame into the MP4 `output` (see the module's docstring).
+    """Stylises the video `source` frame by frame into the MP4 `output`, or the folder of frames `output` when
+    it has no suffix (see the module's docstring).
 
     `temporal_weight` in [0, 1] blends each result with the previous one warped by the flow, where reliable
     (flow.blend); 0 keeps each frame's result as it is. `settings` (JSON-able) are recorded with the parts
@@ -99,13 +105,17 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
         raise ValueError(f"temporal_weight must be in [0, 1], got {temporal_weight}")
     source, output = Path(source), Path(output)
     settings = dict(settings or {}, max_dim=max_dim, temporal_weight=temporal_weight)
-    video_io.check_output_path(output, overwrite=overwrite)
+    as_frames = video_frames.is_frame_folder(output)
+    if as_frames:
+        video_frames.check_frame_folder(output, overwrite=overwrite)
+    else:
+        video_io.check_output_path(output, overwrite=overwrite)
     partial = partial_directory(output)
     reader = video_io.open_video(source, max_dim=max_dim, frame_rate=frame_rate)
     with reader:
         state = _start(partial, source, settings, resume)
         started = time.perf_counter()
-        run = _Run(reader, partial, state, stylise_frame, temporal_weight, flow_preset)
+        run = _Run(reader, partial, state, stylise_frame, temporal_weight, flow_preset, as_frames)
         stopped = True  # until the last frame is done: an error on the way keeps the frames finished
         try:
             stopped = run.frames(should_stop, on_frame)
@@ -123,8 +133,14 @@ def stylise_video(source: str | os.PathLike, output: str | os.PathLike,
         if not state["parts"]:
             shutil.rmtree(partial, ignore_errors=True)
             raise VideoError(f"{source}: no frame could be decoded ({state['damaged']} damaged)")
-    result.path = video_io.join_videos([partial / part for part in state["parts"]], output,
-                                       audio_from=source if reader.has_audio else None, overwrite=overwrite)
+    if as_frames:
+        video_frames.check_frame_folder(output, overwrite=overwrite)  # again: it may have appeared meanwhile
+        result.path = video_frames.move_frames_into_place(partial / FRAMES, output)
+        if reader.has_audio:
+            logging.info("%s: a folder of frames has no sound; the source's audio is not kept", output)
+    else:
+        result.path = video_io.join_videos([partial / part for part in state["parts"]], output,
+                                           audio_from=source if reader.has_audio else None, overwrite=overwrite)
     shutil.rmtree(partial, ignore_errors=True)
     logging.info("%s: %d frames (%d damaged, each replaced by the previous result), temporal error %.4f",
                  output, result.frames, result.damaged, result.temporal_error)
@@ -159,7 +175,7 @@ def _start(partial: Path, source: Path, settings: dict, resume: bool) -> dict:
         raise ResumeError(f"{partial} was made with other settings: "
                           + ", ".join(f"{name} {state['settings'].get(name)!r}, now {settings.get(name)!r}"
                                       for name in changed))
-    missing = [part for part in state["parts"] if not (partial / part).is_file()]
+    missing = [part for part in state["parts"] if not (partial / part).exists()]
     if missing:
         raise ResumeError(f"{partial}: parts {', '.join(missing)} are missing; delete the folder to start again")
     return state
@@ -174,8 +190,9 @@ class _Run:
     """One run over the frames: the current part's writer, the previous input frame and result."""
 
     def __init__(self, reader: video_io.VideoReader, partial: Path, state: dict, stylise_frame,
-                 temporal_weight: float, flow_preset: str):
+                 temporal_weight: float, flow_preset: str, as_frames: bool = False):
         self.reader, self.partial, self.state = reader, partial, state
+        self.as_frames = as_frames
         self.stylise_frame = stylise_frame
         self.temporal_weight = temporal_weight
         self.flow_preset = flow_preset
@@ -184,7 +201,7 @@ class _Run:
         if state["frames_done"] and (partial / LAST_OUTPUT).is_file():
             self.previous_output = np.load(partial / LAST_OUTPUT)
         self.errors: list[float] = []
-        self.writer: video_io.VideoWriter | None = None
+        self.writer: video_io.VideoWriter | video_frames.FrameFolderWriter | None = None
         self.part_frames = 0
         self.waiting_damaged = 0  # damaged frames before the first readable one, written with its result
 
@@ -229,10 +246,14 @@ class _Run:
 
     def write(self, result: np.ndarray) -> None:
         if self.writer is None:
-            name = f"part_{len(self.state['parts']) + 1:03d}.mp4"
-            self.writer = video_io.VideoWriter(self.partial / name, self.reader.fps, self.reader.size,
-                                               overwrite=True)
-            self.part_name = name
+            if self.as_frames:  # one folder over all runs, numbered on from the frames done
+                self.part_name = FRAMES
+                self.writer = video_frames.FrameFolderWriter(self.partial / FRAMES, self.reader.size,
+                                                             first=self.state["frames_done"] + 1)
+            else:
+                self.part_name = f"part_{len(self.state['parts']) + 1:03d}.mp4"
+                self.writer = video_io.VideoWriter(self.partial / self.part_name, self.reader.fps,
+                                                   self.reader.size, overwrite=True)
         self.writer.write(result)
         self.part_frames += 1
         self.state["frames_done"] += 1
@@ -242,5 +263,6 @@ class _Run:
         if self.writer is None:
             return
         self.writer.close()
-        self.state["parts"].append(self.part_name)
+        if self.part_name not in self.state["parts"]:
+            self.state["parts"].append(self.part_name)
         self.writer = None
