@@ -26,8 +26,8 @@ from style_transfer.core.errors import MissingExtraError
 from style_transfer.fast.apply_config import APPLY_DEFAULT
 from style_transfer.fast.export import result_metadata
 from style_transfer.ui import fast, fast_video, paint
-from style_transfer.ui.messages import message, page_errors
 from style_transfer.ui.config import UIConfig
+from style_transfer.ui.messages import message, page_errors
 from style_transfer.ui.sessions import Sessions
 
 # The project's own example pictures (drawn by scripts/make_assets.py, see assets/CREDITS.md), in a checkout;
