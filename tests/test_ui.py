@@ -344,6 +344,34 @@ def test_the_page_paints_in_a_real_browser(server, pictures, tmp_path):
     assert page.shape[1] == 1280 and page.std() > 10  # a rendered page, not a blank one
 
 
+def test_the_page_paints_a_video_in_a_real_browser(server, clips):
+    if not make_ui_screenshot.CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {make_ui_screenshot.CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the test extra)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(make_ui_screenshot.CHROMIUM), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.get_by_role("tab", name="Fast").click()
+            page.get_by_role("tab", name="Video").click()
+            size = page.locator("#fast_size input[type=number]")
+            size.fill("64")
+            size.press("Enter")
+            page.locator("#video input[type=file]").set_input_files(str(clips / "clip.mp4"))
+            page.locator("#video video").wait_for(timeout=60_000)  # the upload plays in the page
+            page.locator("#paint_video").click()
+            page.wait_for_function("document.querySelector('#video_status').innerText.startsWith('Done')",
+                                   timeout=600_000)
+            assert page.locator("#video_status").inner_text().startswith("Done: 4 frames of 64x48")
+            page.wait_for_function("(video => video && video.readyState >= 1)"
+                                   "(document.querySelector('#video_result video'))", timeout=60_000)
+            shown = page.locator("#video_result video").evaluate("video => [video.videoWidth, video.videoHeight]")
+            assert shown == [64, 48]  # the browser decodes the result
+        finally:
+            browser.close()
+
+
 def test_a_page_that_closes_stops_its_run_within_a_few_steps_and_frees_the_worker(server, pictures, client,
                                                                                   monkeypatch):
     if not make_ui_screenshot.CHROMIUM.is_file():

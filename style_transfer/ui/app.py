@@ -303,7 +303,7 @@ class StyleTransferApp:
                                              label=f"style {index + 1}", visible=False) for index in range(MAX_STYLES)]
                     with gr.Column(scale=1):
                         fast_size = gr.Slider(32, config.largest_size, value=min(512, config.largest_size), step=16,
-                                              label="Size (longest side, pixels)")
+                                              label="Size (longest side, pixels)", elem_id="fast_size")
                         fast_strength = gr.Slider(0, 1, value=APPLY_DEFAULT.strength, step=0.05, label="Strength")
                         fast_colors = gr.Radio(["none", "luminance"], value=APPLY_DEFAULT.preserve_colors,
                                                label="Keep the colours")
