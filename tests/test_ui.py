@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -94,6 +96,37 @@ def paint_arguments(pictures, photo="photo.png", paintings=("noise.png",), size=
             size, steps, 1.0, "none", 1.0, blend, "vgg16")
 
 
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """A tiny clip (4 frames of 64x48 at 8 frames/s, half a second of sound), a longer one (24 frames, no
+    sound), the first cut in half, and random bytes named .mp4."""
+    pytest.importorskip("av", reason='needs the video extra: pip install -e ".[test,ui,video]"')
+    from conftest import write_clip
+    from style_transfer.video import synthetic
+
+    folder = tmp_path_factory.mktemp("clips")
+    scene = np.random.default_rng(1).random((96, 128, 3), dtype=np.float32)
+    for name, frames, sound in (("clip.mp4", 4, 0.5), ("long.mp4", 24, 0.0)):
+        write_clip(folder / name, [frame.image for frame in synthetic.synthetic_clip(scene, frames=frames,
+                                                                                     size=(64, 48))],
+                   fps=8, audio_seconds=sound)
+    whole = (folder / "clip.mp4").read_bytes()
+    (folder / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    (folder / "noise.mp4").write_bytes(np.random.default_rng(2).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return folder
+
+
+def video_arguments(clip, size=64, smoothing=0.5, weights=(1, 0)):
+    """The /fast_video endpoint's inputs in order: network, video, size, strength, colour preservation,
+    temporal smoothing, the eight style sliders."""
+    return ("two", handle_file(str(clip)), size, 1.0, "none", smoothing, *weights, *[0] * (8 - len(weights)))
+
+
+def server_paths(server) -> list[str]:
+    """Where the server keeps files: what no metadata may show."""
+    return [tempfile.gettempdir(), str(server.sessions.root), str(Path(gradio.utils.get_upload_folder()))]
+
+
 def fetch(server, file_data) -> Path:
     """The server-side file behind an output (the app and the test share the machine)."""
     path = Path(file_data["path"] if isinstance(file_data, dict) else file_data)
@@ -116,6 +149,10 @@ def test_a_tiny_painting_streams_its_progress_and_ends_with_the_png_and_its_sett
     assert (config["max_dim"], config["steps"], config["network"], config["weights"]) == (32, 3, "vgg16", "random")
     assert config["style_blend_weights"] == "2,1"
     assert fetch(server, download).name == "photo_noise_stripes.png"
+    # The uploads by the names they had on this side, never where the server keeps them.
+    assert saved.text["style_transfer:content"] == "photo.png"
+    assert json.loads(saved.text["style_transfer:styles"]) == ["noise.png", "stripes.png"]
+    assert not [value for value in saved.text.values() for path in server_paths(server) if path in value]
 
 
 @pytest.mark.parametrize("name, words", [("random.jpg", "random.jpg: not an image"),
@@ -198,9 +235,91 @@ def test_the_fast_tab_paints_a_blend_of_a_trained_networks_styles(server, client
     assert json.loads(saved.text["style_transfer:style"]) == {"dots": 0.25, "stripes": 0.75}
     assert json.loads(saved.text["style_transfer:controls"]) == {"strength": 0.5, "preserve_colors": "luminance"}
     assert saved.text["style_transfer:model"] == "two"  # the page's name for it, never the server's path
+    assert saved.text["style_transfer:content"] == "photo.png"
+    assert not [value for value in saved.text.values() for path in server_paths(server) if path in value]
     with pytest.raises(AppError, match="give at least one style a weight above 0"):
         client.predict("two", handle_file(str(pictures / "photo.png")), None, 48, 1.0, "none", 0, 0, 0, 0, 0, 0, 0,
                        0, api_name="/fast")
+
+
+def test_the_fast_tab_paints_a_video_frame_by_frame_with_its_sound(server, client, clips):
+    from style_transfer.video import io as video_io
+
+    job = client.submit(*video_arguments(clips / "clip.mp4"), api_name="/fast_video")
+    video, status, download = job.result(timeout=600)
+    assert status.startswith("Done: 4 frames of 64x48 in") and "saved as clip_two.mp4" in status, status
+    updates = [output[1] for output in job.outputs()]
+    assert any(update.startswith("Frame 1 of 4 · ") for update in updates), updates
+    assert fetch(server, video).read_bytes() == fetch(server, download).read_bytes()
+    with video_io.open_video(fetch(server, download)) as result:
+        assert (result.frame_count, result.size, result.fps, result.has_audio) == (4, (64, 48), 8, True)
+        assert len([frame for frame in result if frame is not None]) == 4
+    folder = server.sessions.root / client.session_hash
+    assert [path.name for path in folder.iterdir()] == ["clip_two.mp4"]  # nothing else, no unfinished parts
+
+
+@pytest.mark.parametrize("name, words", [("cut.mp4", "cut.mp4: not a video FFmpeg can read"),
+                                         ("noise.mp4", "noise.mp4: not a video FFmpeg can read"),
+                                         ("photo.png", "photo.png: not a video file")])
+def test_a_damaged_or_unsupported_video_is_one_message_in_the_page(server, client, clips, pictures, name, words):
+    with pytest.raises(AppError) as raised:
+        client.predict(*video_arguments((pictures if name.endswith(".png") else clips) / name),
+                       api_name="/fast_video")
+    message = str(raised.value)
+    assert message.startswith(words), message
+    assert "\n" not in message and "Traceback" not in message and "/tmp" not in message
+
+
+def test_stop_ends_a_video_and_keeps_nothing_half_written(server, client, clips, monkeypatch):
+    from style_transfer.fast import export
+
+    original, frames, stopped = export.Stylizer.__call__, [], threading.Event()
+
+    def held(self, *args, **kwargs):  # the second frame waits until Stop has been pressed
+        frames.append(1)
+        if len(frames) == 2:
+            stopped.wait(timeout=120)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(export.Stylizer, "__call__", held)
+    job = client.submit(*video_arguments(clips / "long.mp4"), api_name="/fast_video")
+    deadline = time.monotonic() + 600
+    while len(frames) < 2:
+        assert time.monotonic() < deadline and not job.done(), job.outputs()
+        time.sleep(0.1)
+    client.predict(api_name="/stop_video")
+    stopped.set()
+    video, status, download = job.result(timeout=120)
+    assert status.startswith("Stopped after frame 2 of 24; a video is kept only whole"), status
+    assert video is None and download is None and len(frames) == 2
+    assert not list((server.sessions.root / client.session_hash).glob("long_two*"))
+
+
+def test_without_the_video_extra_the_video_part_says_so_and_pictures_still_paint(models, pictures, clips,
+                                                                               monkeypatch):
+    from style_transfer.ui import UIConfig, build_app
+
+    for module in ("av", "cv2"):
+        monkeypatch.setitem(sys.modules, module, None)
+    app = build_app(UIConfig(network="vgg16", weights="random", port=make_ui_screenshot.free_port(),
+                             models=str(models)))
+    monkeypatch.undo()
+    line = 'Videos need PyAV and OpenCV, which are not installed: pip install -e ".[ui,video]"'
+    shown = [component["props"] for component in app.blocks.config["components"]
+             if component["props"].get("elem_id") == "video_missing"]
+    assert shown == [dict(shown[0], value=line, visible=True)]
+    app.launch(block=False, quiet=True)
+    client = Client(f"http://127.0.0.1:{app.config.port}/", verbose=False, download_files=False)
+    try:
+        with pytest.raises(AppError) as raised:
+            client.predict(*video_arguments(clips / "clip.mp4"), api_name="/fast_video")
+        assert str(raised.value) == line
+        _, status, _ = client.predict("two", handle_file(str(pictures / "photo.png")), None, 32, 1.0, "none", 1, 0,
+                                      0, 0, 0, 0, 0, 0, api_name="/fast")
+        assert status.startswith("Painted 32x23 in")
+    finally:
+        client.close()
+        app.close()
 
 
 def test_only_networks_the_server_listed_can_be_named(server, client, pictures):
@@ -223,6 +342,73 @@ def test_the_page_paints_in_a_real_browser(server, pictures, tmp_path):
     assert shown["status"].startswith("Done: 2 steps") and (shown["width"], shown["height"]) == (32, 23)
     page = np.asarray(Image.open(screenshot).convert("RGB"))
     assert page.shape[1] == 1280 and page.std() > 10  # a rendered page, not a blank one
+
+
+def test_the_page_paints_a_video_in_a_real_browser(server, clips):
+    if not make_ui_screenshot.CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {make_ui_screenshot.CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the test extra)")
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(make_ui_screenshot.CHROMIUM), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.get_by_role("tab", name="Fast").click()
+            page.get_by_role("tab", name="Video").click()
+            size = page.locator("#fast_size input[type=number]")
+            size.fill("64")
+            size.press("Enter")
+            page.locator("#video input[type=file]").set_input_files(str(clips / "clip.mp4"))
+            page.locator("#video video").wait_for(timeout=60_000)  # the upload plays in the page
+            page.locator("#paint_video").click()
+            page.wait_for_function("document.querySelector('#video_status').innerText.startsWith('Done')",
+                                   timeout=600_000)
+            assert page.locator("#video_status").inner_text().startswith("Done: 4 frames of 64x48")
+            page.wait_for_function("(video => video && video.readyState >= 1)"
+                                   "(document.querySelector('#video_result video'))", timeout=60_000)
+            shown = page.locator("#video_result video").evaluate("video => [video.videoWidth, video.videoHeight]")
+            assert shown == [64, 48]  # the browser decodes the result
+        finally:
+            browser.close()
+
+
+def test_a_page_that_closes_stops_its_run_within_a_few_steps_and_frees_the_worker(server, pictures, client,
+                                                                                  monkeypatch):
+    if not make_ui_screenshot.CHROMIUM.is_file():
+        pytest.skip(f"no Chromium at {make_ui_screenshot.CHROMIUM} (apt-get install -y chromium; .ci/run does)")
+    playwright = pytest.importorskip("playwright.sync_api", reason="needs playwright (the test extra)")
+    from style_transfer.ui import paint
+
+    steps, on_step = [], paint._Watcher.on_step
+
+    def counted(self, step, image, terms):  # at most ten steps a second: 1000 take at least 100 s
+        steps.append((time.monotonic(), step))
+        time.sleep(0.1)
+        return on_step(self, step, image, terms)
+
+    monkeypatch.setattr(paint._Watcher, "on_step", counted)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(make_ui_screenshot.CHROMIUM), headless=True)
+        try:
+            page = browser.new_page()
+            make_ui_screenshot.start_painting(page, server.url, pictures / "photo.png", [pictures / "noise.png"],
+                                              size=32, steps=1000)
+            page.wait_for_function("document.querySelector('#status').innerText.startsWith('Step ')",
+                                   timeout=600_000)
+            assert len(server.sessions.running()) == 1
+            page.close()
+            closed_at = time.monotonic()
+            deadline = time.monotonic() + 120
+            while server.sessions.running():
+                assert time.monotonic() < deadline, f"still running at step {steps[-1][1]}"
+                time.sleep(0.1)
+        finally:
+            browser.close()
+    # Gradio notices the page's event stream dropping and closes the run's generator (1.4 s, 8 steps, here).
+    after = [(round(at - closed_at, 2), step) for at, step in steps if at > closed_at]
+    assert steps[-1][1] < 1000 and (not after or after[-1][0] < 10), after
+    # The worker is free: the next painting starts at once.
+    assert client.predict(*paint_arguments(pictures, steps=1), api_name="/paint")[2].startswith("Done: 1 steps")
 
 
 def test_the_command_line_refuses_mistakes_in_one_line_before_starting():

@@ -5,8 +5,9 @@
   python -m style_transfer.ui --port 8000
 
 The Paint tab repaints a photograph in the manner of one or more paintings, showing the picture as it forms;
-the Fast tab applies a trained network from --models. Needs the ui extra: pip install -e ".[ui]". The app
-answers this machine only unless --host says otherwise, and paintings wait in one queue (--workers at once).
+the Fast tab applies a trained network from --models to a picture, or to a video with the video extra. Needs
+the ui extra: pip install -e ".[ui]" (".[ui,video]" for videos). The app answers this machine only unless
+--host says otherwise, and paintings wait in one queue (--workers at once).
 """
 
 from __future__ import annotations

@@ -205,10 +205,10 @@ def loss_figure(losses: Sequence[float]):
     return figure
 
 
-def save_result(result, folder: Path, stem: str) -> Path:
+def save_result(result, folder: Path, stem: str, metadata: dict[str, str] | None = None) -> Path:
     """Writes the result as <stem>.png in `folder` (<stem>_2.png, ... if taken), its settings in the PNG's
-    text chunks as the command line writes them (StylizeResult.save)."""
+    text chunks as the command line writes them (StylizeResult.save), with `metadata`'s text chunks too."""
     from style_transfer.core.files import numbered
 
     name = next(name for name in numbered(stem, ".png") if not (folder / name).exists())
-    return result.save(folder / name)
+    return result.save(folder / name, metadata=metadata)

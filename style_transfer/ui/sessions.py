@@ -66,12 +66,18 @@ class Sessions:
             stop.set()
         return running
 
+    def running(self) -> list[str]:
+        """The sessions that have a run going."""
+        with self._lock:
+            return sorted(session for session, idle in self._running.items() if not idle.is_set())
+
     def end(self, session: str) -> None:
         """The session is over: its folder is removed now, or if it has a run going, when that run ends.
 
         The run is not stopped here: Gradio ends the session when the page's heartbeat stops, which a page
-        that is still open can also cause (a connection dropped under load), and Gradio itself stops sending
-        to a page that has gone. A run goes on for at most its steps."""
+        that is still open can also cause (a connection dropped under load). A page that has really gone
+        stops its run otherwise: Gradio closes the run's generator once the page's event stream drops, and
+        the generator's `finally` sets the stop event (paint.paint, fast_video.stylise)."""
         try:
             session = self._checked(session)
         except ValueError:
