@@ -418,9 +418,75 @@ def test_the_command_line_refuses_mistakes_in_one_line_before_starting():
                              (["extra"], "unexpected argument 'extra'")):
         result = subprocess.run([sys.executable, "-m", "style_transfer.ui", *arguments], capture_output=True,
                                 text=True, timeout=120, cwd=REPO)
-        assert result.returncode in (1, 2), result
+        assert result.returncode == 2, result  # a usage error, as every command's
         assert result.stderr.startswith("style-transfer-ui: error: ") and words in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def start_command(arguments, tmp_path) -> subprocess.Popen:
+    """`style-transfer-ui` with random VGG16 weights and `arguments`, its temporary folders under `tmp_path`."""
+    environment = dict(os.environ, TMPDIR=str(tmp_path), GRADIO_TEMP_DIR=str(tmp_path / "gradio"))
+    return subprocess.Popen([sys.executable, "-m", "style_transfer.ui", "--network", "vgg16", "--weights", "random",
+                             *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                            env=environment)
+
+
+def sessions_folders(tmp_path) -> list[Path]:
+    return list(tmp_path.glob("style-transfer-ui-*"))
+
+
+def test_a_busy_port_is_one_line_and_nothing_is_left(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = start_command(["--port", str(port)], tmp_path)
+        stdout, stderr = command.communicate(timeout=300)
+    assert command.returncode == 2, (stdout, stderr)
+    assert stderr.startswith(f"style-transfer-ui: error: --port {port}: in use "), stderr
+    assert len(stderr.strip().splitlines()) == 1 and "serving on" not in stdout, (stdout, stderr)
+    assert not sessions_folders(tmp_path)
+
+
+def test_port_0_serves_on_a_free_port_it_names_and_sigterm_stops_it_cleanly(tmp_path):
+    import re
+    import signal
+    import urllib.request
+
+    command = start_command(["--port", "0"], tmp_path)
+    try:
+        line = command.stdout.readline()
+        serving = re.fullmatch(r"style-transfer-ui: serving on (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)\n", line)
+        assert serving and int(serving[2]) != 0, (line, command.stderr.read() if command.poll() is not None else "")
+        with urllib.request.urlopen(serving[1], timeout=60) as page:
+            assert page.status == 200 and b"Style transfer" in page.read()
+        assert len(sessions_folders(tmp_path)) == 1
+        command.send_signal(signal.SIGTERM)
+        stdout, stderr = command.communicate(timeout=120)
+    finally:
+        command.kill()
+    assert command.returncode == 0, stderr
+    assert stdout.endswith("style-transfer-ui: stopped; the sessions' files are removed\n"), stdout
+    assert not sessions_folders(tmp_path)
+
+
+def test_sigterm_while_the_app_is_being_built_removes_its_folder(tmp_path):
+    import signal
+
+    command = start_command(["--port", "0"], tmp_path)
+    try:
+        deadline = time.monotonic() + 300
+        while not sessions_folders(tmp_path):  # the app's folder exists: it is being built (or serves)
+            assert time.monotonic() < deadline and command.poll() is None, command.poll()
+            time.sleep(0.02)
+        command.send_signal(signal.SIGTERM)
+        stdout, stderr = command.communicate(timeout=120)
+    finally:
+        command.kill()
+    assert command.returncode in (0, 130), (command.returncode, stdout, stderr)  # 0 if it was serving already
+    assert "Traceback" not in stderr and not sessions_folders(tmp_path), stderr
 
 
 def test_without_gradio_the_command_says_how_to_install_it_and_importing_the_package_needs_none():

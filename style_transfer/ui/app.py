@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import time
 from pathlib import Path
 
 import gradio as gr
 
 from style_transfer.core import image_io
-from style_transfer.core.errors import MissingExtraError
+from style_transfer.core.config import is_weights_file
+from style_transfer.core.errors import MissingExtraError, PortInUseError
 from style_transfer.fast.apply_config import APPLY_DEFAULT
 from style_transfer.fast.export import result_metadata
 from style_transfer.ui import fast, fast_video, paint
@@ -43,6 +45,14 @@ PREVIEW_SIZE = 192
 # sessions that upload the same file): it deletes them every (first) seconds once older than (second), and all
 # when the app stops.
 GRADIO_CACHE_LIFE = (600, 3600)
+
+
+def _free_port(host: str) -> int:
+    """A port no program listens on at `host` now (the system's pick), for --port 0: Gradio takes 0 for a port
+    to try, not for any free one."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def _available(examples: dict[str, Path]) -> dict[str, Path]:
@@ -244,7 +254,7 @@ class StyleTransferApp:
     def _build(self) -> gr.Blocks:
         config = self.config
         work = {"concurrency_limit": config.workers, "concurrency_id": "work"}
-        fixed_network = config.weights not in ("imagenet", "random") and not config.weights.startswith("random:")
+        fixed_network = is_weights_file(config.weights)  # a file holds one network's weights
         with gr.Blocks(title="Style transfer", analytics_enabled=False, delete_cache=GRADIO_CACHE_LIFE) as blocks:
             gr.Markdown("# Style transfer\nRepaint a photograph in the manner of a painting.")
             with gr.Tab("Paint"):
@@ -355,16 +365,35 @@ class StyleTransferApp:
         return blocks
 
     def launch(self, *, block: bool = True, **options):
-        """Starts the server (gr.Blocks.launch with this app's host, port, share and upload limit); with `block`,
-        serves until interrupted and then closes the app."""
+        """Starts the server (gr.Blocks.launch with this app's host, port, share and upload limit; port 0: a free
+        port the system picks), then `url` is where it answers; with `block`, serves until interrupted
+        (KeyboardInterrupt) and then closes the app. PortInUseError when it cannot listen there."""
+        port = self.config.port or _free_port(self.config.host)
         try:
-            self.blocks.launch(server_name=self.config.host, server_port=self.config.port or None,
-                               share=self.config.share, max_file_size=MAX_UPLOAD, show_error=True,
-                               prevent_thread_lock=not block, **options)
-        finally:
-            if block:
+            self.blocks.launch(server_name=self.config.host, server_port=port, share=self.config.share,
+                               max_file_size=MAX_UPLOAD, show_error=True, prevent_thread_lock=True, **options)
+        except OSError:  # Gradio's words for any port it could not listen on ("Cannot find empty port ...")
+            self.close()
+            raise PortInUseError(self.config.host, port) from None
+        if block:
+            try:
+                self.wait()
+            finally:
                 self.close()
         return self
+
+    @property
+    def url(self) -> str | None:
+        """Where the launched app answers on this machine ("http://127.0.0.1:7860/"), None before `launch`."""
+        return self.blocks.local_url
+
+    def wait(self) -> None:
+        """Serves until the app is closed or the main thread is interrupted (Ctrl-C, or the command line's SIGTERM)."""
+        try:
+            while self.blocks.is_running:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
 
     def close(self) -> None:
         """Stops the server and removes every session's folder."""
