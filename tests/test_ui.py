@@ -520,3 +520,30 @@ def test_a_session_that_ends_during_a_run_keeps_its_folder_until_the_run_ends():
         sessions.folder("../x")
     sessions.close()
     assert not sessions.root.exists()
+
+
+def test_a_result_name_another_run_takes_meanwhile_gives_way_to_the_next(tmp_path, monkeypatch):
+    """Two runs of one session save under one stem: the name each looked at can be taken before it writes."""
+    from style_transfer.core import image_io
+    from style_transfer.ui import fast, paint
+
+    original, raced_names = image_io.save_image, []
+
+    def raced(image, path, **options):  # the other run writes the first name this one tries, just before it
+        if not raced_names:
+            raced_names.append(path.name)
+            path.write_bytes(b"the other run's")
+        return original(image, path, **options)
+
+    monkeypatch.setattr(image_io, "save_image", raced)
+    image = np.full((1, 8, 8, 3), 0.5, np.float32)
+    assert fast.save_result(image, tmp_path, "photo_two", {}).name == "photo_two_2.png"
+    assert (tmp_path / "photo_two.png").read_bytes() == b"the other run's"
+
+    class Result:  # what paint.save_result needs of a StylizeResult
+        def save(self, path, *, metadata=None):
+            return image_io.save_image(image, path, metadata=metadata)
+
+    raced_names.clear()
+    assert paint.save_result(Result(), tmp_path, "photo_noise").name == "photo_noise_2.png"
+    assert raced_names == ["photo_noise.png"]

@@ -105,7 +105,6 @@ def apply(stylizer: export.Stylizer, photo, style: dict[str, float], *, strength
 
 def save_result(image: np.ndarray, folder: Path, stem: str, metadata: dict) -> Path:
     """Writes `image` as <stem>.png in `folder` (<stem>_2.png, ... if taken) with `metadata` in its text chunks."""
-    from style_transfer.core.files import numbered
+    from style_transfer.core.files import save_numbered
 
-    name = next(name for name in numbered(stem, ".png") if not (folder / name).exists())
-    return image_io.save_image(image, folder / name, metadata=metadata)
+    return save_numbered(folder, stem, ".png", lambda path: image_io.save_image(image, path, metadata=metadata))

@@ -208,7 +208,6 @@ def loss_figure(losses: Sequence[float]):
 def save_result(result, folder: Path, stem: str, metadata: dict[str, str] | None = None) -> Path:
     """Writes the result as <stem>.png in `folder` (<stem>_2.png, ... if taken), its settings in the PNG's
     text chunks as the command line writes them (StylizeResult.save), with `metadata`'s text chunks too."""
-    from style_transfer.core.files import numbered
+    from style_transfer.core.files import save_numbered
 
-    name = next(name for name in numbered(stem, ".png") if not (folder / name).exists())
-    return result.save(folder / name, metadata=metadata)
+    return save_numbered(folder, stem, ".png", lambda path: result.save(path, metadata=metadata))
