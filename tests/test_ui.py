@@ -511,7 +511,7 @@ def test_a_session_that_ends_during_a_run_keeps_its_folder_until_the_run_ends():
     stop = sessions.begin_run("abc")
     sessions.end("abc")
     assert folder.is_dir() and not stop.is_set()
-    sessions.end_run("abc")
+    sessions.end_run("abc", stop)
     assert not folder.exists()
     idle = sessions.folder("def")
     sessions.end("def")
@@ -547,3 +547,34 @@ def test_a_result_name_another_run_takes_meanwhile_gives_way_to_the_next(tmp_pat
     raced_names.clear()
     assert paint.save_result(Result(), tmp_path, "photo_noise").name == "photo_noise_2.png"
     assert raced_names == ["photo_noise.png"]
+
+
+def test_two_runs_of_one_session_each_keep_their_stop_and_the_folder_stays_until_both_end(tmp_path):
+    """With more than one worker a page can have two runs going: Stop reaches both, and the first one's end
+    neither marks the session idle nor lets its folder go while the second still writes there."""
+    from style_transfer.ui.sessions import Sessions
+
+    sessions = Sessions(parent=tmp_path)
+    folder = sessions.folder("abc")
+    with sessions.run("abc") as first:
+        with sessions.run("abc") as second:
+            assert sessions.stop("abc") and first.is_set() and second.is_set()
+            sessions.end("abc")  # the page's heartbeat stopped
+        assert sessions.running() == ["abc"] and folder.is_dir()  # the first run still goes on
+    assert sessions.running() == [] and not folder.exists()
+    assert not sessions.stop("abc")
+    sessions.close()
+
+
+def test_a_closed_sessions_object_is_not_kept_alive_until_the_program_ends(tmp_path):
+    import gc
+    import weakref
+
+    from style_transfer.ui.sessions import Sessions
+
+    sessions = Sessions(parent=tmp_path)
+    root, alive = sessions.root, weakref.ref(sessions)
+    sessions.close()
+    del sessions
+    gc.collect()
+    assert alive() is None and not root.exists()  # atexit no longer holds its close()

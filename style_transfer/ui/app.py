@@ -125,8 +125,7 @@ class StyleTransferApp:
             config = paint.config_of(settings, weights=self.config.weights,
                                      max_megapixels=self.config.max_megapixels)
             folder = self.sessions.folder(session)
-            stop = self.sessions.begin_run(session)
-            try:
+            with self.sessions.run(session) as stop:
                 yield None, paint.loss_figure([]), "Loading the pictures and the network…", None
                 for progress in paint.paint(photo, paintings, config, stop=stop, extractors=self.extractors):
                     figure = paint.loss_figure(progress.losses)
@@ -149,8 +148,6 @@ class StyleTransferApp:
                                   f"({progress.steps_per_second:.2f} steps/s).")
                     height, width = result.image.shape[1:3]
                     yield progress.image, figure, f"{status} {width}x{height}, saved as {saved.name}.", str(saved)
-            finally:
-                self.sessions.end_run(session)
 
     def stop(self, request: gr.Request):
         if self.sessions.stop(request.session_hash):
@@ -217,8 +214,7 @@ class StyleTransferApp:
             output = fast_video.output_path(self.sessions.folder(session), f"{Path(video_file).stem}_{name}"[:100])
             settings = {"model": name, "style": style, "strength": config.strength,
                         "preserve_colors": config.preserve_colors, "precision": stylizer.precision}
-            stop = self.sessions.begin_run(session)
-            try:
+            with self.sessions.run(session) as stop:
                 yield None, "Starting…", None
                 for progress in fast_video.stylise(stylizer, video_file, style, config, output, stop=stop,
                                                    settings=settings):
@@ -239,8 +235,6 @@ class StyleTransferApp:
                     yield (str(result.path), f"Done: {frames} in {result.seconds:.1f} s "
                            f"({progress.frames_per_second:.2f} frames/s, {stylizer.precision}{flicker}); saved as "
                            f"{result.path.name}.{damaged}", str(result.path))
-            finally:
-                self.sessions.end_run(session)
 
     def stop_video(self, request: gr.Request):
         if self.sessions.stop(request.session_hash):
