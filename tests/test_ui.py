@@ -73,7 +73,7 @@ def server(models):
     app = build_app(UIConfig(network="vgg16", weights="random", port=make_ui_screenshot.free_port(),
                              models=str(models)))
     app.launch(block=False, quiet=True)
-    app.url = f"http://127.0.0.1:{app.config.port}/"
+    assert app.url == f"http://127.0.0.1:{app.config.port}/"
     yield app
     app.close()
     if heartbeat is None:
@@ -578,3 +578,23 @@ def test_a_closed_sessions_object_is_not_kept_alive_until_the_program_ends(tmp_p
     del sessions
     gc.collect()
     assert alive() is None and not root.exists()  # atexit no longer holds its close()
+
+
+def test_the_losses_are_handed_over_only_with_a_new_picture_and_at_the_end(server, pictures, monkeypatch):
+    """The page draws its loss plot from them (a matplotlib figure and a PNG): only when the picture changes,
+    never at every step."""
+    import threading
+
+    from style_transfer.ui import paint
+
+    monkeypatch.setattr(paint, "IMAGE_INTERVAL", 1e9)  # a picture at the first and the last step only
+    config = paint.config_of(paint.Settings(size=32, steps=6, network="vgg16"), weights="random",
+                             max_megapixels=server.config.max_megapixels)  # the server's paintings' (traced) step
+    updates = list(paint.paint(pictures / "photo.png", [pictures / "noise.png"], config, stop=threading.Event(),
+                               extractors=server.extractors))
+    assert updates[-1].result is not None and len(updates[-1].losses) == 6
+    for update in updates[:-1]:
+        assert (update.image is None) == (update.losses is None), update
+        if update.losses is not None:
+            assert len(update.losses) == update.step
+    assert any(update.losses is None for update in updates[:-1]), [update.step for update in updates]

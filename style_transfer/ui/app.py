@@ -128,11 +128,14 @@ class StyleTransferApp:
             with self.sessions.run(session) as stop:
                 yield None, paint.loss_figure([]), "Loading the pictures and the network…", None
                 for progress in paint.paint(photo, paintings, config, stop=stop, extractors=self.extractors):
-                    figure = paint.loss_figure(progress.losses)
                     if progress.result is None:
-                        yield (gr.skip() if progress.image is None else progress.image, figure,
-                               paint.describe(progress), gr.skip())
+                        if progress.image is None:  # the status only: picture and plot change together
+                            yield gr.skip(), gr.skip(), paint.describe(progress), gr.skip()
+                        else:
+                            yield (progress.image, paint.loss_figure(progress.losses), paint.describe(progress),
+                                   gr.skip())
                         continue
+                    figure = paint.loss_figure(progress.losses)
                     result = progress.result
                     stem = "_".join([Path(photo).stem, *(Path(p).stem for p in paintings)])[:100]
                     # What it was made from, by the files' names: an upload's is the name it had on the

@@ -57,12 +57,14 @@ def config_of(settings: Settings, *, weights: str, max_megapixels: float) -> Sty
 
 @dataclasses.dataclass
 class Progress:
-    """One update of a run: the step reached of `total`, the total loss at every step so far, the picture
-    (uint8 [H, W, 3]) when a new one is shown, the speed; at the end `result` (a StylizeResult)."""
+    """One update of a run: the step reached of `total`; when a new picture is shown, the picture (uint8
+    [H, W, 3]) and the total loss at every step so far (else both None: the page redraws its loss plot, which
+    costs far more than a step's update, only with the picture); the speed; at the end `result` (a
+    StylizeResult)."""
 
     step: int
     total: int
-    losses: list[float]
+    losses: list[float] | None
     image: np.ndarray | None = None
     steps_per_second: float = 0.0
     result: object | None = None
@@ -157,7 +159,7 @@ def paint(photo, paintings: Sequence, config: StyleConfig, *, stop: threading.Ev
                     image = picture if picture is not None else image
             if finished:
                 break
-            yield Progress(step, config.total_steps, list(losses), image, rate)
+            yield Progress(step, config.total_steps, None if image is None else list(losses), image, rate)
     finally:
         stop.set()  # the page went away (GeneratorExit), or the run ended: either way no more steps
         thread.join()
