@@ -598,3 +598,28 @@ def test_the_losses_are_handed_over_only_with_a_new_picture_and_at_the_end(serve
         if update.losses is not None:
             assert len(update.losses) == update.step
     assert any(update.losses is None for update in updates[:-1]), [update.step for update in updates]
+
+
+def test_a_network_loading_does_not_hold_up_another_sessions_network(tmp_path, monkeypatch):
+    from style_transfer.fast import export
+    from style_transfer.ui import fast
+
+    networks = fast.Networks(None)
+    networks.found = {"slow": tmp_path / "slow", "quick": tmp_path / "quick"}
+    slow_started, quick_done, quick_in_time = threading.Event(), threading.Event(), []
+
+    def load(path, precision):  # the slow network's load lasts until the quick one has loaded (or 20 s)
+        if path.name == "slow":
+            slow_started.set()
+            quick_in_time.append(quick_done.wait(timeout=20))
+        return f"stylizer of {path.name}"
+
+    monkeypatch.setattr(export, "load", load)
+    slow = threading.Thread(target=lambda: networks.load("slow"))
+    slow.start()
+    assert slow_started.wait(timeout=30)
+    assert networks.load("quick") == "stylizer of quick"
+    quick_done.set()
+    slow.join(timeout=60)
+    assert quick_in_time == [True], "the quick network waited for the slow one to load"
+    assert networks.load("slow") == "stylizer of slow" and list(networks._loaded) == ["quick", "slow"]

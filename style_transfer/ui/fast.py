@@ -65,16 +65,22 @@ class Networks:
         with self._lock:
             if name not in self.found:
                 raise ModelError(f"no trained network named {str(name)[:80]!r} here; choose one of the list")
-            if name not in self._loaded:
-                try:
-                    stylizer = export.load(self.found[name], "auto")
-                except ModelError as error:  # its message names the server's path: the page gets the name
-                    raise ModelError(str(error).replace(str(self.found[name]), name)) from None
-                self._loaded[name] = stylizer
-                while len(self._loaded) > KEEP_LOADED:
-                    self._loaded.popitem(last=False)
+            path = self.found[name]
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+        # Loading takes seconds: outside the lock, so other sessions' networks (already loaded) are not held up.
+        # Two sessions asking for the same new network may both load it; the first one kept is the one used.
+        try:
+            stylizer = export.load(path, "auto")
+        except ModelError as error:  # its message names the server's path: the page gets the name
+            raise ModelError(str(error).replace(str(path), name)) from None
+        with self._lock:
+            stylizer = self._loaded.setdefault(name, stylizer)
             self._loaded.move_to_end(name)
-            return self._loaded[name]
+            while len(self._loaded) > KEEP_LOADED:
+                self._loaded.popitem(last=False)
+        return stylizer
 
 
 def style_weights(stylizer: export.Stylizer, weights) -> dict[str, float]:
