@@ -623,3 +623,21 @@ def test_a_network_loading_does_not_hold_up_another_sessions_network(tmp_path, m
     slow.join(timeout=60)
     assert quick_in_time == [True], "the quick network waited for the slow one to load"
     assert networks.load("slow") == "stylizer of slow" and list(networks._loaded) == ["quick", "slow"]
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_the_fast_tab_sizes_a_picture_as_style_transfer_apply_max_dim_does(pictures, size):
+    """The size control is style-transfer-apply's --max_dim: the longest side, down or up (a 56x40 picture at
+    64 is enlarged), with the same pixels."""
+    from style_transfer.fast import apply as fast_apply
+    from style_transfer.ui import fast
+
+    class Unchanged:  # a network that paints nothing, so the result is the picture it was given
+        def __call__(self, image, style, *, strength, preserve_colors):
+            return image
+
+    shown = fast.apply(Unchanged(), pictures / "photo.png", {}, strength=1.0, preserve_colors="none", size=size,
+                       max_megapixels=100)
+    [(_, applied, error)] = fast_apply.picture_dataset([pictures / "photo.png"], max_dim=size, max_pixels=10**8)
+    assert error.numpy() == b"" and shown.shape == (1, *applied.shape) and max(shown.shape[1:3]) == size
+    np.testing.assert_allclose(shown[0], applied.numpy(), atol=1e-5)

@@ -97,10 +97,13 @@ def style_weights(stylizer: export.Stylizer, weights) -> dict[str, float]:
 
 def apply(stylizer: export.Stylizer, photo, style: dict[str, float], *, strength: float, preserve_colors: str,
           size: int, max_megapixels: float) -> np.ndarray:
-    """The picture `photo` (a path) resized to longest side `size` and painted by `stylizer` in the blend
+    """The picture `photo` (a path) resized (up or down) to longest side `size` and painted by `stylizer` in the blend
     `style`, float32 [1, H, W, 3] in [0, 1]. ImageError for a picture that cannot be used."""
     if photo is None:
         raise ImageError("choose a picture to paint")
+    # The size is the picture's, up or down, as style-transfer-apply's --max_dim makes it (and the Video part,
+    # and the Paint tab's size): a small picture is enlarged to the size asked. load_image's max_dim only lets a
+    # large JPEG decode at a reduced scale no smaller than that; the exact size is the resize's.
     image = image_io.load_image(photo, max_pixels=int(max_megapixels * 1e6), max_dim=size)
     image = preprocessing.resize_to_max_dim(image, size).numpy()
     if min(image.shape[1:3]) < export.MIN_SIDE:
