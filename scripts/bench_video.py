@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from style_transfer.fast.apply_config import APPLY_DEFAULT
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 MOTION_SPEED = (3.0, 1.0)  # photograph pixels per frame
@@ -73,7 +75,8 @@ def main() -> int:
     parser.add_argument("--clip", help="a real video instead of the synthetic clip: a path, or bigbuckbunny")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--size", default="512x288", help="WIDTHxHEIGHT of the clip")
-    parser.add_argument("--temporal_weight", type=float, default=0.7)
+    parser.add_argument("--temporal_weight", type=float, default=APPLY_DEFAULT.temporal_weight,
+                        help="the blended run's (default: style-transfer-apply's)")
     parser.add_argument("--judge_every", type=int, default=8, help="judge the objective of every n-th frame")
     parser.add_argument("--weights", default=str(SHARED / "weights/vgg16_imagenet_notop.h5"))
     parser.add_argument("--json", type=Path, help="append each record to this file (JSON lines)")
@@ -87,52 +90,53 @@ def main() -> int:
 
     stylizer = export.load(args.model, "float32")
     style = stylizer.style_index(int(args.style) if args.style.isdigit() else args.style)
-    work = Path(tempfile.mkdtemp(prefix="bench_video_"))
-    source = work / "clip.mp4"
-    if args.clip:
-        clip = real_clip(args.clip)
-        with io.open_video(clip, max_dim=width) as reader, io.VideoWriter(source, reader.fps, reader.size) as writer:
-            for _, frame in zip(range(args.frames), reader):
-                if frame is not None:  # a damaged frame is left out
-                    writer.write(frame)
-            width, height = reader.size
-    else:
-        make_synthetic_clip(args, source, width, height)
+    with tempfile.TemporaryDirectory(prefix="bench_video_") as folder:
+        work = Path(folder)
+        source = work / "clip.mp4"
+        if args.clip:
+            clip = real_clip(args.clip)
+            with io.open_video(clip, max_dim=width) as reader, \
+                    io.VideoWriter(source, reader.fps, reader.size) as writer:
+                for _, frame in zip(range(args.frames), reader):
+                    if frame is not None:  # a damaged frame is left out
+                        writer.write(frame)
+                width, height = reader.size
+        else:
+            make_synthetic_clip(args, source, width, height)
 
-    def stylise(frame, carried):
+        def stylise(frame, carried):
+            return stylizer(frame, style)
 
-        return stylizer(frame, style)
+        stylise(np.zeros((1, height, width, 3), np.float32), None)  # the first call traces
+        records = {}
+        for name, weight in (("independent", 0.0), ("blended", args.temporal_weight)):
+            output = work / f"{name}.mp4"
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = stream.stylise_video(source, output, stylise, temporal_weight=weight)
+            seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+            records[name] = {"temporal_weight": weight, "frames": result.frames, "seconds": round(seconds, 2),
+                             "cpu_seconds": round(cpu_seconds, 2), "fps": round(result.frames / seconds, 2),
+                             "loop_temporal_error": round(result.temporal_error, 5),
+                             "temporal_error": round(measure_flicker(source, output), 5)}
+            print(json.dumps({name: records[name]}), flush=True)
 
-    stylise(np.zeros((1, height, width, 3), np.float32), None)  # the first call traces
-    records = {}
-    for name, weight in (("independent", 0.0), ("blended", args.temporal_weight)):
-        output = work / f"{name}.mp4"
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = stream.stylise_video(source, output, stylise, temporal_weight=weight)
-        seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
-        records[name] = {"temporal_weight": weight, "frames": result.frames, "seconds": round(seconds, 2),
-                         "cpu_seconds": round(cpu_seconds, 2), "fps": round(result.frames / seconds, 2),
-                         "loop_temporal_error": round(result.temporal_error, 5),
-                         "temporal_error": round(measure_flicker(source, output), 5)}
-        print(json.dumps({name: records[name]}), flush=True)
-
-    objectives = judge(args, stylizer, source, work, style)
-    for name, values in objectives.items():
-        records[name]["objective"] = round(float(np.mean(values)), 1)
-    ratio_error = records["blended"]["temporal_error"] / records["independent"]["temporal_error"]
-    ratio_objective = records["blended"]["objective"] / records["independent"]["objective"]
-    row = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor()
-           or platform.machine(), "model": Path(args.model).name, "style": stylizer.style_names[style],
-           "clip": Path(args.clip).name if args.clip else "synthetic", "size": f"{width}x{height}",
-           "frames": records["independent"]["frames"], **records,
-           "temporal_error_ratio": round(ratio_error, 3), "objective_ratio": round(ratio_objective, 3),
-           "goals": goals(records["independent"]["fps"], ratio_error, ratio_objective)}
-    print(json.dumps(row), flush=True)
-    if args.json:
-        with open(args.json, "a") as stream_:
-            stream_.write(json.dumps(row) + "\n")
-    if args.webp:
-        write_webp(args.webp, work, records, args.webp_width)
+        objectives = judge(args, stylizer, source, work, style)
+        for name, values in objectives.items():
+            records[name]["objective"] = round(float(np.mean(values)), 1)
+        ratio_error = records["blended"]["temporal_error"] / records["independent"]["temporal_error"]
+        ratio_objective = records["blended"]["objective"] / records["independent"]["objective"]
+        row = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": platform.processor()
+               or platform.machine(), "model": Path(args.model).name, "style": stylizer.style_names[style],
+               "clip": Path(args.clip).name if args.clip else "synthetic", "size": f"{width}x{height}",
+               "frames": records["independent"]["frames"], **records,
+               "temporal_error_ratio": round(ratio_error, 3), "objective_ratio": round(ratio_objective, 3),
+               "goals": goals(records["blended"]["fps"], ratio_error, ratio_objective)}
+        print(json.dumps(row), flush=True)
+        if args.json:
+            with open(args.json, "a") as stream_:
+                stream_.write(json.dumps(row) + "\n")
+        if args.webp:
+            write_webp(args.webp, work, records, args.webp_width)
     return 0
 
 
