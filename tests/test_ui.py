@@ -435,18 +435,27 @@ def sessions_folders(tmp_path) -> list[Path]:
     return list(tmp_path.glob("style-transfer-ui-*"))
 
 
-def test_a_busy_port_is_one_line_and_nothing_is_left(tmp_path):
+def test_a_busy_port_is_one_line_and_nothing_is_left(tmp_path, monkeypatch, capsys):
+    import signal
     import socket
 
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        command = start_command(["--port", str(port)], tmp_path)
-        stdout, stderr = command.communicate(timeout=300)
-    assert command.returncode == 2, (stdout, stderr)
-    assert stderr.startswith(f"style-transfer-ui: error: --port {port}: in use "), stderr
-    assert len(stderr.strip().splitlines()) == 1 and "serving on" not in stdout, (stdout, stderr)
+    from style_transfer.cli import ui as command
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the app's folder would stay
+    on_sigterm = signal.getsignal(signal.SIGTERM)  # main() handles SIGTERM as Ctrl-C
+    try:
+        with socket.socket() as taken, pytest.raises(SystemExit) as exited:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            command.COMMAND.run(command.main, ["style-transfer-ui", "--port", str(port), "--network", "vgg16",
+                                               "--weights", "random"])
+    finally:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    printed = capsys.readouterr()
+    assert exited.value.code == 2, printed
+    assert printed.err.startswith(f"style-transfer-ui: error: --port {port}: in use "), printed.err
+    assert len(printed.err.strip().splitlines()) == 1 and "serving on" not in printed.out, printed
     assert not sessions_folders(tmp_path)
 
 
@@ -641,3 +650,14 @@ def test_the_fast_tab_sizes_a_picture_as_style_transfer_apply_max_dim_does(pictu
     [(_, applied, error)] = fast_apply.picture_dataset([pictures / "photo.png"], max_dim=size, max_pixels=10**8)
     assert error.numpy() == b"" and shown.shape == (1, *applied.shape) and max(shown.shape[1:3]) == size
     np.testing.assert_allclose(shown[0], applied.numpy(), atol=1e-5)
+
+
+def test_an_address_not_of_this_machine_is_a_port_error_and_leaves_nothing(tmp_path, monkeypatch):
+    from style_transfer.core.errors import PortInUseError
+    from style_transfer.ui import UIConfig, build_app
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the app's folder would stay
+    app = build_app(UIConfig(network="vgg16", weights="random", host="192.0.2.1", port=0))  # TEST-NET-1
+    with pytest.raises(PortInUseError, match=r"^cannot listen on 192\.0\.2\.1:0: "):
+        app.launch(block=False, quiet=True)
+    assert not list(tmp_path.glob("style-transfer-ui-*"))

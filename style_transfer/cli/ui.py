@@ -64,9 +64,11 @@ def main(argv: list[str]) -> int:
     try:
         app.launch(block=False, quiet=True)
     except PortInUseError as error:
-        taken = f"--port {error.port}: in use" if config.port else f"--port 0: the free port {error.port} was taken"
-        raise UsageError(f"{taken} (or --host {config.host} is not an address of this machine); choose another port, "
-                         "or --port 0 for any free one") from None
+        if config.port:
+            raise UsageError(f"--port {config.port}: in use (or --host {config.host} is not an address of this "
+                             "machine); choose another port, or --port 0 for any free one") from None
+        raise UsageError(f"--port 0: no free port could be taken on --host {config.host} (is it an address of this "
+                         "machine?)") from None
     try:
         print(f"{PROGRAM}: serving on {app.url} (Ctrl-C to stop)", flush=True)
         app.wait()

@@ -365,11 +365,13 @@ class StyleTransferApp:
         """Starts the server (gr.Blocks.launch with this app's host, port, share and upload limit; port 0: a free
         port the system picks), then `url` is where it answers; with `block`, serves until interrupted
         (KeyboardInterrupt) and then closes the app. PortInUseError when it cannot listen there."""
-        port = self.config.port or _free_port(self.config.host)
+        port = self.config.port
         try:
+            port = port or _free_port(self.config.host)
             self.blocks.launch(server_name=self.config.host, server_port=port, share=self.config.share,
                                max_file_size=MAX_UPLOAD, show_error=True, prevent_thread_lock=True, **options)
-        except OSError:  # Gradio's words for any port it could not listen on ("Cannot find empty port ...")
+        except OSError:  # Gradio's words for any port it could not listen on ("Cannot find empty port ..."), and
+            # the socket module's for a host that is not this machine's
             self.close()
             raise PortInUseError(self.config.host, port) from None
         if block:
@@ -395,6 +397,6 @@ class StyleTransferApp:
     def close(self) -> None:
         """Stops the server and removes every session's folder."""
         try:
-            self.blocks.close()
+            self.blocks.close(verbose=False)
         finally:
             self.sessions.close()
