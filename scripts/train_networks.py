@@ -34,6 +34,11 @@ TUNING = {
     **{f"tune_starry_lr{rate}": (["starry_night"], [*_SHORT, "--learning_rate", rate]) for rate in ("1e-3", "1e-2")},
     "tune_starry_residual": (["starry_night"], [*_SHORT, "--residual_output"]),
     "tune_starry_filters16": (["starry_night"], [*_SHORT, "--filters", "16"]),
+    # The stability loss for video (docs/video.md): the same short run without and with it, on smaller crops.
+    **{f"stability_starry_{weight}": (["starry_night"], ["--steps", "200", "--checkpoint_every", "100",
+                                                        "--sample_every", "100", "--image_size", "128",
+                                                        "--style_size", "256", "--temporal_weight", weight])
+       for weight in ("0", "1e7")},
 }
 
 

@@ -89,9 +89,12 @@ def write_damaged_pictures(folder: Path, content_path: Path) -> Path:
     return folder
 
 
-def write_clip(path: Path, frames, *, fps=12, codec: str = "libx264", audio_seconds: float = 0.0) -> Path:
+def write_clip(path: Path, frames, *, fps=12, codec: str = "libx264", audio_seconds: float = 0.0,
+               start_seconds: float = 0.0, rotation: int = 0) -> Path:
     """Encodes `frames` (float32 [1, H, W, 3] in [0, 1], even sizes) with PyAV as `codec` (libx264, or mjpeg
-    whose frames stand alone, for damaging one), with a 440 Hz AAC tone of `audio_seconds` when > 0."""
+    whose frames stand alone, for damaging one), with a 440 Hz AAC tone of `audio_seconds` when > 0; both
+    streams start at `start_seconds` (as a broadcast recording's do, far from 0). `rotation`: the display
+    rotation, degrees counter-clockwise, that a phone records (the frames are stored unturned)."""
     import av
 
     frames = [np.clip(np.rint(frame[0] * 255), 0, 255).astype(np.uint8) for frame in frames]
@@ -99,12 +102,14 @@ def write_clip(path: Path, frames, *, fps=12, codec: str = "libx264", audio_seco
         video = container.add_stream(codec, rate=fps)
         video.height, video.width = frames[0].shape[:2]
         video.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        if rotation:
+            video.set_display_rotation(rotation)
         audio = container.add_stream("aac", rate=16000) if audio_seconds else None
         if audio:
             audio.layout = "mono"
         for index, pixels in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
-            frame.pts = index
+            frame.pts = index + round(start_seconds * fps)
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         if audio:
@@ -113,7 +118,7 @@ def write_clip(path: Path, frames, *, fps=12, codec: str = "libx264", audio_seco
             for start in range(0, samples, 1024):
                 chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start:start + 1024]), format="fltp",
                                                    layout="mono")
-                chunk.sample_rate, chunk.pts = 16000, start
+                chunk.sample_rate, chunk.pts = 16000, start + round(start_seconds * 16000)
                 container.mux(audio.encode(chunk))
             container.mux(audio.encode(None))
     return path

@@ -8,10 +8,13 @@ PACKAGE = Path(__file__).resolve().parents[1] / "style_transfer"
 # What each sub-package may import from this package, besides itself.
 ALLOWED = {"kernels": set(), "core": {"kernels"}, "optimize": {"core", "kernels"}, "fast": {"core", "kernels"},
            "video": {"core", "optimize", "fast"},  # the products' public functions, to stylise frames
-           "ui": {"core", "optimize", "fast"}, "cli": {"core", "kernels", "optimize", "fast", "video", "ui"}}
-# The web app uses the products' public modules only (what a user of the package would call), nothing deeper.
+           "ui": {"core", "optimize", "fast", "video"}, "cli": {"core", "kernels", "optimize", "fast", "video", "ui"}}
+# The web app uses the products' public modules only (what a user of the package would call), nothing deeper:
+# for videos, the entry points style-transfer-apply uses (the reader, the frame loop, the extra's checks).
 UI_MAY_USE = {"optimize": {"style_transfer.optimize.api", "style_transfer.optimize.optimization"},
-              "fast": {"style_transfer.fast.export", "style_transfer.fast.fast_layout"}}
+              "fast": {"style_transfer.fast.export", "style_transfer.fast.fast_layout",
+                       "style_transfer.fast.apply_config"},
+              "video": {"style_transfer.video.io", "style_transfer.video.stream", "style_transfer.video.flow"}}
 # Entry points (python -m style_transfer.<package>) call the command line, which sits above every package.
 ENTRY_POINTS = {"ui": "__main__.py"}
 

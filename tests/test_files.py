@@ -104,3 +104,27 @@ def test_one_numbering_for_every_taken_name(tmp_path, monkeypatch):
     (tmp_path / "a_b_2.png_run").mkdir()
     monkeypatch.chdir(tmp_path)
     assert layout.default_output("a.jpg", "b.jpg") == Path("a_b_3.png")
+
+
+def test_save_numbered_gives_a_name_taken_meanwhile_way_to_the_next(tmp_path):
+    (tmp_path / "result.png").write_bytes(b"earlier")
+    tried = []
+
+    def save(path):  # another writer takes result_2.png between the look and the write
+        tried.append(path.name)
+        if path.name == "result_2.png":
+            path.write_bytes(b"the other run's")
+        return files.atomic_write(path, lambda stream: stream.write(b"this run's"), overwrite=False)
+
+    written = files.save_numbered(tmp_path, "result", ".png", save)
+    assert tried == ["result_2.png", "result_3.png"] and written == tmp_path / "result_3.png"
+    assert [(tmp_path / name).read_bytes() for name in ("result.png", "result_2.png", "result_3.png")] == [
+        b"earlier", b"the other run's", b"this run's"]
+
+
+def test_save_numbered_gives_up_on_a_save_that_refuses_every_name(tmp_path):
+    def refuse(path):
+        raise OutputExistsError(f"{path}: already exists")
+
+    with pytest.raises(OutputExistsError):
+        files.save_numbered(tmp_path, "result", ".png", refuse)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_clip
+from style_transfer.core import image_io
 from style_transfer.fast import export
 from style_transfer.video import io as video_io
 from style_transfer.video import synthetic
@@ -41,6 +42,44 @@ def test_a_video_gives_a_video_with_its_rate_size_and_sound(apply_cli, tiny_expo
     assert out.startswith("Wrote clip_tiny_model.mp4 (8 frames from clip.mp4;") and "temporal error" in out
     assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--max_dim", "32") == 0
     assert video_io.open_video(tmp_path / "clip_tiny_model_2.mp4").size == (32, 24)  # never over the first
+    # An --output without a suffix is a folder of frames: the video's frames as PNGs, the same pictures.
+    capsys.readouterr()
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--temporal_weight", "0.5",
+                     "--output", "frames") == 0
+    assert capsys.readouterr().out.startswith("Wrote frames (8 frames from clip.mp4;")
+    pngs = sorted((tmp_path / "frames").iterdir())
+    assert [path.name for path in pngs] == [f"frame_{number:06d}.png" for number in range(1, 9)]
+    video = list(video_io.open_video(tmp_path / "clip_tiny_model.mp4"))
+    # The same pictures in the same order, up to the video's encoding (its colour is at half resolution).
+    distances = [float(np.abs(image_io.load_image(str(pngs[3])) - frame).mean()) for frame in video]
+    assert distances[3] < 0.6 * min(distances[:3] + distances[4:]), distances
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mp4", "--output", "frames") == 2
+    assert "frames: already holds 8 frames; not overwriting them" in capsys.readouterr().err
+
+
+def test_a_video_that_does_not_say_its_length_counts_frames_without_a_total(apply_cli, tiny_export, tmp_path,
+                                                                            clip_photo, monkeypatch):
+    from style_transfer.cli import apply_video
+
+    frames = [frame.image for frame in synthetic.synthetic_clip(clip_photo, frames=3, size=(64, 48))]
+    write_clip(tmp_path / "clip.mkv", frames)  # Matroska declares no frame count
+    bars = []
+
+    class Bar(apply_video.Progress):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(apply_video, "Progress", Bar)
+    assert apply_cli("--model", str(tiny_export), "--content", "clip.mkv") == 0
+    assert [bar.total for bar in bars] == [None] and bars[0].text().startswith("3 frames")
+
+
+def test_a_single_frame_has_no_temporal_error_to_say(apply_cli, tiny_export, tmp_path, clip_photo, capsys):
+    write_clip(tmp_path / "still.mp4", [next(synthetic.synthetic_clip(clip_photo, frames=1, size=(64, 48))).image])
+    assert apply_cli("--model", str(tiny_export), "--content", "still.mp4") == 0
+    out = capsys.readouterr().out
+    assert "(1 frames from still.mp4;" in out and "temporal error -" in out and "nan" not in out
 
 
 def test_ctrl_c_keeps_the_frames_and_resume_finishes_the_same_video(apply_cli, tiny_export, clip, tmp_path, capsys,

@@ -1,6 +1,7 @@
 """Video through the optimiser: the temporal loss, its place in the compiled step, frame-by-frame stylisation."""
 
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -134,6 +135,19 @@ def test_first_frame_in_full_later_frames_from_the_warped_previous_result(tmp_pa
     assert all("temporal" not in record.terms for record in alone)
 
 
+def test_records_are_numbered_by_their_place_in_the_video_past_a_damaged_frame(tmp_path, extractor, config, photo,
+                                                                               clip_photo):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for number, frame in enumerate(synthetic.synthetic_clip(clip_photo, frames=3, size=(SIZE, SIZE), motion=MOTION)):
+        image_io.save_image(frame.image, folder / f"frame_{number}.png")
+    (folder / "frame_1.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")
+    result, records = video_optimizer.stylize_video(folder, photo, tmp_path / "out.mp4",
+                                                    config.replace(steps=2, later_frame_steps=1), extractor=extractor)
+    assert (result.frames, result.damaged) == (3, 1)
+    assert [record.index for record in records] == [0, 2]
+
+
 def test_the_temporal_loss_lowers_the_temporal_error(tmp_path, extractor, config, photo, clip):
     # From noise, with a light content term, frames stylised on their own differ wherever the noise led them;
     # with random weights and few steps the temporal weight must be larger than on real features.
@@ -172,7 +186,12 @@ def test_the_command_line_writes_a_video_at_the_source_rate_and_size(cli, clip, 
     with video_io.open_video(tmp_path / f"clip_{style_path.stem}_2.mp4") as reader:
         assert reader.size == (32, 32)
     assert cli(*cli_args(clip, style_path, weights_file, "--output", "x.png")) == 2
-    assert "name it .mp4" in capsys.readouterr().err
+    assert ("x.png: a video is written as MP4 (name it .mp4, .m4v or .mov) or as a folder of frames (a name "
+            "without a suffix)") in capsys.readouterr().err
+    # What style-transfer-apply writes, this writes too (one check for both).
+    assert cli(*cli_args(clip, style_path, weights_file, "--output", "x.mov", "--max_dim", "16")) == 0
+    with video_io.open_video(tmp_path / "x.mov") as reader:
+        assert len(list(reader)) == 4
 
 
 def test_a_folder_of_frames_becomes_a_video_at_the_frame_rate_asked(cli, clip_photo, style_path, weights_file,
@@ -187,6 +206,17 @@ def test_a_folder_of_frames_becomes_a_video_at_the_frame_rate_asked(cli, clip_ph
     assert f"Wrote {written.name} (3 frames, 48x48 at 6 fps" in capsys.readouterr().out
     with video_io.open_video(written) as reader:
         assert (reader.fps, reader.has_audio, len(list(reader))) == (6, False, 3)
+    # ... or a folder of frames again: an --output without a suffix, never mixed with what is there.
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "styled")) == 0
+    assert "Wrote styled (3 frames, 48x48" in capsys.readouterr().out
+    written = sorted(path.name for path in (tmp_path / "styled").iterdir())
+    assert written == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    assert image_io.load_image(str(tmp_path / "styled" / written[0])).shape == (1, SIZE, SIZE, 3)
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "styled")) == 2
+    assert "styled: already holds 3 frames; not overwriting them (pass --overwrite" in capsys.readouterr().err
+    assert cli(*cli_args(frames, style_path, weights_file, "--output", "frames", "--overwrite")) == 2
+    assert "frames: holds other files; frames go into a new or empty folder" in capsys.readouterr().err
+    assert len(list(frames.iterdir())) == 3 and not (tmp_path / "frames.partial").exists()
 
 
 def test_ctrl_c_keeps_the_finished_frames_and_resume_continues(cli, clip, style_path, weights_file, capsys, tmp_path,
@@ -220,8 +250,19 @@ def test_ctrl_c_keeps_the_finished_frames_and_resume_continues(cli, clip, style_
     monkeypatch.setattr(run_video, "StopOnSignal", StopDuringSecondFrame.__mro__[1])
     assert cli(*args) == 1  # without --resume the finished frames are not overwritten
     assert "--resume" in capsys.readouterr().err
+    bars = []
+
+    class Bar(run_video.Progress):  # the progress line of a terminal, remembered
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(run_video, "Progress", Bar)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert cli(*args, "--resume") == 0
     assert not (tmp_path / "o.mp4.partial").exists()
+    # The rate and ETA count this run's frames only: the bar starts at the frame done before.
+    assert [(bar.total, bar.initial) for bar in bars] == [(4, 1)]
     assert cli(*cli_args(clip, style_path, weights_file, "--output", "straight.mp4")) == 0
     resumed, straight = decoded(tmp_path / "o.mp4"), decoded(tmp_path / "straight.mp4")
     assert len(resumed) == len(straight) == 4

@@ -1,4 +1,5 @@
-"""style-transfer-apply on a video: `--content clip.mp4` writes clip_<model>.mp4 (video.stream does the work).
+"""style-transfer-apply on a video: `--content clip.mp4` writes clip_<model>.mp4, or with an --output without a
+suffix a folder of PNG frames (video.stream does the work).
 
 What the terminal shows: a progress line counting frames with an ETA, the path written, the frames, damaged
 frames and the temporal error; on Ctrl-C, the frame under way is finished and kept, and the line says how to
@@ -7,6 +8,7 @@ resume.
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import time
@@ -60,7 +62,7 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
     path = output_path(source, pipeline.model_name(model) + suffix, output=output, output_dir=output_dir,
                        overwrite=overwrite)
     with cli.outputs_as_usage_errors():
-        video_io.check_output_path(path, overwrite=overwrite)
+        stream.check_output(path, overwrite=overwrite)
     settings = {"model": str(stylizer.directory.resolve()), "style": repr(style), "strength": config.strength,
                 "preserve_colors": config.preserve_colors, "precision": stylizer.precision}
 
@@ -73,16 +75,21 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
     def on_frame(done: int, total: int | None) -> None:
         this_run.append(done)
         if not shown:  # made at the first frame of this run, so a resumed run's rate counts its own frames
-            shown.append(Progress(total or 0, "frame", initial=done - 1, stream=sys.stderr, enabled=progress))
+            shown.append(Progress(total, "frame", initial=done - 1, stream=sys.stderr, enabled=progress))
         shown[0].update_to(done)
 
     started = time.perf_counter()
     with cli.StopOnSignal(PROGRAM, "finish this frame and keep the frames done") as stopper:
+
+        def on_saving(busy: bool) -> None:  # signals wait while frames are saved (should_stop sees them after)
+            stopper.saving = busy
+
         try:
             result = stream.stylise_video(source, path, stylise_frame, max_dim=config.max_dim,
                                           temporal_weight=config.temporal_weight, resume=config.resume,
                                           overwrite=overwrite, settings=settings,
-                                          should_stop=lambda: bool(stopper.received), on_frame=on_frame)
+                                          should_stop=lambda: bool(stopper.received), on_frame=on_frame,
+                                          on_saving=on_saving)
         finally:
             if shown:
                 shown[0].close()
@@ -96,6 +103,8 @@ def main(inputs: list[str], config: ApplyConfig, *, model: str, output: str | No
                "continue from the next frame")
         return 128 + stopper.received
     rate = f"{len(this_run) / seconds:.2f} frames/s" if seconds > 0 else ""
+    # NaN: no pair of frames to compare (one frame, or no reliable pixel)
+    error = "-" if math.isnan(result.temporal_error) else f"{result.temporal_error:.4f}"
     print(f"Wrote {result.path} ({result.frames} frames from {source}; {rate} in {stylizer.precision}, "
-          f"excluding model loading; temporal error {result.temporal_error:.4f})", flush=True)
+          f"excluding model loading; temporal error {error})", flush=True)
     return 0

@@ -3,13 +3,12 @@ temporal consistency (video.optimizer.stylize_video). Reached from run.py's main
 the flags are run.py's.
 
 Writes clip_painting.mp4 (numbered if taken) at the source's frame rate and size (or --max_dim), its audio
-copied. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
+copied; an --output without a suffix is a folder of PNG frames instead. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
 command that continues from the next frame (--resume).
 """
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -52,18 +51,11 @@ def default_output(content: str, style: str, *, resume: bool) -> Path:
                      "--output of the run to resume")
 
 
-def resume_command(output: Path) -> str:
-    """The command line that continues this run."""
-    arguments = [arg for arg in sys.argv[1:] if arg not in ("--resume", "--noresume")]
-    if not FLAGS.output:
-        arguments += ["--output", str(output)]
-    return shlex.join([PROGRAM, *arguments, "--resume"])
-
-
 def main(config: config_lib.StyleConfig) -> int:
     """Stylises the video --content; the exit status (errors are raised for run.py to report)."""
     from style_transfer.core import image_io
     from style_transfer.video import io as video_io
+    from style_transfer.video import stream as video_stream
 
     for path in layout.split_styles(FLAGS.style):
         image_io.read_header(path, max_pixels=int(config.max_megapixels * 1e6))
@@ -71,8 +63,9 @@ def main(config: config_lib.StyleConfig) -> int:
         raise UsageError("--scales: video frames are stylised at one scale; use --scales 1")
     output = Path(FLAGS.output) if FLAGS.output else default_output(FLAGS.content, FLAGS.style,
                                                                      resume=FLAGS.resume)
-    if output.suffix.lower() != ".mp4":
-        raise UsageError(f"--output {output}: a video is written as MP4; name it .mp4")
+    if not FLAGS.resume:  # an existing result: one line now, not after the first frame's minutes
+        with cli.outputs_as_usage_errors():  # style-transfer-apply's check: the same names, the same words
+            video_stream.check_output(output, overwrite=FLAGS.overwrite)
     # --max_dim resizes the frames only when given: a video otherwise keeps its own size.
     max_dim = config.max_dim if FLAGS["max_dim"].present else 0
     # An unreadable video or a folder without frames: one line, now.
@@ -82,8 +75,9 @@ def main(config: config_lib.StyleConfig) -> int:
     from style_transfer.video import optimizer as video_optimizer
 
     bar = None
-    if FLAGS.progress and sys.stdout.isatty():
-        bar = Progress(total, unit="frame", stream=sys.stdout)
+    if FLAGS.progress and sys.stdout.isatty():  # a resumed run's rate and ETA count its own frames only
+        bar = Progress(total, unit="frame", stream=sys.stdout,
+                       initial=video_optimizer.frames_done(output) if FLAGS.resume else 0)
 
     def show(record):
         if bar is not None:
@@ -97,10 +91,17 @@ def main(config: config_lib.StyleConfig) -> int:
                   f"temporal error {error}, {record.steps} steps in {record.seconds:.1f} s", flush=True)
 
     with StopOnSignal(PROGRAM, "keep the finished frames") as stopper:
+
+        def on_saving(busy: bool) -> None:
+            """Signals wait while frames are saved; one that came meanwhile stops the run once they are."""
+            stopper.saving = busy
+            if not busy and stopper.received:
+                stopper.stop.set()
+
         try:
             result, records = video_optimizer.stylize_video(
                 FLAGS.content, FLAGS.style, output, config, max_dim=max_dim, resume=FLAGS.resume,
-                overwrite=FLAGS.overwrite, stop=stopper.stop, on_record=show)
+                overwrite=FLAGS.overwrite, stop=stopper.stop, on_record=show, on_saving=on_saving)
         except video_optimizer.FrameStopped as stopped:
             if bar is not None:
                 bar.close()  # idempotent, as in the finally below: the line goes before the message
@@ -133,6 +134,7 @@ def main(config: config_lib.StyleConfig) -> int:
 
 def report_stop(output: Path, frames_done: int, total: int | None, signal_number: int | None) -> int:
     """Says where the finished frames are and how to resume; the exit status."""
+    from style_transfer.cli.run import resume_command  # run.py's: this module is reached from its main
     from style_transfer.video import stream
 
     name = signal.Signals(signal_number).name if signal_number else "stop"

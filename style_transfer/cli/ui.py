@@ -5,8 +5,9 @@
   python -m style_transfer.ui --port 8000
 
 The Paint tab repaints a photograph in the manner of one or more paintings, showing the picture as it forms;
-the Fast tab applies a trained network from --models. Needs the ui extra: pip install -e ".[ui]". The app
-answers this machine only unless --host says otherwise, and paintings wait in one queue (--workers at once).
+the Fast tab applies a trained network from --models to a picture, or to a video with the video extra. Needs
+the ui extra: pip install -e ".[ui]" (".[ui,video]" for videos). The app answers this machine only unless
+--host says otherwise, and paintings wait in one queue (--workers at once).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the
 
 from style_transfer import cli  # noqa: E402
 from style_transfer.cli import UsageError  # noqa: E402
-from style_transfer.core.errors import ModelError  # noqa: E402
+from style_transfer.core.config import is_weights_file  # noqa: E402
+from style_transfer.core.errors import PortInUseError  # noqa: E402
 from style_transfer.ui.config import UI_DEFAULT, UIConfig  # noqa: E402
 
 PROGRAM = "style-transfer-ui"
@@ -41,14 +43,16 @@ def check_config(config: UIConfig) -> None:
     does not exist."""
     from pathlib import Path
 
-    if config.weights not in ("imagenet", "random") and not config.weights.startswith("random:"):
-        if not Path(config.weights).is_file():
-            raise UsageError(f"--weights {config.weights}: no such file")
+    if is_weights_file(config.weights) and not Path(config.weights).is_file():
+        raise UsageError(f"--weights {config.weights}: no such file")
     if config.models and not Path(config.models).is_dir():
-        raise ModelError(f"--models {config.models}: no such folder")
+        raise UsageError(f"--models {config.models}: no such folder")
 
 
 def main(argv: list[str]) -> int:
+    # SIGTERM (a service manager, kill) stops the app as Ctrl-C does, so the sessions' folders are removed: from
+    # the start, as the seconds of importing TensorFlow and Gradio and building the app create the first folder.
+    signal.signal(signal.SIGTERM, _interrupt)
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r} (all settings are flags, e.g. --port 8000)")
     config = config_from_flags()
@@ -57,10 +61,19 @@ def main(argv: list[str]) -> int:
 
     ui.check_gradio()
     app = ui.build_app(config)
-    # SIGTERM (a service manager, kill) stops the app as Ctrl-C does, so the sessions' folders are removed.
-    signal.signal(signal.SIGTERM, _interrupt)
-    print(f"{PROGRAM}: serving on http://{config.host}:{config.port} (Ctrl-C to stop)", flush=True)
-    app.launch(block=True, quiet=True)
+    try:
+        app.launch(block=False, quiet=True)
+    except PortInUseError as error:
+        if config.port:
+            raise UsageError(f"--port {config.port}: in use (or --host {config.host} is not an address of this "
+                             "machine); choose another port, or --port 0 for any free one") from None
+        raise UsageError(f"--port 0: no free port could be taken on --host {config.host} (is it an address of this "
+                         "machine?)") from None
+    try:
+        print(f"{PROGRAM}: serving on {app.url} (Ctrl-C to stop)", flush=True)
+        app.wait()
+    finally:
+        app.close()
     print(f"{PROGRAM}: stopped; the sessions' files are removed", flush=True)
     return 0
 

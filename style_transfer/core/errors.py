@@ -66,3 +66,13 @@ class VideoError(ImageError):
 class MissingExtraError(StyleTransferError, ImportError):
     """A feature needs a package of an extra that is not installed (Gradio of `.[ui]`, PyAV of `.[video]`);
     the message names the pip command that installs it."""
+
+
+class PortInUseError(StyleTransferError, OSError):
+    """A server cannot listen at `host`:`port`: another program listens there (or `host` is not this machine's)."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(f"cannot listen on {host}:{port}: the port is in use (or {host} is not an address of this "
+                         "machine)")
+        self.host = host
+        self.port = port

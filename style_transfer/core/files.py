@@ -180,6 +180,24 @@ def numbered(stem: str, suffix: str = "") -> Iterator[str]:
     for number in itertools.count(2):
         yield f"{stem}_{number}{suffix}"
 
+
+def save_numbered(folder: Path, stem: str, suffix: str, save: Callable[[Path], Path]) -> Path:
+    """`save(path)` at the first free name of `numbered(stem, suffix)` in `folder`; returns what `save` returns.
+    `save` must never overwrite (it raises OutputExistsError, as atomic_write does): a name another writer
+    takes meanwhile (a second run of the same session) then gives way to the next one instead of losing the
+    result."""
+    taken = 0
+    for name in numbered(stem, suffix):
+        path = folder / name
+        if path.exists():
+            continue
+        try:
+            return save(path)
+        except OutputExistsError:
+            taken += 1
+            if taken >= 100:  # not a race any more: a save that refuses every name
+                raise
+
 # Lines TensorFlow's C++ runtime writes while it is imported, before its logging honours
 # TF_CPP_MIN_LOG_LEVEL: a banner about absl::InitializeLog, oneDNN and CPU-feature notes, missing CUDA.
 _TENSORFLOW_IMPORT_BANNER = re.compile(

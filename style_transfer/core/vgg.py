@@ -14,6 +14,7 @@ import h5py
 import keras
 import numpy as np
 
+from style_transfer.core.config import is_weights_file
 from style_transfer.core.errors import WeightsError
 from style_transfer.core.vgg_layers import NETWORK_LAYERS, network_layers
 
@@ -72,13 +73,13 @@ def build_vgg(weights: str, network: str) -> keras.Model:
         model = _imagenet_vgg(network)
     else:
         model = APPLICATIONS[network](include_top=False, weights=None)
-        if weights == "random" or weights.startswith("random:"):
+        if is_weights_file(weights):
+            load_weights_file(model, Path(weights))
+        else:
             seed = weights.partition(":")[2] or "0"
             if not seed.isdigit():
                 raise WeightsError(f"weights {weights!r}: the seed after 'random:' must be an integer")
             _set_random_weights(model, int(seed))
-        else:
-            load_weights_file(model, Path(weights))
     model.trainable = False
     return model
 

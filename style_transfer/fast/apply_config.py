@@ -42,9 +42,10 @@ class ApplyConfig(ConfigMethods):
                                 "size.")
     max_megapixels: float = config_field(DEFAULT.max_megapixels, _STYLE_HELP["max_megapixels"])
     # Videos (docs/video.md).
-    temporal_weight: float = config_field(0.0, "For a video: blend each result with the previous one, moved along "
-                                          "the optical flow of the input frames, by this much (0: each frame on its "
-                                          "own, up to 1), where the flow is reliable; less flicker, softer strokes.")
+    temporal_weight: float = config_field(0.9, "For a video: blend each result with the previous one, moved along "
+                                          "the optical flow of the input frames, by this much where the flow is "
+                                          "reliable (0: each frame on its own, up to 1: strokes never renewed), "
+                                          "keeping the strokes' contrast; less flicker.")
     resume: bool = config_field(False, "For a video: continue the unfinished run of this result (kept in "
                                 "<result>.mp4.partial/ when it was stopped) from its next frame.")
     # Speed.

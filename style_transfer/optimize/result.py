@@ -69,9 +69,11 @@ class StylizeResult:
     def to_pil(self) -> Image.Image:
         return image_io.to_pil(self.image)
 
-    def save(self, path, *, overwrite: bool = False) -> Path:
-        """Writes the image atomically (PNG text chunks record the config); returns the path."""
-        return image_io.save_image(self.image, path, overwrite=overwrite, metadata=png_metadata(self.config, self.computed))
+    def save(self, path, *, overwrite: bool = False, metadata: dict[str, str] | None = None) -> Path:
+        """Writes the image atomically (PNG text chunks record the config, and `metadata`'s chunks: what the
+        caller knows of the inputs, such as their names); returns the path."""
+        return image_io.save_image(self.image, path, overwrite=overwrite,
+                                   metadata={**png_metadata(self.config, self.computed), **(metadata or {})})
 
     def summary_figure(self, title: str = ""):
         """A matplotlib Figure: content | style(s) | result over the loss terms per step (log scale)."""

@@ -14,7 +14,7 @@ _STYLE_HELP = {field.name: field.metadata["help"] for field in dataclasses.field
 class UIConfig(ConfigMethods):
     """Where the app listens, which features and trained networks it offers, and how much work it takes on."""
 
-    port: int = config_field(7860, "The port to listen on.")
+    port: int = config_field(7860, "The port to listen on; 0: any free port (the address printed names it).")
     host: str = config_field("127.0.0.1", "The address to listen on: 127.0.0.1 answers this machine only; "
                              "0.0.0.0 every network the machine is on (anyone who can reach it can use the app).")
     share: bool = config_field(False, "Also open a temporary public link through Gradio's share servers (off: "

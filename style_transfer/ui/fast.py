@@ -65,16 +65,22 @@ class Networks:
         with self._lock:
             if name not in self.found:
                 raise ModelError(f"no trained network named {str(name)[:80]!r} here; choose one of the list")
-            if name not in self._loaded:
-                try:
-                    stylizer = export.load(self.found[name], "auto")
-                except ModelError as error:  # its message names the server's path: the page gets the name
-                    raise ModelError(str(error).replace(str(self.found[name]), name)) from None
-                self._loaded[name] = stylizer
-                while len(self._loaded) > KEEP_LOADED:
-                    self._loaded.popitem(last=False)
+            path = self.found[name]
+            if name in self._loaded:
+                self._loaded.move_to_end(name)
+                return self._loaded[name]
+        # Loading takes seconds: outside the lock, so other sessions' networks (already loaded) are not held up.
+        # Two sessions asking for the same new network may both load it; the first one kept is the one used.
+        try:
+            stylizer = export.load(path, "auto")
+        except ModelError as error:  # its message names the server's path: the page gets the name
+            raise ModelError(str(error).replace(str(path), name)) from None
+        with self._lock:
+            stylizer = self._loaded.setdefault(name, stylizer)
             self._loaded.move_to_end(name)
-            return self._loaded[name]
+            while len(self._loaded) > KEEP_LOADED:
+                self._loaded.popitem(last=False)
+        return stylizer
 
 
 def style_weights(stylizer: export.Stylizer, weights) -> dict[str, float]:
@@ -91,10 +97,13 @@ def style_weights(stylizer: export.Stylizer, weights) -> dict[str, float]:
 
 def apply(stylizer: export.Stylizer, photo, style: dict[str, float], *, strength: float, preserve_colors: str,
           size: int, max_megapixels: float) -> np.ndarray:
-    """The picture `photo` (a path) resized to longest side `size` and painted by `stylizer` in the blend
+    """The picture `photo` (a path) resized (up or down) to longest side `size` and painted by `stylizer` in the blend
     `style`, float32 [1, H, W, 3] in [0, 1]. ImageError for a picture that cannot be used."""
     if photo is None:
         raise ImageError("choose a picture to paint")
+    # The size is the picture's, up or down, as style-transfer-apply's --max_dim makes it (and the Video part,
+    # and the Paint tab's size): a small picture is enlarged to the size asked. load_image's max_dim only lets a
+    # large JPEG decode at a reduced scale no smaller than that; the exact size is the resize's.
     image = image_io.load_image(photo, max_pixels=int(max_megapixels * 1e6), max_dim=size)
     image = preprocessing.resize_to_max_dim(image, size).numpy()
     if min(image.shape[1:3]) < export.MIN_SIDE:
@@ -105,7 +114,6 @@ def apply(stylizer: export.Stylizer, photo, style: dict[str, float], *, strength
 
 def save_result(image: np.ndarray, folder: Path, stem: str, metadata: dict) -> Path:
     """Writes `image` as <stem>.png in `folder` (<stem>_2.png, ... if taken) with `metadata` in its text chunks."""
-    from style_transfer.core.files import numbered
+    from style_transfer.core.files import save_numbered
 
-    name = next(name for name in numbered(stem, ".png") if not (folder / name).exists())
-    return image_io.save_image(image, folder / name, metadata=metadata)
+    return save_numbered(folder, stem, ".png", lambda path: image_io.save_image(image, path, metadata=metadata))

@@ -57,12 +57,14 @@ def config_of(settings: Settings, *, weights: str, max_megapixels: float) -> Sty
 
 @dataclasses.dataclass
 class Progress:
-    """One update of a run: the step reached of `total`, the total loss at every step so far, the picture
-    (uint8 [H, W, 3]) when a new one is shown, the speed; at the end `result` (a StylizeResult)."""
+    """One update of a run: the step reached of `total`; when a new picture is shown, the picture (uint8
+    [H, W, 3]) and the total loss at every step so far (else both None: the page redraws its loss plot, which
+    costs far more than a step's update, only with the picture); the speed; at the end `result` (a
+    StylizeResult)."""
 
     step: int
     total: int
-    losses: list[float]
+    losses: list[float] | None
     image: np.ndarray | None = None
     steps_per_second: float = 0.0
     result: object | None = None
@@ -157,7 +159,7 @@ def paint(photo, paintings: Sequence, config: StyleConfig, *, stop: threading.Ev
                     image = picture if picture is not None else image
             if finished:
                 break
-            yield Progress(step, config.total_steps, list(losses), image, rate)
+            yield Progress(step, config.total_steps, None if image is None else list(losses), image, rate)
     finally:
         stop.set()  # the page went away (GeneratorExit), or the run ended: either way no more steps
         thread.join()
@@ -205,10 +207,9 @@ def loss_figure(losses: Sequence[float]):
     return figure
 
 
-def save_result(result, folder: Path, stem: str) -> Path:
+def save_result(result, folder: Path, stem: str, metadata: dict[str, str] | None = None) -> Path:
     """Writes the result as <stem>.png in `folder` (<stem>_2.png, ... if taken), its settings in the PNG's
-    text chunks as the command line writes them (StylizeResult.save)."""
-    from style_transfer.core.files import numbered
+    text chunks as the command line writes them (StylizeResult.save), with `metadata`'s text chunks too."""
+    from style_transfer.core.files import save_numbered
 
-    name = next(name for name in numbered(stem, ".png") if not (folder / name).exists())
-    return result.save(folder / name)
+    return save_numbered(folder, stem, ".png", lambda path: result.save(path, metadata=metadata))

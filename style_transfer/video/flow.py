@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from style_transfer.core.errors import MissingExtraError
+from style_transfer.video import require_extra
 
-INSTALL_HINT = 'pip install -e ".[video]"'
 # DIS presets by name, fastest first; "fast" is the default (docs/video.md compares their error and time).
 PRESETS = ("ultrafast", "fast", "medium")
+# The scales, in pixels, at which blend gives the mix the detail contrast of the frame's own result, coarse
+# first (docs/video.md compares one scale and two).
+DETAIL_SCALES = (4.0, 1.5)
 
 
 def require_cv2():
     """The `cv2` module; MissingExtraError naming the install command when the video extra is not installed."""
-    try:
-        import cv2
-    except ImportError:
-        raise MissingExtraError(f"videos need PyAV and OpenCV, which the core install leaves out: "
-                                f"{INSTALL_HINT}") from None
-    return cv2
+    return require_extra("cv2")
 
 
 def _grey(image) -> np.ndarray:
@@ -35,6 +32,12 @@ def _grey(image) -> np.ndarray:
     array = array[0] if array.ndim == 4 else array
     luminance = array @ np.array([0.299, 0.587, 0.114], np.float32)
     return np.clip(np.rint(luminance * 255), 0, 255).astype(np.uint8)
+
+
+def _squared_norm(vectors: np.ndarray) -> np.ndarray:
+    """|v|² of [H, W, 2] vectors, [H, W] (two products and a sum: np.sum over an axis of length 2 is ~10x
+    slower)."""
+    return vectors[..., 0] * vectors[..., 0] + vectors[..., 1] * vectors[..., 1]
 
 
 _DIS = {}  # one DIS object per preset: creating one allocates its pyramids' buffers
@@ -60,9 +63,10 @@ def optical_flow(previous, current, *, preset: str = "fast") -> np.ndarray:
 
 def warp(image, flow: np.ndarray) -> np.ndarray:
     """`image` (float32 [1, H, W, C] or [H, W, C]) resampled along `flow` ([H, W, 2]): the result at (x, y) is
-    `image` at (x + dx, y + dy), bicubic, edges repeated where the flow points outside. Same shape as
-    `image`. Bicubic, not bilinear: a result carried from frame to frame is resampled at every frame, and
-    bilinear's blur adds up (docs/video.md has what it cost the objective); bicubic may overshoot a little."""
+    `image` at (x + dx, y + dy), Lanczos (8x8 taps), edges repeated where the flow points outside. Same shape
+    as `image`. A result carried from frame to frame is resampled at every frame, and an interpolation's blur
+    adds up: bilinear's, then bicubic's, washed the strokes out within a few dozen frames (docs/video.md has
+    what each cost the objective). Lanczos may overshoot a little."""
     cv2 = require_cv2()
     array = np.asarray(image, np.float32)
     batched = array.ndim == 4
@@ -72,7 +76,7 @@ def warp(image, flow: np.ndarray) -> np.ndarray:
         raise ValueError(f"image of {array.shape[1]}x{array.shape[0]} and flow of {width}x{height}")
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     flow = np.asarray(flow, np.float32)
-    warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_CUBIC,
+    warped = cv2.remap(array, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LANCZOS4,
                        borderMode=cv2.BORDER_REPLICATE)
     warped = warped.reshape(array.shape)  # remap drops a channel axis of length 1
     return warped[None] if batched else warped
@@ -97,12 +101,12 @@ def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: flo
     if forward.shape != backward.shape or forward.shape[-1] != 2:
         raise ValueError(f"flows of shapes {forward.shape} and {backward.shape}; expected two [H, W, 2]")
     round_trip = warp(forward, backward)
-    squared = lambda vector: np.sum(np.square(vector), axis=-1)  # noqa: E731
-    disoccluded = squared(backward + round_trip) > consistency * (squared(backward) + squared(round_trip)) \
+    backward_squared = _squared_norm(backward)
+    disoccluded = _squared_norm(backward + round_trip) > consistency * (backward_squared
+                                                                        + _squared_norm(round_trip)) \
         + consistency_pixels
-    gradient = sum(np.square(np.gradient(backward[..., axis], axis=spatial))
-                   for axis in (0, 1) for spatial in (0, 1))
-    at_boundary = gradient > boundary * squared(backward) + boundary_pixels
+    gradient = sum(np.square(change) for axis in (0, 1) for change in np.gradient(backward[..., axis]))
+    at_boundary = gradient > boundary * backward_squared + boundary_pixels
     # What the camera brings in: `backward` points outside the previous frame (DIS extrapolates smoothly
     # there, so the two checks above can pass, and a warp would smear the edge pixels inwards).
     height, width = backward.shape[:2]
@@ -112,27 +116,64 @@ def reliable_mask(forward: np.ndarray, backward: np.ndarray, *, consistency: flo
     return (~(disoccluded | at_boundary | outside)).astype(np.float32)[..., None]
 
 
-def blend(stylised, previous_output, flow: np.ndarray, mask: np.ndarray, weight: float) -> np.ndarray:
-    """The temporally smoothed result: `stylised` mixed with the previous result warped onto this frame, by
-    `weight` (0: `stylised` unchanged, 1: the warped previous result) where `mask` says the flow is reliable,
-    and `stylised` alone elsewhere (what appears from behind a moving object is new). Same shape as
-    `stylised`; values in [0, 1]."""
+def blend(stylised, carried, mask: np.ndarray, weight: float) -> np.ndarray:
+    """The temporally smoothed result: `stylised` mixed with `carried`, the previous result warped onto this
+    frame (warp), by `weight` (0: `stylised` unchanged, 1: `carried`) where `mask` says the flow is reliable,
+    and `stylised` alone elsewhere (what appears from behind a moving object is new), its detail then given
+    the contrast of `stylised`'s at two scales, strokes and their texture (matched_detail with sigma 4, then
+    1.5 pixels). Same shape as `stylised`; values in [0, 1]."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"weight must be in [0, 1], got {weight}")
     current = np.asarray(stylised, np.float32)
-    carried = warp(previous_output, flow).reshape(current.shape)
+    if weight == 0:
+        return current
+    carried = np.asarray(carried, np.float32).reshape(current.shape)
     share = np.float32(weight) * mask.reshape(mask.shape[0], mask.shape[1], 1)
-    return np.clip(current + share * (carried - current), 0.0, 1.0).astype(np.float32)
+    mixed = current + share * (carried - current)
+    for sigma in DETAIL_SCALES:
+        mixed = matched_detail(mixed, current, sigma=sigma)
+    return np.clip(mixed, 0.0, 1.0).astype(np.float32)
+
+
+def matched_detail(image, reference, *, sigma: float, max_gain: float = 2.0) -> np.ndarray:
+    """`image` with its fine detail (what a Gaussian blur of `sigma` pixels removes) scaled, pixel by pixel,
+    to the local contrast of `reference`'s fine detail (energies averaged over 4 `sigma`), by at most
+    `max_gain`.
+
+    Mixing two results whose strokes differ averages them, and averaging washes strokes out: the exponential
+    average of strokes unrelated from frame to frame keeps (1 - w) / (1 + w) of their variance. The mix keeps
+    its strokes' places, which is what steadies the video, and gets back the contrast the network painted.
+    Where the two agree (a still picture), the mix already has that contrast and is left as it is; a fixed
+    gain would sharpen it again at every frame."""
+    cv2 = require_cv2()
+    image, reference = np.asarray(image, np.float32), np.asarray(reference, np.float32)
+    shape = image.shape
+    image, reference = image.reshape(shape[-3:]), reference.reshape(shape[-3:])
+
+    def detail(picture):
+        fine = picture - cv2.GaussianBlur(picture, (0, 0), sigma).reshape(picture.shape)
+        energy = cv2.GaussianBlur(np.sum(np.square(fine), axis=-1), (0, 0), 4 * sigma)
+        return fine, energy
+
+    fine, energy = detail(image)
+    _, wanted = detail(reference)
+    gain = np.minimum(np.sqrt((wanted + 1e-6) / (energy + 1e-6)), max_gain)[..., None]
+    return (image + (gain - 1) * fine).reshape(shape)
 
 
 def temporal_error(output, previous_output, flow: np.ndarray, mask: np.ndarray) -> float:
     """Mean |output − warp(previous_output, flow)| over the reliable pixels (and the three channels), in
     [0, 1] units: how much a result changes where the picture only moved. `flow` and `mask` come from the
     input frames (optical_flow(previous, current), reliable_mask). NaN when no pixel is reliable."""
+    return carried_error(output, warp(previous_output, flow), mask)
+
+
+def carried_error(output, carried, mask: np.ndarray) -> float:
+    """temporal_error with the previous result already warped onto this frame (`carried`, float32
+    [1, H, W, 3] or [H, W, 3]): mean |output − carried| over the pixels where `mask` ([H, W, 1]) is 1."""
     current = np.asarray(output, np.float32)
     current = current[0] if current.ndim == 4 else current
-    carried = warp(previous_output, flow)
-    carried = carried[0] if carried.ndim == 4 else carried
+    carried = np.asarray(carried, np.float32).reshape(current.shape)
     weights = mask.reshape(mask.shape[0], mask.shape[1], 1)
     reliable = float(weights.sum())
     if reliable == 0:

@@ -1,8 +1,9 @@
-"""A folder of frames read as a video: the pictures in it, in natural order (frame_2 before frame_10).
+"""A folder of frames as a video, both ways: read in natural order (frame_2 before frame_10), and written
+as numbered PNGs.
 
 What FFmpeg-extracted frames (`ffmpeg -i clip.mp4 frames/%05d.png`) or a renderer's output look like. The
-reader has VideoReader's interface, so the frame loop (video/stream.py) takes either: a folder has no sound,
-and its frame rate is the one the caller gives.
+reader has VideoReader's interface and the writer VideoWriter's, so the frame loop (video/stream.py) takes
+either: a folder has no sound, and its frame rate is the one the caller gives.
 """
 
 from __future__ import annotations
@@ -18,12 +19,83 @@ from absl import logging
 from PIL import Image
 
 from style_transfer.core import image_io
-from style_transfer.core.errors import ImageError, VideoError
+from style_transfer.core.errors import ImageError, OutputError, OutputExistsError, VideoError
 from style_transfer.video.io import even_size
 
 # Pillow's readable formats by suffix; any other file in the folder (a .txt, Thumbs.db) is not a frame.
 PICTURE_SUFFIXES = frozenset(suffix for suffix, kind in Image.registered_extensions().items()
                              if kind in Image.OPEN)
+
+
+# The written frames' names: frame_000001.png, ... (six digits sort by name too, up to 999999 frames).
+FRAME_PATTERN = re.compile(r"frame_\d{6}\.png")
+
+
+def is_frame_folder(path: str | os.PathLike) -> bool:
+    """Whether a result named `path` is a folder of frames: a name without a suffix (`out`, `out/`)."""
+    return Path(path).suffix == ""
+
+
+def check_frame_folder(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Refuses, before any work, a folder of frames that could not or should not be written: VideoError for
+    a file of that name or an unwritable place, and for a folder holding anything but frames this program
+    wrote (even with `overwrite`: a user's folder is never emptied); OutputExistsError for a folder of frames
+    without `overwrite`. An empty folder is used."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VideoError(f"{path}: exists and is not a folder; a folder of frames is written there")
+    members = list(path.iterdir()) if path.is_dir() else []
+    if members and any(not FRAME_PATTERN.fullmatch(member.name) for member in members):
+        raise VideoError(f"{path}: holds other files; frames go into a new or empty folder")
+    if members and not overwrite:
+        raise OutputExistsError(f"{path}: already holds {len(members)} frames; not overwriting them")
+    try:
+        image_io.check_writable_directory(path.parent)
+    except OutputError as error:
+        raise VideoError(f"{path}: cannot be written: {error}") from None
+    return path
+
+
+def move_frames_into_place(written: Path, path: Path) -> Path:
+    """Gives the folder of frames `written` the name `path`, replacing a folder of frames there (checked by
+    check_frame_folder): the old one is renamed aside first, so `path` never holds a mixture."""
+    aside = None
+    if path.exists():
+        aside = path.with_name(f".{path.name}.replaced")
+        path.rename(aside)
+    written.rename(path)
+    if aside is not None:
+        for member in aside.iterdir():
+            member.unlink()
+        aside.rmdir()
+    return path
+
+
+class FrameFolderWriter:
+    """Writes frames as frame_000001.png, frame_000002.png, ... into the folder `path` (created), numbering
+    from `first` (a resumed run goes on from its next frame). Each PNG is written atomically, so a stopped
+    run leaves whole frames only. `size` = (width, height) of every frame; VideoWriter's interface."""
+
+    def __init__(self, path: str | os.PathLike, size: tuple[int, int], *, first: int = 1):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.size = size
+        self.next = first
+
+    def write(self, image) -> None:
+        """Writes one frame: float32 [1, H, W, 3] in [0, 1] of the writer's size (ValueError otherwise)."""
+        image = np.asarray(image, np.float32)
+        image = image if image.ndim == 4 else image[None]
+        if (image.shape[2], image.shape[1]) != tuple(self.size):
+            raise ValueError(f"frame of {image.shape[2]}x{image.shape[1]} for frames of {self.size[0]}x{self.size[1]}")
+        image_io.save_image(image, self.path / f"frame_{self.next:06d}.png", overwrite=True, png_compression=1)
+        self.next += 1
+
+    def close(self) -> Path:
+        return self.path
+
+    def abort(self) -> None:
+        """Keeps the frames written: each is whole."""
 
 
 def natural_key(path: Path) -> list:

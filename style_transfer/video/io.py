@@ -1,9 +1,9 @@
 """Reading and writing videos one frame at a time with PyAV (FFmpeg), so a clip is never all in memory.
 
 Frames follow the package's pixel contract: float32 RGB in [0, 1], shape [1, H, W, 3]. Results are H.264 in
-yuv420p (what every player accepts) in an MP4, written to a temporary file beside the result and renamed
-when finished, never over an existing file unless asked. The source's audio is copied packet by packet,
-not re-encoded.
+yuv420p (what every player accepts), tagged BT.709, in an MP4, written to a temporary file beside the result
+and renamed when finished, never over an existing file unless asked. The source's audio is copied packet by
+packet, not re-encoded, and keeps its place against the video.
 """
 
 from __future__ import annotations
@@ -18,25 +18,23 @@ import numpy as np
 from absl import logging
 
 from style_transfer.core import files, image_io
-from style_transfer.core.errors import MissingExtraError, OutputError, OutputExistsError, VideoError
+from style_transfer.core.errors import OutputError, OutputExistsError, VideoError
+from style_transfer.video import require_extra
 
 # What --content treats as a video rather than a picture. GIF stays a picture (image_io reads its first frame).
 VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv",
                             ".flv", ".3gp", ".ogv"})
 OUTPUT_SUFFIXES = frozenset({".mp4", ".m4v", ".mov"})
-INSTALL_HINT = 'pip install -e ".[video]"'
 # x264's constant-quality setting: 18 is visually close to lossless for stylised frames and ~3x smaller than 0.
 DEFAULT_CRF = 18
+# FFmpeg's codes (AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic agree on 1; AVColorRange).
+_BT709 = 1
+_LIMITED_RANGE = 1
 
 
 def require_av():
     """The `av` module; MissingExtraError naming the install command when the video extra is not installed."""
-    try:
-        import av
-    except ImportError:
-        raise MissingExtraError(f"videos need PyAV and OpenCV, which the core install leaves out: "
-                                f"{INSTALL_HINT}") from None
-    return av
+    return require_extra("av")
 
 
 def is_video(path: str | os.PathLike) -> bool:
@@ -57,8 +55,9 @@ class VideoReader:
     """The frames of a video's first video stream, decoded one at a time (see `open_video`).
 
     Attributes: `path`; `fps`, the average frame rate as a Fraction (30000/1001 for NTSC); `source_size`,
-    the stream's (width, height); `size`, the (width, height) of the frames yielded (even numbers, scaled to
-    `max_dim`); `frame_count`, the number of frames the container declares, or None when it does not;
+    the (width, height) players show (a phone's portrait clip is stored landscape with a display rotation,
+    and its frames are turned upright); `size`, the (width, height) of the frames yielded (even numbers,
+    scaled to `max_dim`); `frame_count`, the number of frames the container declares, or None when it does not;
     `has_audio`; `damaged`, how many frames the decoder rejected so far.
 
     Iterating yields each frame as float32 [1, H, W, 3] in [0, 1], or None in place of a frame whose data
@@ -85,7 +84,9 @@ class VideoReader:
         self._stream.thread_type = "AUTO"  # frame-parallel decoding: the decoder keeps pace with the network
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         self.fps = Fraction(rate) if rate else Fraction(25)
-        self.source_size = (self._stream.codec_context.width, self._stream.codec_context.height)
+        self._quarter_turns = self._display_rotation(av)
+        width, height = self._stream.codec_context.width, self._stream.codec_context.height
+        self.source_size = (height, width) if self._quarter_turns % 2 else (width, height)
         self.size = even_size(*self.source_size, max_dim)
         self.frame_count = self._stream.frames or None
         self.has_audio = bool(self._container.streams.audio)
@@ -103,8 +104,21 @@ class VideoReader:
             raise VideoError(f"{self.path}: its video stream declares no frame size")
         return stream
 
+    def _display_rotation(self, av) -> int:
+        """Quarter turns counter-clockwise that players give the frames (0 to 3), from the first frame's display
+        matrix (a second look at the file, so the frames to yield are not consumed)."""
+        try:
+            with av.open(str(self.path), mode="r") as probe:
+                for frame in probe.decode(probe.streams.video[0]):
+                    return round(getattr(frame, "rotation", 0) / 90) % 4
+        except av.error.FFmpegError:  # a damaged start: the frames come as stored
+            pass
+        return 0
+
     def __iter__(self) -> Iterator[np.ndarray | None]:
         width, height = self.size
+        if self._quarter_turns % 2:  # decoded as stored, then turned
+            width, height = height, width
         # demux ends with an empty packet whose decoding flushes the frames the decoder still holds.
         for packet in self._container.demux(self._stream):
             try:
@@ -115,8 +129,10 @@ class VideoReader:
                 yield None
                 continue
             for frame in frames:
-                rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-                yield (rgb.to_ndarray().astype(np.float32) / np.float32(255.0))[None]
+                rgb = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA").to_ndarray()
+                if self._quarter_turns:
+                    rgb = np.rot90(rgb, self._quarter_turns)
+                yield (rgb.astype(np.float32) / np.float32(255.0))[None]
 
     def close(self) -> None:
         self._container.close()
@@ -173,6 +189,11 @@ class VideoWriter:
             # No B-frames: decoding order then equals display order, so parts written by separate runs
             # (--resume) join by shifting timestamps alone (join_videos).
             self._stream.codec_context.max_b_frames = 0
+            # Tagged BT.709, limited range, and converted by it (write): untagged, players guess the matrix
+            # (BT.709 for HD, BT.601 below) and colours shift where the guess is not what the encoder used.
+            context = self._stream.codec_context
+            context.colorspace = context.color_primaries = context.color_trc = _BT709
+            context.color_range = _LIMITED_RANGE
             self._stream.options = {"crf": str(crf), "preset": "medium"}
             self._audio = _AudioCopy(self._container, audio_from) if audio_from else None
         except BaseException:
@@ -188,6 +209,7 @@ class VideoWriter:
         if pixels.shape[0] - height not in (0, 1) or pixels.shape[1] - width not in (0, 1):
             raise ValueError(f"frame of {pixels.shape[1]}x{pixels.shape[0]} for a video of {width}x{height}")
         frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels[:height, :width]), format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace=_BT709, dst_color_range=_LIMITED_RANGE)
         frame.pts = self.frames_written
         frame.time_base = 1 / self.fps
         for packet in self._stream.encode(frame):
@@ -233,7 +255,10 @@ class VideoWriter:
 
 
 class _AudioCopy:
-    """The first audio stream of `source` muxed into `container` packet by packet, up to a time on request."""
+    """The first audio stream of `source` muxed into `container` packet by packet, up to a time on request.
+
+    Its timestamps move with the video: the result's first frame is at 0, the source's first frame is where
+    its video stream starts (far from 0 in a broadcast recording), and the sound keeps its place against it."""
 
     def __init__(self, container, source: str | os.PathLike):
         av = require_av()
@@ -249,18 +274,25 @@ class _AudioCopy:
             logging.warning("%s: its audio (%s) cannot go into an MP4 and is left out (%s)", source,
                             audio.codec_context.name, error)
             return
+        video = self._source.streams.video
+        start = video[0].start_time * video[0].time_base if video and video[0].start_time else Fraction(0)
+        self._shift = round(start / audio.time_base)  # in the audio's time base
+        self._start = start
         self._packets = (packet for packet in self._source.demux(audio) if packet.dts is not None)
         self._container = container
 
     def copy_until(self, seconds: Fraction | None) -> None:
-        """Muxes the packets that start before `seconds` (None: all that are left)."""
+        """Muxes the packets that start before `seconds` of the result (None: all that are left)."""
         while True:
             if self._next is None:
                 self._next = next(self._packets, None)
                 if self._next is None:
                     return
-            if seconds is not None and _seconds(self._next) >= seconds:
+            if seconds is not None and _seconds(self._next) - self._start >= seconds:
                 return
+            if self._next.pts is not None:
+                self._next.pts -= self._shift
+            self._next.dts -= self._shift
             self._next.stream = self._stream
             self._container.mux(self._next)
             self._next = None
@@ -276,11 +308,18 @@ def join_videos(parts: Sequence[str | os.PathLike], path: str | os.PathLike, *,
     Written atomically like VideoWriter; VideoError when the parts do not match."""
     av = require_av()
     path = check_output_path(path, overwrite=overwrite)
-    inputs = [av.open(os.fspath(part), mode="r") for part in parts]
+    if not parts:
+        raise ValueError("no parts to join")
+    inputs = []
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
     audio = None
     try:
+        for part in parts:
+            try:
+                inputs.append(av.open(os.fspath(part), mode="r"))
+            except av.error.FFmpegError as error:
+                raise VideoError(f"{part}: not a video FFmpeg can read ({_reason(error)})") from None
         first = inputs[0].streams.video[0]
         for part, opened in zip(parts, inputs):
             stream = opened.streams.video[0]
@@ -325,7 +364,8 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool = False) -> Pa
     without `overwrite`. Creates the folder it goes in."""
     path = Path(path)
     if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise VideoError(f"{path}: videos are written as MP4; name the result .mp4 (or .m4v, .mov)")
+        raise VideoError(f"{path}: a video is written as MP4 (name it .mp4, .m4v or .mov) or as a folder of "
+                         "frames (a name without a suffix)")
     if path.is_dir():
         raise VideoError(f"{path}: is a directory")
     if (path.exists() or path.is_symlink()) and not overwrite:

@@ -46,11 +46,11 @@ class FrameStopped(Exception):
 
 @dataclasses.dataclass
 class FrameRecord:
-    """How one frame went. objective: the style-transfer objective (content + style + tv, without the
-    temporal term) of the frame's result; terms: every term of it, with "temporal" for a frame that had one.
-    temporal_error: the mean |result - previous result warped onto this frame| over the reliable pixels,
-    in [0, 1] (flow.temporal_error; flow of the input frames), None for the first frame. steps: the
-    optimiser's steps; seconds: the frame's wall time."""
+    """How one frame went. index: its place in the video, from 0 (damaged frames count). objective: the
+    style-transfer objective (content + style + tv, without the temporal term) of the frame's result; terms:
+    every term of it, with "temporal" for a frame that had one. temporal_error: the mean |result - previous
+    result warped onto this frame| over the reliable pixels, in [0, 1] (flow.temporal_error; flow of the
+    input frames), None for the first frame. steps: the optimiser's steps; seconds: the frame's wall time."""
 
     index: int
     objective: float
@@ -96,13 +96,10 @@ class FrameStyliser:
         terms = final_terms(result)
         error = None
         if carried is not None:
-            # carried.image is already the previous result moved onto this frame: a zero flow measures it.
-            still = np.zeros([height, width, 2], np.float32)
-            error = flow_lib.temporal_error(result.image, carried.image, still, carried.mask)
+            error = flow_lib.carried_error(result.image, carried.image, carried.mask)
         record = FrameRecord(index=self.index, objective=terms["total"] - terms.get("temporal", 0.0), terms=terms,
                              temporal_error=error, steps=result.steps_done, seconds=time.perf_counter() - started)
         self.records.append(record)
-        self.index += 1
         logging.info("frame %d: objective %.5g (content %.4g, style %.4g, tv %.4g), temporal term %.4g, "
                      "temporal error %s, %d steps in %.1f s", record.index + 1, record.objective,
                      terms["content"], terms["style"], terms["tv"], terms.get("temporal", 0.0),
@@ -110,6 +107,12 @@ class FrameStyliser:
         if self.on_record:
             self.on_record(record)
         return result.image
+
+
+    def on_frame(self, done: int, total: int | None) -> None:
+        """The frame loop's count after each frame written: the next frame is number `done` (from 0), damaged
+        frames, which repeat a result without being stylised, counted too."""
+        self.index = done
 
 
 def final_terms(result) -> dict[str, float]:
@@ -129,6 +132,7 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
                   max_dim: int = 0, resume: bool = False, overwrite: bool = False, extractor=None,
                   callbacks: Sequence[Callback] = (), stop: threading.Event | None = None,
                   on_record: Callable[[FrameRecord], None] | None = None,
+                  on_saving: Callable[[bool], None] | None = None,
                   ) -> tuple[stream.VideoResult, list[FrameRecord]]:
     """Stylises the video `source` (or a folder of frames, at config.frame_rate) in the manner of `style`
     into the MP4 `output`, at the source's frame rate and size (`max_dim` 0) or with its longest side `max_dim`, its audio copied; frames are streamed,
@@ -139,8 +143,9 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
     the stopped run of `output` from its next frame (ResumeError if there is none, or its settings or
     source differ). stop: once set, the frame under way is dropped and the run stops; the finished frames
     are kept in stream.partial_directory(output) for `resume`, and FrameStopped is raised. on_record: called
-    with each frame's FrameRecord (the command line's progress bar). Raises VideoError, OutputExistsError,
-    ResumeError, ConfigError, ImageError (all ValueErrors) for bad inputs.
+    with each frame's FrameRecord (the command line's progress bar). on_saving: stream.stylise_video's.
+    Raises VideoError, OutputExistsError, ResumeError, ConfigError, ImageError (all ValueErrors) for bad
+    inputs.
     """
     styliser = FrameStyliser(style, config, extractor=extractor, callbacks=callbacks, stop=stop,
                              on_record=on_record, first_index=frames_done(output) if resume else 0)
@@ -148,7 +153,8 @@ def stylize_video(source: str | os.PathLike, style, output: str | os.PathLike, c
         result = stream.stylise_video(source, output, styliser, max_dim=max_dim, temporal_weight=0.0,
                                       resume=resume, overwrite=overwrite, settings=run_settings(config),
                                       should_stop=lambda: stop is not None and stop.is_set(),
-                                      frame_rate=config.frame_rate)
+                                      on_frame=styliser.on_frame, frame_rate=config.frame_rate,
+                                      on_saving=on_saving)
     except FrameStopped:
         raise FrameStopped(frames_done(output)) from None
     return result, styliser.records
