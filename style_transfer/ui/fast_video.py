@@ -9,7 +9,6 @@ closing) or fails, the frames it wrote are deleted (the page cannot resume, unli
 from __future__ import annotations
 
 import dataclasses
-import queue
 import shutil
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Iterator
 from style_transfer.core.errors import ImageError, MissingExtraError, VideoError
 from style_transfer.fast import export
 from style_transfer.fast.apply_config import ApplyConfig
+from style_transfer.ui.background import in_background
 from style_transfer.ui.paint import duration
 from style_transfer.video import flow as video_flow
 from style_transfer.video import io as video_io
@@ -92,49 +92,31 @@ def stylise(stylizer: export.Stylizer, source, style: dict[str, float], config: 
     VideoProgress after each frame; the last one holds the result. Setting `stop` ends the run after its
     current frame, and closing the generator does too; either way nothing is left at `output`. Raises what
     stream.stylise_video raises (VideoError, ...)."""
-    updates: queue.Queue = queue.Queue()
-    outcome: dict = {}
-
     def stylise_frame(frame, carried):
         return stylizer(frame, style, strength=config.strength, preserve_colors=config.preserve_colors)
 
-    def work():
+    def work(updates):
+        result = None
         try:
-            outcome["result"] = stream.stylise_video(
+            result = stream.stylise_video(
                 source, output, stylise_frame, max_dim=config.max_dim, temporal_weight=config.temporal_weight,
                 settings=settings, should_stop=stop.is_set,
                 on_frame=lambda done, total: updates.put((done, total, time.perf_counter())))
-        except BaseException as error:  # handed to the page's thread, which reports it
-            outcome["error"] = error
+            return result
         finally:
-            result = outcome.get("result")
             if result is None or result.path is None:  # stopped or failed: no half-written video stays
                 shutil.rmtree(stream.partial_directory(output), ignore_errors=True)
-            updates.put(None)
 
     started = time.perf_counter()
-    thread = threading.Thread(target=work, name="style-transfer-ui-video", daemon=True)
-    thread.start()
     frame, total, rate = 0, None, 0.0
-    try:
-        while True:
-            batch = [updates.get()]
-            while not updates.empty():  # what arrived while the page was sent the last update
-                batch.append(updates.get())
-            finished = batch[-1] is None
-            for item in batch:
-                if item is not None:
-                    frame, total, now = item
-                    rate = frame / max(now - started, 1e-9)
-            if finished:
-                break
-            yield VideoProgress(frame, total, rate)
-    finally:
-        stop.set()  # the page went away (GeneratorExit), or the run ended: either way no more frames
-        thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+
+    def show(items) -> VideoProgress:
+        nonlocal frame, total, rate
+        for frame, total, now in items:
+            rate = frame / max(now - started, 1e-9)
+        return VideoProgress(frame, total, rate)
+
+    result = yield from in_background(work, show, name="style-transfer-ui-video", stop=stop)
     yield VideoProgress(result.frames, result.total, rate, result=result)
 
 

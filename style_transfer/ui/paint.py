@@ -20,6 +20,7 @@ from style_transfer.core.config import DEFAULT, StyleConfig
 from style_transfer.core.errors import ConfigError, ImageError
 from style_transfer.optimize.api import build_extractor, stylize
 from style_transfer.optimize.optimization import Callback
+from style_transfer.ui.background import in_background
 
 # The page shows the forming picture at most this often (seconds): each update sends a PNG to the browser.
 IMAGE_INTERVAL = 1.0
@@ -128,44 +129,23 @@ def paint(photo, paintings: Sequence, config: StyleConfig, *, stop: threading.Ev
     if config.style_blend_weights and len(config.style_blend_weights) != len(paintings):
         raise ConfigError("style_blend_weights", f"{len(config.style_blend_weights)} weights for "
                           f"{len(paintings)} painting{'s' if len(paintings) > 1 else ''}; give one per painting")
-    updates: queue.Queue = queue.Queue()
-    outcome: dict = {}
-
-    def work():
-        try:
-            extractor = extractors.get(config)
-            outcome["result"] = stylize(photo, list(paintings), config, extractor=extractor, stop=stop,
-                                        callbacks=[_Watcher(updates, config.total_steps)])
-        except BaseException as error:  # handed to the page's thread, which reports it
-            outcome["error"] = error
-        finally:
-            updates.put(None)
-
-    thread = threading.Thread(target=work, name="style-transfer-ui-paint", daemon=True)
-    thread.start()
     losses: list[float] = []
     step, rate = 0, 0.0
-    try:
-        while True:
-            batch = [updates.get()]
-            while not updates.empty():  # what arrived while the page was sent the last update
-                batch.append(updates.get())
-            finished = batch[-1] is None
-            image = None
-            for item in batch:
-                if item is not None:
-                    step, loss, picture, rate = item
-                    losses.append(loss)
-                    image = picture if picture is not None else image
-            if finished:
-                break
-            yield Progress(step, config.total_steps, None if image is None else list(losses), image, rate)
-    finally:
-        stop.set()  # the page went away (GeneratorExit), or the run ended: either way no more steps
-        thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    result = outcome["result"]
+
+    def work(updates):
+        extractor = extractors.get(config)
+        return stylize(photo, list(paintings), config, extractor=extractor, stop=stop,
+                       callbacks=[_Watcher(updates, config.total_steps)])
+
+    def show(items) -> Progress:
+        nonlocal step, rate
+        image = None
+        for step, loss, picture, rate in items:
+            losses.append(loss)
+            image = picture if picture is not None else image
+        return Progress(step, config.total_steps, None if image is None else list(losses), image, rate)
+
+    result = yield from in_background(work, show, name="style-transfer-ui-paint", stop=stop)
     yield Progress(result.steps_done, config.total_steps, list(losses), image_io.to_uint8(result.image), rate,
                    result=result)
 
