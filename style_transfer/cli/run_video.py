@@ -3,8 +3,9 @@ temporal consistency (video.optimizer.stylize_video). Reached from run.py's main
 the flags are run.py's.
 
 Writes clip_painting.mp4 (numbered if taken) at the source's frame rate and size (or --max_dim), its audio
-copied; an --output without a suffix is a folder of PNG frames instead. Ctrl-C drops the frame under way, keeps the finished ones in <output>.partial/ and prints the
-command that continues from the next frame (--resume).
+copied; an --output without a suffix is a folder of PNG frames instead. Ctrl-C drops the frame under way,
+keeps the finished ones in <output>.partial/ and prints the command that continues from the next frame
+(--resume).
 """
 
 from __future__ import annotations

@@ -18,12 +18,6 @@ from style_transfer.core.vgg_layers import NETWORK_LAYERS, network_layers
 
 NETWORK_CHOICES = tuple(NETWORK_LAYERS)
 
-
-def is_weights_file(weights: str) -> bool:
-    """Whether the `weights` setting names a file (anything but 'imagenet', 'random' and 'random:SEED'); the file
-    may not exist."""
-    return weights not in ("imagenet", "random") and not weights.startswith("random:")
-
 INIT_CHOICES = ("content", "noise", "style")  # or the path of a picture
 RESIZE_CHOICES = ("antialias", "tutorial")
 PRESERVE_COLORS_CHOICES = ("none", "luminance", "histogram")
@@ -40,6 +34,12 @@ JPEG_DCT_CHOICES = ("accurate", "fast")
 # Video defaults (docs/video.md has the measurements they were chosen by).
 TEMPORAL_WEIGHT = 1e9
 LATER_FRAME_STEPS = 150
+
+
+def is_weights_file(weights: str) -> bool:
+    """Whether the `weights` setting names a file (anything but 'imagenet', 'random' and 'random:SEED'); the file
+    may not exist."""
+    return weights not in ("imagenet", "random") and not weights.startswith("random:")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -108,7 +108,6 @@ class FrameStyliser:
             self.on_record(record)
         return result.image
 
-
     def on_frame(self, done: int, total: int | None) -> None:
         """The frame loop's count after each frame written: the next frame is number `done` (from 0), damaged
         frames, which repeat a result without being stylised, counted too."""
