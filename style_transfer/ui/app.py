@@ -8,7 +8,7 @@ What keeps it safe to leave running:
   chosen by name from lists the server made;
 - each session's results live in its own folder (sessions.py), removed when the page closes;
 - a run whose page closes stops within a step or a frame: Gradio closes the handler's generator when the page's
-  event stream drops, and the generators' `finally` stops the run (paint.paint, fast_video.stylise);
+  event stream drops, and background.in_background's `finally` stops the run (paint.paint, fast_video.stylise);
 - every error is one message in the page (gr.Error), never a traceback.
 """
 

@@ -102,7 +102,8 @@ class Sessions:
         The runs are not stopped here: Gradio ends the session when the page's heartbeat stops, which a page
         that is still open can also cause (a connection dropped under load). A page that has really gone
         stops its run otherwise: Gradio closes the run's generator once the page's event stream drops, and
-        the generator's `finally` sets the stop event (paint.paint, fast_video.stylise)."""
+        the generator's `finally` sets the stop event (background.in_background, under paint.paint and
+        fast_video.stylise)."""
         try:
             session = self._checked(session)
         except ValueError:
