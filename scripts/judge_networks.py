@@ -10,7 +10,9 @@ For every held-out photograph (../shared/images/content, never trained on) and e
 - the network's result for the same pixels (`export.load`, float32), timed after a first call;
 - both saved as 8-bit PNGs, read back and judged by the optimiser's own objective (the default loss weights
   and layers) on those pixels, and by the fraction of identical neighbouring pixel pairs;
-- the network's objective at --strength 0, 0.25, 0.5, 0.75 and 1, to show the control is monotone.
+- the network's objective at --strength 0, 0.25, 0.5, 0.75 and 1, to show the control is monotone;
+- with --baselines, the objective of pictures that do not try to paint (the photograph, the photograph blurred
+  by 1 and 2 pixels, flat grey), which puts the network's in scale.
 
 The optimiser sees the style picture at the size the network was trained with, relative to the photograph:
 its style_scale is the network's style_size / image_size (a network trained on 256-pixel crops with a
@@ -75,6 +77,25 @@ def objective(extractor, config, content_image, style_images, image) -> dict[str
     return {term: float(terms[term]) for term in ("total", "content", "style", "tv")}
 
 
+def blurred(image: np.ndarray, sigma: float) -> np.ndarray:
+    """`image` [1, H, W, 3] blurred by a Gaussian of `sigma` pixels (reflected at the borders)."""
+    import tensorflow as tf
+
+    radius = int(3 * sigma)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel = np.outer(taps, taps) / taps.sum() ** 2
+    padded = tf.pad(image, [[0, 0], [radius, radius], [radius, radius], [0, 0]], "REFLECT")
+    return tf.nn.depthwise_conv2d(padded, np.tile(kernel[:, :, None, None], (1, 1, 3, 1)).astype(np.float32),
+                                  [1, 1, 1, 1], "VALID").numpy()
+
+
+def baselines(content_image: np.ndarray) -> dict[str, np.ndarray]:
+    """Pictures that make no attempt at the style, whose objective puts a network's in scale: the photograph,
+    the photograph blurred by 1 and 2 pixels, and a flat mid-grey."""
+    return {"photograph": content_image, "blur_1px": blurred(content_image, 1.0),
+            "blur_2px": blurred(content_image, 2.0), "grey": np.full_like(content_image, 0.5)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="a trained network (style-transfer-train's model_dir)")
@@ -84,6 +105,8 @@ def main() -> int:
     parser.add_argument("--max_dim", type=int, default=256)
     parser.add_argument("--json", type=Path, help="append each record to this file (JSON lines)")
     parser.add_argument("--sheets", type=Path, help="write the README's figures into this folder")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also judge the photograph, the photograph blurred by 1 and 2 pixels, and flat grey")
     args = parser.parse_args()
 
     from style_transfer.optimize import api
@@ -120,6 +143,9 @@ def main() -> int:
                    "network_flat_pairs": artefacts.flat_pair_fraction(painted),
                    "optimiser_flat_pairs": artefacts.flat_pair_fraction(optimised),
                    "style_loss_by_strength": dict(zip(map(str, STRENGTHS), by_strength))}
+            if args.baselines:
+                row["baselines"] = {name: objective(extractor, config, content_image, style_images, quantised(image))
+                                    for name, image in baselines(content_image).items()}
             print(json.dumps(row), flush=True)
             if args.json:
                 with open(args.json, "a") as stream:
