@@ -34,8 +34,9 @@ TUNING = {
     **{f"tune_starry_lr{rate}": (["starry_night"], [*_SHORT, "--learning_rate", rate]) for rate in ("1e-3", "1e-2")},
     "tune_starry_residual": (["starry_night"], [*_SHORT, "--residual_output"]),
     "tune_starry_filters16": (["starry_night"], [*_SHORT, "--filters", "16"]),
-    # Loss weights on a cheaper proxy (docs: "What the objective goal asks"): 128-pixel crops and a 256-pixel
-    # painting (the same scale ratio as the defaults), 300 steps, judged with --max_dim 128.
+    # Settings tried on a cheaper proxy (docs/fast.md: "Settings, on a cheaper proxy"): 128-pixel crops and a 256-pixel
+    # painting (the same scale ratio as the defaults), 300 steps of 4 crops or as many crops in batches of 1,
+    # judged with --max_dim 128.
     **{f"proxy128_{name}": (["starry_night"], ["--steps", str(steps), "--checkpoint_every", "100", "--sample_every",
                                                "100", "--image_size", "128", "--style_size", "256", *flags])
        for name, steps, flags in (
@@ -43,7 +44,10 @@ TUNING = {
            ("content_weight_4x", 300, ["--content_weight", "40000"]),
            ("content_block2", 300, ["--content_layers", "block2_conv2:1,block5_conv2:1", "--content_weight", "20000"]),
            ("content_block3", 300, ["--content_layers", "block3_conv3:1,block5_conv2:1", "--content_weight", "20000"]),
-           ("content_only", 100, ["--style_weight", "0", "--tv_weight", "0"]))},
+           ("content_only", 100, ["--style_weight", "0", "--tv_weight", "0"]),
+           ("residual_output", 300, ["--residual_output"]),
+           ("residual_output_lr1e-4", 300, ["--residual_output", "--learning_rate", "1e-4"]),
+           ("batch_1", 1200, ["--batch_size", "1"]))},
     # The stability loss for video (docs/video.md): the same short run without and with it, on smaller crops.
     **{f"stability_starry_{weight}": (["starry_night"], ["--steps", "200", "--checkpoint_every", "100",
                                                         "--sample_every", "100", "--image_size", "128",
