@@ -47,7 +47,9 @@ TUNING = {
            ("content_only", 100, ["--style_weight", "0", "--tv_weight", "0"]),
            ("residual_output", 300, ["--residual_output"]),
            ("residual_output_lr1e-4", 300, ["--residual_output", "--learning_rate", "1e-4"]),
-           ("batch_1", 1200, ["--batch_size", "1"]))},
+           ("batch_1", 1200, ["--batch_size", "1"]),
+           ("defaults_seed1", 300, ["--seed", "1"]),
+           ("batch_1_seed1", 1200, ["--batch_size", "1", "--seed", "1"]))},
     # The stability loss for video (docs/video.md): the same short run without and with it, on smaller crops.
     **{f"stability_starry_{weight}": (["starry_night"], ["--steps", "200", "--checkpoint_every", "100",
                                                         "--sample_every", "100", "--image_size", "128",
