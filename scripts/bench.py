@@ -141,7 +141,6 @@ def conv_gflop(height: int, width: int, network: str = "vgg19", deepest: str = "
 def matmul_peak() -> dict:
     """The faster of TensorFlow's and NumPy's float32 4096x4096 matrix product: on a CPU without AVX-512,
     TensorFlow (Eigen) measured about half of NumPy's OpenBLAS, which is nearer the FMA units' limit."""
-    import numpy as np
     import tensorflow as tf
 
     n = 4096
