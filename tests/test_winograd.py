@@ -249,6 +249,17 @@ def test_auto_picks_winograd_for_float32_on_a_cpu_only(monkeypatch):
     assert devices.resolve_convolution("auto", "float32") == "direct"  # cuDNN picks its own algorithms
 
 
+def test_auto_is_direct_for_pictures_too_small_to_repay_winograds_set_up(monkeypatch, content_path, style_path,
+                                                                          weights_file):
+    monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
+    assert api.requested_convolution(StyleConfig(max_dim=api.WINOGRAD_MIN_SIDE - 1)) == "direct"
+    assert api.requested_convolution(StyleConfig(max_dim=api.WINOGRAD_MIN_SIDE)) == "auto"
+    assert api.requested_convolution(StyleConfig(max_dim=32, convolution="winograd")) == "winograd"
+    config = StyleConfig(weights=str(weights_file), max_dim=32, steps=1)
+    assert api.stylize(content_path, style_path, config).computed["convolution"] == "direct"
+    assert api.build_extractor(config.replace(max_dim=api.WINOGRAD_MIN_SIDE)).convolution == "winograd"
+
+
 def test_winograd_asks_for_float32_and_refuses_bfloat16(monkeypatch):
     monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx512_bf16"})
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
@@ -264,7 +275,7 @@ def test_the_tutorial_preset_runs_winograd_on_a_cpu_and_an_extractor_of_either_k
         monkeypatch, content_path, style_path):
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
     config = TUTORIAL.replace(max_dim=32, weights="random", steps=2)
-    assert api.build_extractor(config).convolution == "winograd"
+    assert api.build_extractor(config.replace(max_dim=api.WINOGRAD_MIN_SIDE)).convolution == "winograd"
     # The same objective to float rounding, so an extractor of direct convolutions is used as it is.
     direct = FeatureExtractor(TUTORIAL_LAYERS, weights="random", network="vgg19", **EXACT)
     result = api.stylize(content_path, style_path, config, extractor=direct)

@@ -148,7 +148,8 @@ class StyleConfig(ConfigMethods):
                               "3x3) from 128 input channels on, 4x fewer multiplications, and the other layers' "
                               "and the pools' gradients by faster formulas: the same objective to float "
                               "rounding; float32 only, so it makes 'auto' precision float32); 'auto' picks winograd where "
-                              "the convolutions are float32 and no GPU is used.", CONVOLUTION_CHOICES)
+                              "the convolutions are float32, no GPU is used and max_dim is at least 128 (below, "
+                              "its set-up costs more than it saves).", CONVOLUTION_CHOICES)
     recompute: bool = config_field(False, "Gradient checkpointing: the network's first two blocks (its full- and "
                              "half-resolution activations) run in horizontal bands, forward and again in the "
                              "backward pass, so no more than a band's activations are held at once. The same "

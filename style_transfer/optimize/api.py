@@ -28,12 +28,25 @@ from style_transfer.optimize.inputs import (TUTORIAL_WHOLE_PIXELS, Pictures, Sca
 from style_transfer.optimize.result import StylizeResult, computation, png_metadata  # noqa: F401
 
 
+# Below this longest side 'auto' convolution means direct: Winograd's set-up, XLA compiling its transforms
+# (about 9 s), is not repaid within a run, and on the smallest pictures its steps are slower as well.
+WINOGRAD_MIN_SIDE = 128
+
+
 def build_extractor(config: StyleConfig) -> FeatureExtractor:
     """The feature extractor of `config`'s network, for its layers, weights, pooling and precision (reusable
     across `stylize` calls)."""
     return FeatureExtractor([*config.style_layers, *config.content_layers], weights=config.weights,
                             pooling=config.pooling, precision=requested_precision(config),
-                            convolution=config.convolution, network=config.network)
+                            convolution=requested_convolution(config), network=config.network)
+
+
+def requested_convolution(config: StyleConfig) -> str:
+    """config.convolution, except that 'auto' means direct for pictures smaller than WINOGRAD_MIN_SIDE
+    (elsewhere 'auto' is left for the extractor to resolve on this machine)."""
+    if config.convolution == "auto" and config.max_dim < WINOGRAD_MIN_SIDE:
+        return "direct"
+    return config.convolution
 
 
 def requested_precision(config: StyleConfig) -> str:

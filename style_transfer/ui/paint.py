@@ -18,7 +18,7 @@ import numpy as np
 from style_transfer.core import image_io
 from style_transfer.core.config import DEFAULT, StyleConfig
 from style_transfer.core.errors import ConfigError, ImageError
-from style_transfer.optimize.api import build_extractor, stylize
+from style_transfer.optimize.api import build_extractor, requested_convolution, stylize
 from style_transfer.optimize.optimization import Callback
 from style_transfer.ui.background import in_background
 
@@ -109,7 +109,8 @@ class Extractors:
         self._lock = threading.Lock()
 
     def get(self, config: StyleConfig):
-        key = (config.network, config.weights, config.pooling, config.precision, config.convolution)
+        key = (config.network, config.weights, config.pooling, config.precision,
+               requested_convolution(config))
         with self._lock:
             if key not in self._built:
                 self._built[key] = build_extractor(config)
