@@ -36,7 +36,7 @@ TUNING = {
     "tune_starry_filters16": (["starry_night"], [*_SHORT, "--filters", "16"]),
     # Settings tried on a cheaper proxy (docs/fast.md: "Settings, on a cheaper proxy"): 128-pixel crops and a 256-pixel
     # painting (the same scale ratio as the defaults), 300 steps of 4 crops or as many crops in batches of 1,
-    # judged with --max_dim 128.
+    # judged with --max_dim 128. Longer: `--only proxy128_defaults --steps 600` (and so on) resumes the run.
     **{f"proxy128_{name}": (["starry_night"], ["--steps", str(steps), "--checkpoint_every", "100", "--sample_every",
                                                "100", "--image_size", "128", "--style_size", "256", *flags])
        for name, steps, flags in (
@@ -49,7 +49,8 @@ TUNING = {
            ("residual_output_lr1e-4", 300, ["--residual_output", "--learning_rate", "1e-4"]),
            ("batch_1", 1200, ["--batch_size", "1"]),
            ("defaults_seed1", 300, ["--seed", "1"]),
-           ("batch_1_seed1", 1200, ["--batch_size", "1", "--seed", "1"]))},
+           ("batch_1_seed1", 1200, ["--batch_size", "1", "--seed", "1"]),
+           ("filters_32", 300, ["--filters", "32"]))},
     # The stability loss for video (docs/video.md): the same short run without and with it, on smaller crops.
     **{f"stability_starry_{weight}": (["starry_night"], ["--steps", "200", "--checkpoint_every", "100",
                                                         "--sample_every", "100", "--image_size", "128",
