@@ -42,8 +42,8 @@ def training_photographs() -> list[Path]:
 
 
 def resized_photograph(path: Path) -> np.ndarray:
-    """[h, w, 3] in [0, 1], 8-bit values: the short side resized to SIZE, antialiased (the training pipeline's
-    resize)."""
+    """[h, w, 3] in [0, 1], 8-bit values: the short side resized to SIZE, antialiased, as the training pipeline
+    resizes (which rounds the long side up; this rounds it to the nearest pixel)."""
     import tensorflow as tf
 
     from style_transfer.core import image_io
