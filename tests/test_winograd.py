@@ -252,6 +252,7 @@ def test_auto_picks_winograd_for_float32_on_a_cpu_only(monkeypatch):
 def test_auto_is_direct_for_pictures_too_small_to_repay_winograds_set_up(monkeypatch, content_path, style_path,
                                                                           weights_file):
     monkeypatch.setattr(devices.tf.config, "list_physical_devices", lambda kind=None: [])
+    monkeypatch.setattr(devices, "cpu_flags", lambda: {"avx2", "fma"})  # float32, where auto may mean Winograd
     assert api.requested_convolution(StyleConfig(max_dim=api.WINOGRAD_MIN_SIDE - 1)) == "direct"
     assert api.requested_convolution(StyleConfig(max_dim=api.WINOGRAD_MIN_SIDE)) == "auto"
     assert api.requested_convolution(StyleConfig(max_dim=32, convolution="winograd")) == "winograd"

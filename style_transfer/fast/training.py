@@ -25,6 +25,7 @@ save their checkpoints to a temporary directory and delete it, as TensorFlow's m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -134,12 +135,17 @@ class FastTrainer:
                               f"use a multiple of {replicas}")
         self.global_batch = config.batch_size
         keras.utils.set_random_seed(config.seed)  # the network's initial weights
-        with self.strategy.scope():
+        # The loss network is frozen and the same on every replica. MultiWorkerMirroredStrategy broadcasts the
+        # initial value of every variable made in its scope, and its broadcast has no bfloat16 kernel (the loss
+        # network's arithmetic on CPUs with native bfloat16): there each worker builds its own, outside the scope.
+        own_extractor = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        with contextlib.nullcontext() if own_extractor else self.strategy.scope():
             layers = (*config.content_layers, *config.style_layers)
             # VGG's max pools as trained, and TensorFlow's own convolutions: the Winograd layers take one picture
             # at a time, and training feeds batches.
             self.extractor = FeatureExtractor(layers, weights=config.weights, network=config.network,
                                               pooling="max", precision=config.precision, convolution="direct")
+        with self.strategy.scope():
             self.network = transformer_network(config.filters, config.residual_blocks, self.styles,
                                                residual_output=config.residual_output)
             self.keras_optimizer = keras.optimizers.Adam(config.learning_rate)
