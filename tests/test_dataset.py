@@ -251,3 +251,31 @@ def test_importing_the_module_does_not_import_tensorflow():
     script = "import sys\nfrom style_transfer.fast import dataset\nprint('tensorflow' in sys.modules)"
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert finished.stdout.strip() == "False", finished.stderr
+
+
+def test_a_failing_file_brought_twice_at_once_is_read_and_warned_about_once(monkeypatch, caplog):
+    # The pipeline decodes in parallel, so one file can come from two epochs at once: the second call must wait
+    # for the first and see that it failed.
+    import threading
+    import time
+
+    from style_transfer.core.errors import ImageError
+
+    reads = []
+
+    def slow_failure(name, **kwargs):
+        reads.append(name)
+        time.sleep(0.3)
+        raise ImageError(f"{name}: cannot decode image")
+
+    monkeypatch.setattr(dataset.image_io, "load_image", slow_failure)
+    decode = dataset._PictureDecoder(["bad.jpg", "good.jpg"])
+    with caplog.at_level("WARNING"):
+        calls = [threading.Thread(target=decode, args=(b"bad.jpg",)) for _ in range(2)]
+        for call in calls:
+            call.start()
+        for call in calls:
+            call.join()
+    assert reads == ["bad.jpg"]
+    assert len([record for record in caplog.records if "bad.jpg" in record.getMessage()]) == 1
+    assert decode.remaining == 1  # counted once: good.jpg is left

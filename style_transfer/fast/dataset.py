@@ -175,15 +175,16 @@ class _PictureDecoder:
 
     def __call__(self, path: bytes):
         name = os.fsdecode(path)
-        if name not in self.failed:
-            with _DECODING:
+        with _DECODING:
+            # Checked under the lock: the pipeline's parallel calls may bring the same file twice (from two
+            # epochs), and the second must see that the first failed rather than read and warn again.
+            if name not in self.failed:
                 try:
                     return image_io.load_image(name)[0], np.int32(_DECODED)
                 except ImageError as error:
                     logging.warning("%s; training goes on without it", error)
-                    if name not in self.failed:
-                        self.failed.add(name)
-                        self.remaining -= 1
+                    self.failed.add(name)
+                    self.remaining -= 1
         return np.zeros((0, 0, 3), np.float32), np.int32(_FAILED if self.remaining > 0 else _EVERY_ONE_FAILED)
 
 
